@@ -1,0 +1,106 @@
+"""One place for every setting: class names, presets (smoke, demo, full) and their overrides.
+
+A preset is a frozen dataclass, so a run's settings are a value that can be printed, compared and
+written into the run's metadata. Pick one by name or with the ``ALZMRI_PROFILE`` environment variable
+and override single fields with keyword arguments (the CLI and the notebooks both do this).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Canonical class order: alphabetical, as ``image_dataset_from_directory`` sorts the Kaggle folders,
+#: and the same integer ids as the Hugging Face ``Falah/Alzheimer_MRI`` labels.
+CLASS_NAMES: tuple[str, ...] = ("MildDemented", "ModerateDemented", "NonDemented", "VeryMildDemented")
+
+#: Clinical severity of each class (0 = none), for ordinal metrics such as quadratic weighted kappa.
+SEVERITY_RANK: dict[str, int] = {"NonDemented": 0, "VeryMildDemented": 1, "MildDemented": 2, "ModerateDemented": 3}
+
+#: Share of each class among the originals of the real source set (896 / 64 / 3,200 / 2,240 images).
+REAL_CLASS_SHARE: dict[str, float] = {
+    "MildDemented": 896 / 6400,
+    "ModerateDemented": 64 / 6400,
+    "NonDemented": 3200 / 6400,
+    "VeryMildDemented": 2240 / 6400,
+}
+
+KAGGLE_HANDLE = "uraninjo/augmented-alzheimer-mri-dataset-v2"
+HF_REPO = "Falah/Alzheimer_MRI"
+PROFILE_ENV = "ALZMRI_PROFILE"
+DEFAULT_PROFILE = "demo"
+
+
+def default_cache_dir() -> Path:
+    """Where generated data, converted images and descriptors go (``ALZMRI_CACHE`` overrides)."""
+    return Path(os.environ.get("ALZMRI_CACHE", Path.home() / ".cache" / "alzmri"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one run; presets below, fields overridable with :func:`get_config`."""
+
+    profile: str = "demo"
+    # data
+    data: str = "demo"  # "demo" (synthetic), "kaggle", "hf", or a path
+    split: str = "grouped"  # "grouped" (leakage-aware) or "naive" (random split of augmented images)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    use_augmented: bool = True  # add augmented copies of *training* originals to train
+    duplicate_threshold: float = 0.88  # descriptor correlation above which two images are near-duplicates
+    # synthetic demo data
+    synth_n_per_class: int = 250
+    synth_size: int = 128
+    synth_copies: float = 2.0  # augmented images per class, as a multiple of the mean originals per class
+    synth_balance: str = "original"  # the real set's class imbalance, or "equal"
+    # model
+    image_size: int = 96
+    backbone: str = "ResNet152V2"
+    weights: str | None = None  # "imagenet", None, or a path to a local weights file
+    dropout: float = 0.3
+    # training
+    batch_size: int = 32
+    head_epochs: int = 10
+    finetune_epochs: int = 5
+    head_learning_rate: float = 1e-3
+    finetune_learning_rate: float = 1e-4
+    finetune_blocks: int = 2
+    feature_passes: int = 1  # augmented passes over the training set when caching stage-1 features
+    seed: int = 42
+    runs_dir: str = "saved_models"
+
+    def replace(self, **overrides) -> "Config":
+        """Return a copy with some fields changed; unknown names are an error that lists the valid ones."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"Unknown config field(s) {unknown}; valid fields: {sorted(known)}")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict:
+        """Plain dict, for metadata.json and printing."""
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, Config] = {
+    "smoke": Config(
+        profile="smoke", synth_n_per_class=12, synth_size=64, synth_copies=1.0, synth_balance="equal", image_size=32,
+        batch_size=16, head_epochs=2, finetune_epochs=1, finetune_blocks=1, val_fraction=0.2, test_fraction=0.25,
+    ),
+    "demo": Config(profile="demo"),
+    "full": Config(
+        profile="full", data="kaggle", image_size=224, weights="imagenet", batch_size=32,
+        head_epochs=15, finetune_epochs=15, finetune_blocks=3, feature_passes=2,
+    ),
+}
+
+
+def get_config(profile: str | None = None, **overrides) -> Config:
+    """The named preset (default: ``$ALZMRI_PROFILE`` or ``demo``) with ``overrides`` applied."""
+    name = profile or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if name not in PRESETS:
+        source = "argument" if profile else f"${PROFILE_ENV}"
+        raise ValueError(f"Unknown profile {name!r} (from {source}); choose one of {sorted(PRESETS)}")
+    return PRESETS[name].replace(**overrides)

@@ -1,0 +1,338 @@
+"""Deterministic synthetic MRI-like demo slices, written in the Kaggle V2 folder layout.
+
+The real dataset cannot be downloaded here (and is never committed), so the demo, the tests and CI
+run on slices drawn from a seed. They imitate skull-stripped axial T1 slices: bright white matter,
+grey cortex folded into gyri and sulci, dark CSF, butterfly-shaped lateral ventricles, black
+background. Atrophy grows with severity (wider ventricles and sulci, thinner cortex, a shrunken
+medial temporal region) with overlap between neighbouring classes. Every slice has a mask of where
+that evidence lies, and ``data/train`` holds augmented copies of the ``data/val`` originals, recorded
+in ``manifest.csv``, so the leakage audit and Grad-CAM have known answers. Everything here is
+SYNTHETIC: it teaches the method, it says nothing about real patients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scipy import ndimage
+
+from .config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK
+
+#: Mean atrophy of each severity rank; the spread around it makes neighbouring classes overlap.
+RANK_SEVERITY = (0.0, 0.33, 0.66, 1.0)
+SEVERITY_SD = 0.09
+CUE_SD = 0.08  # each cue (ventricles, sulci, cortex, temporal) varies on its own around the subject's atrophy
+MIN_CLASS_SHARE = 0.06  # floor under the rare Moderate class, so a test split still holds a few
+LAYOUTS = {
+    "v2": {"original": "data/val", "augmented": "data/train"},
+    "v1": {"original": "OriginalDataset", "augmented": "AugmentedAlzheimerDataset"},
+}
+ORIGINAL_STEMS = {"MildDemented": "mildDem", "ModerateDemented": "moderateDem",
+                  "NonDemented": "nonDem", "VeryMildDemented": "verymildDem"}
+MASK_DIR = "_masks"  # folders starting with "_" are never read as class folders
+MANIFEST = "manifest.csv"
+PARAMS_FILE = "synthetic.json"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Anatomy and acquisition of one synthetic slice, drawn once from its own random stream."""
+
+    severity: float
+    rotation: float
+    shift: tuple[float, float]
+    half_axes: tuple[float, float]
+    outline: tuple[tuple[float, float], ...]
+    n_folds: int
+    fold_warp: tuple[float, ...]
+    fold_depths: tuple[float, ...]
+    sulcus_width: float
+    cortex: float
+    fissure_width: float
+    ventricle_width: tuple[float, float]
+    ventricle_length: float
+    ventricle_offset: float
+    temporal_radius: float
+    contrast: float
+    gamma: float
+    bias: tuple[float, float, float]
+    noise: float
+
+
+def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
+    """Draw a subject of the given severity rank (0 = NonDemented ... 3 = ModerateDemented)."""
+    severity = max(0.0, RANK_SEVERITY[rank] + rng.normal(0, SEVERITY_SD))
+
+    def cue() -> float:
+        return max(0.0, severity + rng.normal(0, CUE_SD))
+
+    shrink = 1 - 0.05 * severity
+    return Subject(
+        severity=severity,
+        rotation=float(np.deg2rad(rng.uniform(-12, 12))),
+        shift=tuple(rng.uniform(-0.08, 0.08, 2)),
+        half_axes=(rng.uniform(0.60, 0.70) * shrink, rng.uniform(0.78, 0.88) * shrink),
+        outline=tuple(zip(rng.normal(0, 0.015, 4), rng.uniform(0, 2 * np.pi, 4))),
+        n_folds=int(rng.integers(20, 27)),
+        fold_warp=tuple(rng.uniform(0, 2 * np.pi, 3)),
+        fold_depths=tuple(rng.uniform(0.12, 0.30, 40)),
+        sulcus_width=0.006 + 0.020 * cue(),
+        cortex=max(0.025, 0.07 - 0.03 * cue() + rng.normal(0, 0.005)),
+        fissure_width=0.006 + 0.012 * cue(),
+        ventricle_width=tuple((0.022 + 0.045 * cue()) * rng.uniform(0.85, 1.15, 2)),
+        ventricle_length=rng.uniform(0.22, 0.28) * (1 + 0.15 * severity),
+        ventricle_offset=rng.uniform(-0.08, 0.0),
+        temporal_radius=0.010 + 0.030 * cue(),
+        contrast=rng.uniform(0.85, 1.1),
+        gamma=rng.uniform(0.85, 1.2),
+        bias=tuple(rng.uniform(-0.12, 0.12, 3)),
+        noise=rng.uniform(0.015, 0.04),
+    )
+
+
+def _ventricles(bx: np.ndarray, by: np.ndarray, s: Subject) -> np.ndarray:
+    """Two banana-shaped lateral ventricles, close at the septum and flaring into horns (a butterfly)."""
+    t = (by - s.ventricle_offset) / s.ventricle_length
+    inside = np.zeros(bx.shape, bool)
+    for side, width in zip((-1.0, 1.0), s.ventricle_width):
+        w = width * (0.6 + 0.9 * t**2 - 0.35 * t) * np.sqrt(np.clip(1 - t**4, 0, 1))  # frontal horns wider
+        centre = 0.018 + w + 0.9 * (t * s.ventricle_length) ** 2
+        inside |= (np.abs(t) < 1) & (np.abs(side * bx - centre) < w)
+    return inside
+
+
+def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Render one slice as uint8 (size x size) plus a boolean mask of where the class evidence lies."""
+    lin = (np.arange(size) + 0.5) / size * 2 - 1
+    y, x = np.meshgrid(lin, lin, indexing="ij")
+    cos, sin = np.cos(s.rotation), np.sin(s.rotation)
+    bx = cos * (x - s.shift[0]) + sin * (y - s.shift[1])
+    by = -sin * (x - s.shift[0]) + cos * (y - s.shift[1])
+    hw, hh = s.half_axes
+    theta = np.arctan2(by / hh, bx / hw)
+    outline = 1 + sum(a * np.cos((k + 2) * theta + p) for k, (a, p) in enumerate(s.outline))
+    outline *= 1 + 0.06 * by  # egg-shaped: the frontal lobe (top) is narrower
+    rho = np.hypot(bx / hw, by / hh) / outline
+    brain = rho < 1
+
+    # Sulci: dark clefts running in from the surface, each lined with grey cortex (the gyri's walls);
+    # a shallower cleft between two deep ones gives the gyri their folded look.
+    p1, p2, p3 = s.fold_warp
+    phase = s.n_folds * theta + 0.9 * np.sin(2 * theta + p1) + 0.6 * np.sin(5 * theta + p2)
+    phase += (1 - rho) * (8.0 * np.sin(9 * theta + p3) + 5.0 * np.sin(17 * theta + p1 + p2))
+    phase += 0.5 * np.sin(30 * rho + 4 * theta + p3)  # zig-zag along each cleft
+    sulci = np.zeros_like(brain)
+    grey = brain & (rho > 1 - s.cortex)
+    for offset, depth_scale in ((0.0, 1.0), (0.5, 0.45)):
+        turns = phase / (2 * np.pi) + offset
+        fold = np.floor(turns).astype(int) % len(s.fold_depths)
+        depth = np.asarray(s.fold_depths)[fold] * depth_scale
+        arc = np.abs(turns - np.floor(turns) - 0.5) * (2 * np.pi * 0.75 * rho / s.n_folds)
+        width = s.sulcus_width * np.clip((rho - (1 - depth)) / depth, 0, 1) ** 0.7
+        sulci |= brain & (rho > 1 - depth) & (arc < width)
+        grey |= brain & (rho > 1 - depth - 0.5 * s.cortex) & (arc < width + s.cortex * 0.55)
+
+    # Interhemispheric fissure at the front and back of the midline.
+    midline = np.abs(by) / hh > 0.55
+    fissure = brain & midline & (np.abs(bx) < s.fissure_width)
+    grey |= brain & midline & (np.abs(bx) < s.fissure_width + 0.7 * s.cortex)
+
+    ventricles = _ventricles(bx, by, s)
+    # Medial temporal region: CSF pockets beside the hippocampi widen as they shrink.
+    temporal = np.zeros_like(brain)
+    temporal_region = np.zeros_like(brain)
+    for side in (-1.0, 1.0):
+        dx, dy = bx - side * 0.40 * hw, by - 0.36 * hh
+        r = np.hypot(dx / 2.2, dy)
+        temporal |= r < s.temporal_radius
+        temporal_region |= r < s.temporal_radius + 0.05
+        grey |= r < s.temporal_radius + 0.02
+
+    csf = sulci | fissure | ventricles | temporal
+    image = np.where(brain, 0.85, 0.0)
+    image[grey] = 0.52
+    image[csf & brain] = 0.10
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), size / 20)
+    image += 0.4 * texture * brain
+    sigma = max(0.5, 0.7 * size / 128)
+    image = ndimage.gaussian_filter(image, sigma)
+    b1, b2, b3 = s.bias
+    image *= 1 + b1 * x + b2 * y + b3 * x * y
+    image = np.clip(image * s.contrast, 0, 1) ** s.gamma
+    soft_brain = ndimage.gaussian_filter(brain.astype(float), sigma)
+    image = (image + rng.normal(0, s.noise, image.shape)) * soft_brain
+    evidence = brain & (ndimage.binary_dilation(ventricles, iterations=1) | sulci | fissure | temporal_region)
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), evidence
+
+
+def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """An augmented copy as in the real V2 set: flips, small rotation, zoom/shift, brightness/contrast."""
+    h, w = image.shape
+    angle = np.deg2rad(rng.uniform(-12, 12))
+    zoom = rng.uniform(0.9, 1.1)
+    flip_x = -1.0 if rng.random() < 0.5 else 1.0
+    flip_y = -1.0 if rng.random() < 0.15 else 1.0
+    shift = rng.uniform(-0.06, 0.06, 2) * (w, h)
+    centre = np.array([[1, 0, w / 2], [0, 1, h / 2], [0, 0, 1]])
+    rotate = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    scale = np.diag([zoom * flip_x, zoom * flip_y, 1.0])
+    move = np.array([[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1]])
+    forward = move @ centre @ rotate @ scale @ np.linalg.inv(centre)
+    coeffs = tuple(np.linalg.inv(forward)[:2].ravel())  # PIL maps output pixels back to input pixels
+    out = Image.fromarray(image).transform((w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+    # Brightness and contrast (as a gamma) that keep the background black, like the real copies.
+    pixels = np.asarray(out) / 255.0
+    pixels = np.clip(pixels ** rng.uniform(0.8, 1.25) * rng.uniform(0.85, 1.15), 0, 1)
+    out_mask = Image.fromarray(mask.astype(np.uint8) * 255).transform(
+        (w, h), Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST)
+    return (pixels * 255).round().astype(np.uint8), np.asarray(out_mask) > 127
+
+
+def class_counts(n_per_class: int, balance: str = "original") -> dict[str, int]:
+    """Originals per class: the real set's imbalance (Moderate floored at 6 %) or ``equal``."""
+    if balance == "equal":
+        return {c: n_per_class for c in CLASS_NAMES}
+    if balance != "original":
+        raise ValueError(f"balance must be 'original' or 'equal', got {balance!r}")
+    share = {c: max(REAL_CLASS_SHARE[c], MIN_CLASS_SHARE) for c in CLASS_NAMES}
+    total = sum(share.values())
+    return {c: max(2, round(4 * n_per_class * share[c] / total)) for c in CLASS_NAMES}
+
+
+def _save_pair(root: Path, rel: str, image: np.ndarray, mask: np.ndarray) -> None:
+    """Write a slice as a one-channel JPEG (like the real set) and its evidence mask as PNG."""
+    path, mask_path = root / rel, root / MASK_DIR / Path(rel).with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mask_path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image, "L").save(path, "JPEG", quality=92)
+    Image.fromarray(mask.astype(np.uint8) * 255, "L").save(mask_path, "PNG")
+
+
+def _write_subject(job: tuple) -> list[dict]:
+    """Render one original and its augmented copies, write them, return their manifest rows."""
+    root, seed, class_name, index, size, copy_ids, layout = job
+    root = Path(root)
+    class_id = CLASS_NAMES.index(class_name)
+    rng = np.random.default_rng([seed, class_id, index])
+    subject = draw_subject(rng, SEVERITY_RANK[class_name])
+    image, mask = render_slice(subject, size, rng)
+    folders = LAYOUTS[layout]
+    original = f"{folders['original']}/{class_name}/{ORIGINAL_STEMS[class_name]}{index}.jpg"
+    _save_pair(root, original, image, mask)
+    rows = [dict(path=original, class_name=class_name, kind="original", original="", severity=subject.severity)]
+    for copy_id in copy_ids:
+        aug_rng = np.random.default_rng([seed, class_id, index, 1 + copy_id])
+        aug_image, aug_mask = augment(image, mask, aug_rng)
+        name = hashlib.sha1(f"{seed}:{class_name}:{copy_id}".encode()).hexdigest()[:16]
+        rel = f"{folders['augmented']}/{class_name}/{name}.jpg"
+        _save_pair(root, rel, aug_image, aug_mask)
+        rows.append(dict(path=rel, class_name=class_name, kind="augmented", original=original,
+                         severity=subject.severity))
+    return rows
+
+
+def _jobs(root: Path, n_per_class: int, size: int, seed: int, layout: str, balance: str, copies: float) -> list:
+    """One job per original; augmented images per class are balanced, as in the real V2 set."""
+    jobs = []
+    for class_name, n in class_counts(n_per_class, balance).items():
+        n_aug = round(copies * n_per_class)
+        owners = [[] for _ in range(n)]
+        for copy_id in range(n_aug):
+            owners[copy_id % n].append(copy_id)
+        jobs += [(str(root), seed, class_name, i, size, owners[i], layout) for i in range(n)]
+    return jobs
+
+
+def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, seed: int = 0,
+                     layout: str = "v2", balance: str = "original", copies: float = 2.0,
+                     workers: int = 2, overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the synthetic dataset to ``out`` (atomically) and return it; reuse it if already there."""
+    from tqdm.auto import tqdm
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+    if n_per_class < 2 or size < 32:
+        raise ValueError(f"need n_per_class >= 2 and size >= 32 (got {n_per_class}, {size})")
+    out = Path(out)
+    params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies)
+    if out.exists() and any(out.iterdir()):
+        if _read_params(out) == params and not overwrite:
+            return out
+        if not overwrite:
+            raise FileExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
+                                  "choose another folder or pass overwrite=True (--force)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        jobs = _jobs(tmp, n_per_class, size, seed, layout, balance, copies)
+        bar = tqdm(total=len(jobs), desc="synthetic slices", unit="subject", disable=not progress)
+        rows = []
+        with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+            for subject_rows in pool.map(_write_subject, jobs, chunksize=8):
+                rows += subject_rows
+                bar.update()
+        bar.close()
+        _write_metadata(tmp, rows, params, layout)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class _Serial:
+    """Stand-in for a process pool when ``workers == 1`` (keeps one code path)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, items, chunksize=1):
+        return map(fn, items)
+
+
+def _write_metadata(root: Path, rows: list[dict], params: dict, layout: str) -> None:
+    """Manifest (which original each augmented image came from), parameters and a SYNTHETIC label."""
+    manifest = pd.DataFrame(rows)
+    manifest["subset"] = manifest["kind"].map(LAYOUTS[layout])
+    manifest["mask"] = [f"{MASK_DIR}/{Path(p).with_suffix('.png').as_posix()}" for p in manifest["path"]]
+    manifest["severity"] = manifest["severity"].round(4)
+    manifest.to_csv(root / MANIFEST, index=False)
+    (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
+    (root / "README.txt").write_text(
+        "SYNTHETIC demo data generated by alzmri.synthetic -- not real MRI, not from any patient.\n"
+        f"Parameters: {json.dumps(params)}\n"
+        "manifest.csv maps every augmented image to its original; _masks/ holds the evidence masks.\n")
+
+
+def _read_params(root: Path) -> dict | None:
+    """The parameters a synthetic dataset was generated with, or None if ``root`` is not one."""
+    try:
+        return json.loads((root / PARAMS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_manifest(root: str | Path) -> pd.DataFrame | None:
+    """The manifest of a synthetic dataset (paths relative to ``root``), or None for other data."""
+    path = Path(root) / MANIFEST
+    return pd.read_csv(path, keep_default_na=False) if path.exists() else None
+
+
+def load_mask(root: str | Path, rel_path: str) -> np.ndarray:
+    """The evidence mask (bool array) of the synthetic image at ``rel_path``."""
+    mask_path = Path(root) / MASK_DIR / Path(rel_path).with_suffix(".png")
+    return np.asarray(Image.open(mask_path).convert("L")) > 127
