@@ -1,0 +1,61 @@
+"""Shared fixtures: small synthetic datasets, generated once per test session, and a private cache."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+
+from alzmri import synthetic
+from alzmri.config import get_config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Keep generated data, converted images and descriptors out of the user's real cache."""
+    cache = tmp_path_factory.mktemp("alzmri_cache")
+    old = os.environ.get("ALZMRI_CACHE")
+    os.environ["ALZMRI_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("ALZMRI_CACHE", None)
+    else:
+        os.environ["ALZMRI_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def small_root(tmp_path_factory):
+    """A small V2-layout synthetic set with equal classes (fast; enough for splits and pipelines)."""
+    return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "small", n_per_class=30, size=64, seed=3,
+                                      balance="equal", copies=2.0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def medium_root(tmp_path_factory):
+    """A demo-like synthetic set (real imbalance) large enough to measure leakage and baselines."""
+    return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "medium", n_per_class=150, size=96, seed=11,
+                                      progress=False)
+
+
+@pytest.fixture(scope="session")
+def medium_index(medium_root, private_cache):
+    from alzmri.data import index_dataset
+
+    return index_dataset(medium_root, cache_dir=private_cache, progress=False)
+
+
+@pytest.fixture(scope="session")
+def medium_descriptors(medium_index, private_cache):
+    from alzmri.data import descriptors
+
+    return descriptors(medium_index, private_cache, progress=False)
+
+
+@pytest.fixture(scope="session")
+def medium_grouped(medium_index, medium_descriptors):
+    from alzmri.data import grouped_split
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return grouped_split(medium_index.frame, medium_descriptors, get_config("demo"))

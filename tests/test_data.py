@@ -1,0 +1,238 @@
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from alzmri import data
+from alzmri.config import CLASS_NAMES, get_config
+from alzmri.data import DatasetError, DatasetUnavailableError, DataWarning
+
+
+def _write(path, mode="L", size=(40, 48), fmt=None, value=120):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.full(size[::-1], value, np.uint8)
+    Image.fromarray(arr, "L").convert(mode).save(path, fmt)
+    return path
+
+
+def _folder_dataset(root, subsets=("train", "test"), per_class=3, names=CLASS_NAMES):
+    for subset in subsets:
+        for name in names:
+            for i in range(per_class):
+                _write(root / subset / name / f"{i}.jpg", value=40 + 30 * i)
+    return root
+
+
+@pytest.mark.parametrize("spelling,expected", [
+    ("Mild_Demented", "MildDemented"), ("very mild demented", "VeryMildDemented"),
+    ("NON-DEMENTED", "NonDemented"), ("ModerateDemented", "ModerateDemented"), ("Demented", None)])
+def test_canonical_class_names(spelling, expected):
+    assert data.canonical_class(spelling) == expected
+
+
+def test_class_folders_found_at_any_depth_with_subsets(tmp_path):
+    _folder_dataset(tmp_path / "deep" / "Alzheimer_s Dataset")
+    index = data.index_dataset(tmp_path, cache_dir=tmp_path / "cache", progress=False)
+    assert set(index.frame["subset"]) == {"deep/Alzheimer_s Dataset/train", "deep/Alzheimer_s Dataset/test"}
+    assert (index.frame["kind"] == "original").all()
+    assert index.class_counts().to_numpy().tolist() == [[3, 3, 3, 3], [3, 3, 3, 3]]
+    assert index.frame["label"].tolist() == [CLASS_NAMES.index(c) for c in index.frame["class_name"]]
+
+
+def test_subset_kinds_of_the_kaggle_layouts(tmp_path):
+    v2 = data.index_dataset(_folder_dataset(tmp_path / "v2", ("data/train", "data/val")), tmp_path / "c",
+                            progress=False)
+    assert dict(zip(v2.frame["subset"], v2.frame["kind"])) == {"data/train": "augmented", "data/val": "original"}
+    v1 = data.index_dataset(_folder_dataset(tmp_path / "v1", ("AugmentedAlzheimerDataset", "OriginalDataset")),
+                            tmp_path / "c", progress=False)
+    assert dict(zip(v1.frame["subset"], v1.frame["kind"])) == {"AugmentedAlzheimerDataset": "augmented",
+                                                               "OriginalDataset": "original"}
+
+
+def test_unknown_class_folder_is_an_error_listing_it(tmp_path):
+    _folder_dataset(tmp_path)
+    _write(tmp_path / "train" / "SevereDemented" / "x.jpg")
+    with pytest.raises(DatasetError, match=r"Unknown class folder\(s\) \['SevereDemented'\].*expected only"):
+        data.index_dataset(tmp_path, progress=False)
+
+
+def test_missing_class_is_an_error_listing_what_was_found(tmp_path):
+    _folder_dataset(tmp_path, names=CLASS_NAMES[:3])
+    with pytest.raises(DatasetError, match=r"\['VeryMildDemented'\] missing.*found \['MildDemented'"):
+        data.index_dataset(tmp_path, progress=False)
+
+
+def test_no_class_folders_and_missing_root(tmp_path):
+    _write(tmp_path / "images" / "a.jpg")
+    with pytest.raises(DatasetError, match=r"No class folders found.*images/"):
+        data.index_dataset(tmp_path, progress=False)
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.index_dataset(tmp_path / "nope", progress=False)
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    _folder_dataset(tmp_path)
+    for f in (tmp_path / "test" / "MildDemented").iterdir():
+        f.unlink()
+    (tmp_path / "test" / "MildDemented" / "broken.jpg").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"no readable images.*test/MildDemented"):
+        data.index_dataset(tmp_path, cache_dir=tmp_path / "c", progress=False)
+
+
+def test_bad_files_are_skipped_with_a_count_and_a_reason(tmp_path):
+    root = _folder_dataset(tmp_path / "d")
+    folder = root / "train" / "NonDemented"
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.txt").write_text("not an image")
+    good = (folder / "0.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
+    with pytest.warns(DataWarning, match=r"Skipped 4 unreadable file"):
+        index = data.index_dataset(root, cache_dir=tmp_path / "c", progress=False)
+    reasons = dict(zip(index.skipped["path"].map(lambda p: p.rsplit("/", 1)[-1]), index.skipped["reason"]))
+    assert reasons["empty.jpg"].startswith("empty file")
+    assert reasons["notes.txt"] == "not an image"
+    assert reasons["truncated.jpg"].startswith("truncated or corrupt")
+    assert len(index.frame) == 24  # every good image kept
+
+
+def test_odd_modes_are_converted_and_decode_in_tf(tmp_path):
+    root = _folder_dataset(tmp_path / "d", per_class=1)
+    folder = root / "train" / "MildDemented"
+    _write(folder / "rgba.png", "RGBA")
+    _write(folder / "palette.png", "P")
+    _write(folder / "deep.tif", "L", fmt="TIFF")
+    Image.fromarray(np.full((30, 30), 40000, np.uint16)).save(folder / "sixteen.png")
+    with pytest.warns(DataWarning, match=r"Converted 4 image"):
+        index = data.index_dataset(root, cache_dir=tmp_path / "c", progress=False)
+    assert sorted(index.converted["mode"]) == ["I;16", "L", "P", "RGBA"]
+    converted = index.frame[index.frame["path"].isin(index.converted["used"])]
+    assert len(converted) == 4
+    batch, labels = next(iter(data.make_tf_dataset(converted, 32, 4)))
+    assert batch.shape == (4, 32, 32, 3) and labels.numpy().tolist() == [0, 0, 0, 0]
+    assert float(batch.numpy().max()) > 100  # 16-bit scaled into 0-255, not clipped to black
+
+
+def _write_parquet(path, labels, payload=None):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import io
+    buf = io.BytesIO()
+    Image.fromarray(np.full((20, 20), 99, np.uint8)).save(buf, "PNG")
+    images = [{"bytes": payload if payload is not None else buf.getvalue(), "path": None} for _ in labels]
+    pq.write_table(pa.table({"image": images, "label": labels}), path)
+    return path
+
+
+def test_hugging_face_parquet_becomes_class_folders(tmp_path):
+    files = [_write_parquet(tmp_path / "train-00000-of-00001.parquet", [0, 1, 2, 3, 2]),
+             _write_parquet(tmp_path / "test-00000-of-00001.parquet", [3, 2, 1, 0])]
+    root = data.resolve_data(str(tmp_path), cache_dir=tmp_path / "cache")
+    index = data.index_dataset(root, cache_dir=tmp_path / "cache", progress=False)
+    assert index.class_counts().loc["train"].tolist() == [1, 1, 2, 1]
+    assert set(index.frame["subset"]) == {"train", "test"}
+    assert files[0].exists()
+
+
+def test_parquet_errors_name_the_file_and_row(tmp_path):
+    with pytest.raises(DatasetError, match=r"bad.parquet row 1: label 7"):
+        data.parquet_to_folders([_write_parquet(tmp_path / "bad.parquet", [0, 7])], tmp_path / "out")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"img": [1]}), tmp_path / "cols.parquet")
+    with pytest.raises(DatasetError, match=r"columns \['img'\]; expected 'image' and 'label'"):
+        data.parquet_to_folders([tmp_path / "cols.parquet"], tmp_path / "out")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DatasetError, match="junk.parquet is not a readable parquet"):
+        data.parquet_to_folders([tmp_path / "junk.parquet"], tmp_path / "out")
+
+
+def test_kaggle_download_failure_is_clear(monkeypatch):
+    import kagglehub
+
+    def offline(handle):
+        raise ConnectionError("Failed to resolve 'www.kaggle.com'")
+
+    monkeypatch.setattr(kagglehub, "dataset_download", offline)
+    with pytest.raises(DatasetUnavailableError) as err:
+        data.download_kaggle()
+    message = str(err.value)
+    assert "uraninjo/augmented-alzheimer-mri-dataset-v2" in message
+    assert "internet" in message and "credentials" in message and "--data" in message
+
+
+def test_kaggle_download_does_not_hang(monkeypatch):
+    import kagglehub
+
+    monkeypatch.setattr(kagglehub, "dataset_download", lambda handle: time.sleep(30))
+    start = time.monotonic()
+    with pytest.raises(DatasetUnavailableError, match="no answer within 1 s"):
+        data.download_kaggle(timeout=1)
+    assert time.monotonic() - start < 5
+
+
+def test_unknown_data_path(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist; use 'demo', 'kaggle', 'hf'"):
+        data.resolve_data(str(tmp_path / "missing"))
+
+
+def test_grouped_split_never_straddles_groups(medium_grouped):
+    frame = medium_grouped
+    originals = frame[frame["kind"] == "original"]
+    assert set(originals["split"]) == {"train", "val", "test"}
+    assert originals.groupby("group")["split"].nunique().max() == 1
+    augmented = frame[frame["kind"] == "augmented"]
+    assert set(augmented["split"]) <= {"train", "unused"}
+    train_groups = set(originals.loc[originals["split"] == "train", "group"])
+    assert set(augmented.loc[augmented["split"] == "train", "group"]) <= train_groups
+    # the truth agrees: no augmented image in train was made from a val/test original
+    held_out = set(originals.loc[originals["split"] != "train", "relpath"])
+    assert not set(augmented.loc[augmented["split"] == "train", "original"]) & held_out
+    shares = originals.groupby("split").size() / len(originals)
+    assert abs(shares["test"] - 0.15) < 0.05 and abs(shares["val"] - 0.15) < 0.05
+    per_class = originals[originals["split"] == "test"]["class_name"].value_counts()
+    assert set(per_class.index) == set(CLASS_NAMES)
+
+
+def test_splits_are_reproducible_and_seeded(medium_index, medium_descriptors):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = get_config("demo")
+        a = data.grouped_split(medium_index.frame, medium_descriptors, config)["split"]
+        b = data.grouped_split(medium_index.frame, medium_descriptors, config)["split"]
+        c = data.grouped_split(medium_index.frame, medium_descriptors, config.replace(seed=1))["split"]
+    assert a.equals(b) and not a.equals(c)
+
+
+def test_naive_split_uses_the_augmented_folder(medium_index):
+    frame = data.naive_split(medium_index.frame, get_config("demo"))
+    used = frame[frame["split"] != "unused"]
+    assert (used["kind"] == "augmented").all()
+    assert set(used["split"]) == {"train", "val", "test"}
+
+
+def test_class_weights_are_balanced():
+    weights = data.class_weights(np.array([0, 0, 0, 1, 2, 2]))
+    assert weights[1] == pytest.approx(6 / (3 * 1)) and weights[0] == pytest.approx(6 / (3 * 3))
+    counts = {0: 3, 1: 1, 2: 2}
+    assert len({round(weights[c] * n, 6) for c, n in counts.items()}) == 1  # each class weighs the same
+
+
+def test_tf_pipeline_shapes_and_augmentation(small_root, tmp_path):
+    index = data.index_dataset(small_root, cache_dir=tmp_path, progress=False)
+    frame = index.frame.head(10)
+    plain = data.make_tf_dataset(frame, 48, 4)
+    images, labels = next(iter(plain))
+    assert images.shape == (4, 48, 48, 3) and images.dtype.name == "float32"
+    assert labels.dtype.name == "int32" and 0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 255
+    assert np.allclose(images[..., 0], images[..., 2])  # grayscale repeated to 3 channels
+    assert sum(int(b[0].shape[0]) for b in plain) == 10
+    first = next(iter(data.make_tf_dataset(frame, 48, 10, training=True, seed=1)))[0].numpy()
+    again = next(iter(data.make_tf_dataset(frame, 48, 10, training=False)))[0].numpy()
+    assert not np.allclose(np.sort(first.ravel()), np.sort(again.ravel()))  # augmented in training only

@@ -1,0 +1,92 @@
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alzmri import synthetic
+from alzmri.config import CLASS_NAMES, SEVERITY_RANK
+
+
+def _hashes(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_arguments_give_byte_identical_files(tmp_path):
+    a = synthetic.generate_dataset(tmp_path / "a", n_per_class=6, size=48, seed=5, progress=False)
+    b = synthetic.generate_dataset(tmp_path / "b", n_per_class=6, size=48, seed=5, workers=1, progress=False)
+    c = synthetic.generate_dataset(tmp_path / "c", n_per_class=6, size=48, seed=6, progress=False)
+    assert _hashes(a) == _hashes(b)
+    assert _hashes(a) != _hashes(c)
+
+
+def test_v2_layout_manifest_and_masks(small_root):
+    manifest = synthetic.read_manifest(small_root)
+    assert set(manifest["subset"]) == {"data/val", "data/train"}
+    originals = manifest[manifest["kind"] == "original"]
+    augmented = manifest[manifest["kind"] == "augmented"]
+    assert (originals["subset"] == "data/val").all() and (augmented["subset"] == "data/train").all()
+    assert set(augmented["original"]) <= set(originals["path"])  # every copy points at a real original
+    assert (augmented["class_name"].to_numpy() ==
+            originals.set_index("path").loc[augmented["original"], "class_name"].to_numpy()).all()
+    for rel in manifest["path"].sample(10, random_state=0):
+        image = np.asarray(Image.open(small_root / rel))
+        mask = synthetic.load_mask(small_root, rel)
+        assert image.shape == mask.shape == (64, 64) and image.dtype == np.uint8
+        assert 0 < mask.mean() < 0.5
+        assert image[mask].mean() < image[image > 30].mean()  # the evidence is the dark CSF spaces
+    assert "SYNTHETIC" in (small_root / "README.txt").read_text()
+
+
+def test_v1_layout(tmp_path):
+    root = synthetic.generate_dataset(tmp_path / "v1", n_per_class=4, size=48, layout="v1", progress=False)
+    assert {p.name for p in root.iterdir() if p.is_dir()} == {"OriginalDataset", "AugmentedAlzheimerDataset",
+                                                              "_masks"}
+    assert len(list((root / "OriginalDataset" / "ModerateDemented").glob("*.jpg"))) >= 2
+
+
+def test_default_balance_follows_the_real_set():
+    counts = synthetic.class_counts(250)
+    assert counts["NonDemented"] > counts["VeryMildDemented"] > counts["MildDemented"] > counts["ModerateDemented"]
+    assert counts["ModerateDemented"] >= 0.05 * sum(counts.values())
+    assert set(synthetic.class_counts(7, "equal").values()) == {7}
+    with pytest.raises(ValueError, match="balance"):
+        synthetic.class_counts(7, "skewed")
+
+
+def _dark_share(rank: int, seeds: range) -> float:
+    """Share of the brain that is dark CSF, averaged over subjects of one severity rank."""
+    shares = []
+    for seed in seeds:
+        rng = np.random.default_rng([seed, rank])
+        image, _ = synthetic.render_slice(synthetic.draw_subject(rng, rank), 96, rng)
+        brain = image > 20
+        shares.append((image[brain] < 90).mean())
+    return float(np.mean(shares))
+
+
+def test_atrophy_grows_with_severity_and_neighbours_overlap():
+    by_rank = [_dark_share(r, range(25)) for r in range(4)]
+    assert by_rank == sorted(by_rank)
+    severities = {r: [synthetic.draw_subject(np.random.default_rng([s, r]), r).severity for s in range(300)]
+                  for r in range(4)}
+    for r in range(3):  # neighbouring classes overlap: not separable by one number
+        assert max(severities[r]) > min(severities[r + 1])
+    assert {SEVERITY_RANK[c] for c in CLASS_NAMES} == set(range(4))
+
+
+def test_refuses_to_overwrite_foreign_folders(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="--force"):
+        synthetic.generate_dataset(tmp_path / "mine", n_per_class=2, size=32, progress=False)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    with pytest.raises(ValueError, match="layout"):
+        synthetic.generate_dataset(tmp_path / "x", n_per_class=2, size=32, layout="v3", progress=False)
+
+
+def test_existing_dataset_is_reused_not_regenerated(small_root):
+    before = (small_root / "manifest.csv").stat().st_mtime_ns
+    again = synthetic.generate_dataset(small_root, n_per_class=30, size=64, seed=3, balance="equal", progress=False)
+    assert again == small_root and (small_root / "manifest.csv").stat().st_mtime_ns == before
