@@ -68,6 +68,85 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    """The preset named by --profile with the training options that were given."""
+    overrides = _overrides(args, "data", "backbone", "image_size", "seed", "split", "batch_size",
+                           "head_epochs", "finetune_epochs", "finetune_blocks")
+    if args.epochs is not None:
+        overrides["finetune_epochs"] = args.epochs
+    if args.weights is not None:
+        overrides["weights"] = None if args.weights.lower() == "none" else args.weights
+    return get_config(args.profile, **overrides)
+
+
+def _summary(run_dir: Path, metadata: dict, baseline: float | None = None) -> str:
+    """The closing table of a training run."""
+    rows = [(split, m["images"], m["accuracy"], m["balanced_accuracy"], m["macro_f1"])
+            for split, m in metadata["metrics"].items()]
+    table = pd.DataFrame(rows, columns=["split", "images", "accuracy", "balanced_acc", "macro_f1"])
+    lines = [f"\nRun saved to {run_dir}", f"backbone {metadata['backbone']} ({metadata['weights']}), "
+             f"{metadata['image_size']}px, split {metadata['split']}, {metadata['train_seconds']:.0f} s",
+             table.to_string(index=False, float_format=lambda v: f"{v:.3f}")]
+    if baseline is not None:
+        lines.append(f"thumbnail logistic-regression baseline (test balanced accuracy): {baseline:.3f}")
+    if metadata.get("synthetic"):
+        lines.append("Trained and tested on SYNTHETIC demo data: these numbers describe the method, not patients.")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train a run with the chosen preset and options."""
+    from .model import load_run
+    from .train import train
+
+    config = _train_config(args)
+    run_dir = train(config, run_name=args.run_name, strategy=args.strategy)
+    print(_summary(run_dir, load_run(run_dir).metadata))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The whole story on synthetic data: generate, audit, train, evaluate, report."""
+    from .evaluate import thumbnail_baseline
+    from .leakage import audit
+    from .data import descriptors, index_dataset, resolve_data
+    from .model import load_run
+    from .train import prepare_data, train
+
+    config = _train_config(args)
+    print(f"[1/4] data: {config.data} ({config.profile} preset)")
+    data = prepare_data(config)
+    index = index_dataset(data.root, progress=False)
+    table = audit(data.frame, descriptors(index, progress=False), config.duplicate_threshold)
+    print(f"[2/4] leakage audit of the {config.split} split:\n{table.to_string(index=False)}")
+    baseline = thumbnail_baseline(data.frame)
+    print(f"[3/4] thumbnail baseline (logistic regression, 32x32): test balanced accuracy {baseline:.3f}")
+    print(f"[4/4] training {config.backbone} at {config.image_size}px")
+    run_dir = train(config, run_name=args.run_name, data=data, strategy=args.strategy)
+    print(_summary(run_dir, load_run(run_dir).metadata, baseline))
+    return 0
+
+
+def _add_training_options(p: argparse.ArgumentParser, default_profile: str | None = None) -> None:
+    """Options shared by ``train`` and ``demo``."""
+    p.add_argument("--profile", choices=sorted(PRESETS), default=default_profile,
+                   help="preset (default: $ALZMRI_PROFILE or demo)")
+    p.add_argument("--data", help="'demo', 'kaggle', 'hf' or a path (default: the preset's)")
+    p.add_argument("--weights", help="'imagenet', 'none' or a path to a local weights file")
+    p.add_argument("--backbone", help="any supported keras.applications name, e.g. ResNet152V2")
+    p.add_argument("--epochs", type=int, help="fine-tuning (stage 2) epochs")
+    p.add_argument("--head-epochs", dest="head_epochs", type=int, help="stage 1 (head only) epochs")
+    p.add_argument("--finetune-blocks", dest="finetune_blocks", type=int, help="top blocks to unfreeze (-1: all)")
+    p.add_argument("--image-size", dest="image_size", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--split", choices=["grouped", "naive"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--run-name", dest="run_name", help="folder name under saved_models/ (same name resumes)")
+    p.add_argument("--strategy", choices=["auto", "none", "mirrored"], default="auto",
+                   help="tf.distribute strategy (auto: TPU or several GPUs when present)")
+
+
 def _overrides(args: argparse.Namespace, *names: str) -> dict:
     """Config overrides for the CLI options that were given."""
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -99,18 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duplicate-threshold", dest="duplicate_threshold", type=float)
     p.add_argument("--show", type=int, default=10, help="how many skipped/converted files to list")
     p.set_defaults(func=_audit)
+
+    p = sub.add_parser("train", help="train a run (two stages) and save it under saved_models/")
+    _add_training_options(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("demo", help="generate the synthetic data, audit, train and evaluate the demo preset")
+    _add_training_options(p)
+    p.set_defaults(func=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; known errors print one clear line and exit with status 2."""
     from .data import DatasetError, DatasetUnavailableError
+    from .model import RunError, WeightsError
 
     args = build_parser().parse_args(argv)
     pd.set_option("display.width", 160)
     try:
         return args.func(args)
-    except (DatasetError, DatasetUnavailableError, FileExistsError, FileNotFoundError, ValueError) as err:
+    except (DatasetError, DatasetUnavailableError, RunError, WeightsError, FileExistsError, FileNotFoundError,
+            ValueError) as err:
         print(f"alzmri {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -67,6 +67,7 @@ class Config:
     head_learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
     finetune_blocks: int = 2
+    patience: int = 5  # epochs without val_loss improvement before early stopping
     feature_passes: int = 1  # augmented passes over the training set when caching stage-1 features
     seed: int = 42
     runs_dir: str = "saved_models"

@@ -1,0 +1,225 @@
+"""The classifier: a ``keras.applications`` backbone with a new head, built as one functional graph.
+
+One flat graph (input → preprocessing → backbone layers → pooling → dropout → softmax), not a nested
+``Sequential([base, head])``: Grad-CAM needs the backbone's last feature map and the head in the same
+graph, and nested models give "Graph disconnected" errors in Keras 3. Preprocessing lives inside the
+model, so a saved model takes raw 0–255 RGB images.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import CLASS_NAMES, Config
+
+#: How each supported backbone expects its input; "tf": [-1, 1], "torch": ImageNet mean/std, "none":
+#: the backbone rescales by itself (EfficientNet, ConvNeXt).
+PREPROCESSING = {
+    **{name: "tf" for name in ("ResNet50V2", "ResNet101V2", "ResNet152V2", "MobileNet", "MobileNetV2",
+                               "InceptionV3", "InceptionResNetV2", "Xception", "NASNetMobile")},
+    **{name: "torch" for name in ("DenseNet121", "DenseNet169", "DenseNet201")},
+    **{name: "none" for name in ("MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "EfficientNetB1",
+                                 "EfficientNetB2", "EfficientNetB3", "EfficientNetV2B0", "EfficientNetV2B1",
+                                 "ConvNeXtTiny")},
+}
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+HEAD_LAYERS = ("head_pool", "head_dropout", "predictions")
+WEIGHTS_HOST = "https://storage.googleapis.com"
+BLOCK_PATTERN = re.compile(r"^(conv\d+_block\d+|block_?\d+[a-z]?|stage\d+_block\d+|mixed\d+|block\d+)")
+
+
+class WeightsError(RuntimeError):
+    """Backbone weights could not be had (offline ImageNet, missing or mismatched local file)."""
+
+
+class RunError(ValueError):
+    """A saved run folder is missing, incomplete, or does not hold a Keras model."""
+
+
+def _imagenet_reachable(timeout: float = 5.0) -> bool:
+    """Whether the host of the Keras ImageNet weights answers (so we fail fast instead of hanging)."""
+    try:
+        urllib.request.urlopen(WEIGHTS_HOST, timeout=timeout)
+        return True
+    except Exception:  # noqa: BLE001 -- any failure means: not reachable from here
+        return False
+
+
+def _cached_imagenet_file(backbone: str) -> bool:
+    """Whether Keras already holds this backbone's no-top ImageNet weights in ``~/.keras/models``."""
+    folder = Path.home() / ".keras" / "models"
+    key = backbone.lower().replace("v2", "v2").replace("_", "")
+    return folder.is_dir() and any(key in p.name.lower().replace("_", "") and "notop" in p.name
+                                   for p in folder.iterdir())
+
+
+def _backbone(config: Config, inputs):
+    """Instantiate the backbone on ``inputs`` (preprocessed tensor), with the requested weights."""
+    import keras
+
+    if config.backbone not in PREPROCESSING or not hasattr(keras.applications, config.backbone):
+        raise ValueError(f"Unknown or unsupported backbone {config.backbone!r}; choose one of {sorted(PREPROCESSING)}")
+    factory = getattr(keras.applications, config.backbone)
+    weights = config.weights
+    if weights == "imagenet" and not _cached_imagenet_file(config.backbone) and not _imagenet_reachable():
+        raise WeightsError(
+            f"ImageNet weights for {config.backbone} need internet access ({WEIGHTS_HOST} is not reachable). "
+            "Download the no-top weights file elsewhere and pass it with --weights /path/to/file.h5 "
+            "(weights='/path/to/file.h5'), or train from scratch with --weights none.")
+    local = weights not in (None, "imagenet")
+    if local and not Path(weights).is_file():
+        raise WeightsError(f"Weights file {weights} does not exist; pass 'imagenet', none, or an existing file")
+    backbone = factory(include_top=False, weights=None if local else weights, input_tensor=inputs)
+    if local:
+        _load_local_weights(backbone, factory, config, Path(weights))
+    return backbone
+
+
+def _load_local_weights(backbone, factory, config: Config, path: Path) -> None:
+    """Load a backbone weights file (as saved from ``keras.applications.<Name>(include_top=False)``).
+
+    The file is read into a standalone copy of the backbone, so any partial or mismatched load is an
+    error rather than a silent mix of loaded and random layers, then copied layer by layer by name.
+    """
+    import warnings
+
+    reference = factory(include_top=False, weights=None, input_shape=(config.image_size, config.image_size, 3))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Keras only *warns* about layers it skipped
+            reference.load_weights(path)
+        for layer in reference.layers:
+            if layer.weights:
+                backbone.get_layer(layer.name).set_weights(layer.get_weights())
+    except Exception as err:  # noqa: BLE001 -- h5py, keras and warnings raise many types for a bad file
+        raise WeightsError(f"Weights file {path} does not fit {config.backbone} at {config.image_size}px "
+                           f"({type(err).__name__}: {str(err)[:300]})") from err
+
+
+def _preprocess(inputs, mode: str):
+    """Keras layers that turn raw 0–255 RGB into what the backbone expects (saved with the model)."""
+    import keras
+
+    if mode == "tf":
+        return keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    if mode == "torch":
+        return keras.layers.Normalization(mean=IMAGENET_MEAN, variance=[s**2 for s in IMAGENET_STD],
+                                          name="preprocess")(inputs)
+    return inputs
+
+
+def build_classifier(config: Config):
+    """The classifier for ``config``: raw RGB in, class probabilities (float32) out."""
+    import keras
+
+    inputs = keras.Input((config.image_size, config.image_size, 3), name="image")
+    backbone = _backbone(config, _preprocess(inputs, PREPROCESSING.get(config.backbone, "tf")))
+    if config.weights is None:
+        # From scratch, the default BatchNorm momentum (0.99-0.999) lags far behind the weights for the
+        # first few hundred steps, so validation runs on stale statistics; 0.9 keeps up.
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+    x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=f"alzmri_{config.backbone}")
+
+
+def backbone_layers(model) -> list:
+    """The backbone's layers, in order (everything between the input/preprocessing and the head)."""
+    return [layer for layer in model.layers if layer.name not in HEAD_LAYERS + ("image", "preprocess")]
+
+
+def backbone_blocks(model) -> list[list]:
+    """The backbone's layers grouped into residual/inverted blocks by name; the stem first, the top last."""
+    blocks: list[list] = [[]]
+    current = None
+    for layer in backbone_layers(model):
+        match = BLOCK_PATTERN.match(layer.name)
+        if match and match.group(1) != current:
+            current = match.group(1)
+            blocks.append([])
+        blocks[-1].append(layer)
+    return [b for b in blocks if b]
+
+
+def set_trainable(model, top_blocks: int) -> int:
+    """Freeze the backbone except its top ``top_blocks`` blocks (-1: all); BatchNorm stays frozen.
+
+    Returns the number of trainable backbone layers. BatchNorm layers always stay in inference mode:
+    with small fine-tuning batches, updating their statistics would wreck what the backbone learnt.
+    """
+    import keras
+
+    blocks = backbone_blocks(model)
+    n = len(blocks) if top_blocks < 0 else min(top_blocks, len(blocks))
+    unfrozen = {id(layer) for block in blocks[len(blocks) - n:] for layer in block}
+    count = 0
+    for layer in backbone_layers(model):
+        layer.trainable = id(layer) in unfrozen and not isinstance(layer, keras.layers.BatchNormalization)
+        count += layer.trainable
+    for name in HEAD_LAYERS:
+        model.get_layer(name).trainable = True
+    return count
+
+
+def feature_extractor(model):
+    """The model up to the pooled backbone features (what stage 1 caches)."""
+    import keras
+
+    return keras.Model(model.input, model.get_layer("head_pool").output, name="features")
+
+
+def head_model(model):
+    """The head alone, on pooled features; it shares its layers (and weights) with ``model``."""
+    import keras
+
+    features = keras.Input(model.get_layer("head_pool").output.shape[1:], name="features")
+    x = model.get_layer("head_dropout")(features)
+    return keras.Model(features, model.get_layer("predictions")(x), name="head")
+
+
+@dataclass
+class Run:
+    """A saved run: its folder, the loaded model and its metadata."""
+
+    path: Path
+    model: object
+    metadata: dict
+
+    @property
+    def image_size(self) -> int:
+        return int(self.metadata["image_size"])
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run folder (``model.keras`` in Keras safe mode + ``metadata.json``) and check they agree."""
+    import keras
+
+    path = Path(path)
+    model_file = path / "model.keras" if path.is_dir() else path
+    folder = model_file.parent
+    if not model_file.exists():
+        raise RunError(f"No model at {model_file}: {path} is not a run folder (expected model.keras and "
+                       "metadata.json, as written by `alzmri train`)")
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError) as err:
+        raise RunError(f"{folder / 'metadata.json'} is missing or unreadable ({err})") from err
+    try:
+        model = keras.models.load_model(model_file, compile=False, safe_mode=True)
+    except Exception as err:  # noqa: BLE001 -- zipfile, h5py, keras all raise their own types
+        raise RunError(f"{model_file} is not a Keras model file ({type(err).__name__}: {err})") from err
+    if list(metadata.get("classes", [])) != list(CLASS_NAMES):
+        raise RunError(f"{folder}: metadata classes {metadata.get('classes')} differ from {list(CLASS_NAMES)}")
+    expected = (metadata["image_size"], metadata["image_size"], 3)
+    if tuple(model.input_shape[1:]) != expected or model.output_shape[-1] != len(CLASS_NAMES):
+        raise RunError(f"{model_file}: model input {model.input_shape} / output {model.output_shape} do not "
+                       f"match metadata (image size {metadata['image_size']}, {len(CLASS_NAMES)} classes)")
+    return Run(folder, model, metadata)

@@ -1,0 +1,287 @@
+"""Two-stage training, resumable, saved as a run folder.
+
+Stage 1 trains only the head, on backbone features computed once per image and cached: with the
+backbone frozen, recomputing them every epoch would be wasted work. Stage 2 unfreezes the top blocks
+at a lower learning rate, with on-the-fly augmentation. A run in progress lives in
+``<runs_dir>/.<name>.partial/``; started again with the same settings it resumes from its last
+completed epoch, and only a finished run is moved (atomically) to ``<runs_dir>/<name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .config import CLASS_NAMES, Config
+from .model import PREPROCESSING, build_classifier, feature_extractor, head_model, set_trainable
+
+
+def set_seeds(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow in one place."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def get_strategy(name: str = "auto"):
+    """A ``tf.distribute`` strategy: ``auto`` (TPU, else several GPUs mirrored), ``none`` or ``mirrored``."""
+    import tensorflow as tf
+
+    if name == "none":
+        return tf.distribute.get_strategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "mirrored":
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name != "auto":
+        raise ValueError(f"strategy must be 'auto', 'none' or 'mirrored', got {name!r}")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()  # Colab TPU runtime
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    except (ValueError, RuntimeError, tf.errors.NotFoundError):
+        pass
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def use_mixed_precision_if_gpu() -> bool:
+    """Mixed float16 on a GPU (the head's softmax stays float32); float32 elsewhere."""
+    import keras
+    import tensorflow as tf
+
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    keras.mixed_precision.set_global_policy("mixed_float16" if on_gpu else "float32")
+    return on_gpu
+
+
+@dataclass
+class PreparedData:
+    """The indexed dataset and its split, ready for training and evaluation."""
+
+    root: Path
+    fingerprint: str
+    frame: pd.DataFrame
+    baseline: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def part(self, split: str) -> pd.DataFrame:
+        return self.frame[self.frame["split"] == split]
+
+
+def prepare_data(config: Config, progress: bool = True) -> PreparedData:
+    """Resolve, index and split the data named by ``config.data``."""
+    from .data import index_dataset, resolve_data, split_index
+
+    root = resolve_data(config.data, config=config, progress=progress)
+    index = index_dataset(root, progress=progress)
+    frame = split_index(index, config, progress=progress)
+    return PreparedData(root, index.fingerprint, frame)
+
+
+def _compile(model, learning_rate: float) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+
+def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
+                   progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled backbone features of ``frame``'s images: pass 0 plain, further passes augmented."""
+    from .data import make_tf_dataset
+
+    extractor = feature_extractor(model)
+    features, labels = [], []
+    for p in range(passes):
+        ds = make_tf_dataset(frame, config.image_size, config.batch_size, training=p > 0, seed=config.seed + p)
+        if p > 0:
+            ds = ds.unbatch().batch(config.batch_size)  # keep order stable within a pass
+        features.append(extractor.predict(ds.map(lambda x, y: x), verbose=1 if progress else 0))
+        labels.append(np.concatenate([y.numpy() for _, y in ds]))
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _callbacks(work: Path, stage: str, config: Config) -> list:
+    """Early stopping, LR schedule, best checkpoint, CSV log and backup/restore for one stage."""
+    import keras
+
+    log = work / f"history_{stage}.csv"
+    best = None
+    if log.exists() and log.stat().st_size:  # resuming: the checkpoint must beat the best epoch so far
+        previous = pd.read_csv(log)
+        best = float(previous["val_loss"].min()) if "val_loss" in previous and len(previous) else None
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)),
+        keras.callbacks.ModelCheckpoint(work / f"best_{stage}.weights.h5", monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True, initial_value_threshold=best),
+        keras.callbacks.BackupAndRestore(work / f"backup_{stage}"),
+        keras.callbacks.CSVLogger(log, append=True),
+    ]
+
+
+def train_head(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
+    """Stage 1: the head on cached features of the frozen backbone (weights land in ``model``)."""
+    import tensorflow as tf
+
+    from .data import class_weights
+
+    set_trainable(model, 0)
+    store = work / "features.npz"
+    if store.exists():
+        cached = np.load(store)
+        x_train, y_train, x_val, y_val = (cached[k] for k in ("x_train", "y_train", "x_val", "y_val"))
+    else:
+        x_train, y_train = cache_features(model, data.part("train"), config, config.feature_passes, progress)
+        x_val, y_val = cache_features(model, data.part("val"), config, 1, progress)
+        np.savez(work / "features.tmp.npz", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
+        (work / "features.tmp.npz").replace(store)
+    head = head_model(model)
+    _compile(head, config.head_learning_rate)
+    batches = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=config.seed)
+    head.fit(batches.batch(config.batch_size), validation_data=(x_val, y_val), epochs=config.head_epochs,
+             class_weight=class_weights(y_train), shuffle=False, verbose=2 if progress else 0,
+             callbacks=_callbacks(work, "stage1", config))
+
+
+def finetune(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
+    """Stage 2: the top ``finetune_blocks`` blocks and the head, lower learning rate, augmentation."""
+    from .data import class_weights, make_tf_dataset
+
+    if config.finetune_epochs <= 0:
+        return
+    set_trainable(model, config.finetune_blocks)
+    _compile(model, config.finetune_learning_rate)
+    train = make_tf_dataset(data.part("train"), config.image_size, config.batch_size, training=True,
+                            seed=config.seed)
+    val = make_tf_dataset(data.part("val"), config.image_size, config.batch_size)
+    model.fit(train, validation_data=val, epochs=config.finetune_epochs,
+              class_weight=class_weights(data.part("train")["label"].to_numpy()), shuffle=False,
+              verbose=1 if progress else 0,
+              callbacks=_callbacks(work, "stage2", config))
+
+
+def library_versions() -> dict:
+    """Versions of everything a saved run depends on."""
+    import keras
+    import PIL
+    import sklearn
+    import tensorflow as tf
+
+    return {"alzmri": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "pillow": PIL.__version__, "pandas": pd.__version__}
+
+
+def default_run_name(config: Config) -> str:
+    """A run name that the same command always gives, so that a rerun resumes it."""
+    return f"{config.profile}-{config.backbone.lower()}-{config.split}-{config.image_size}px-seed{config.seed}"
+
+
+def _check_resumable(work: Path, config: Config) -> bool:
+    """True if ``work`` holds a partial run of the same settings; an error if its settings differ."""
+    settings = work / "config.json"
+    if not settings.exists():
+        return False
+    previous = json.loads(settings.read_text())
+    if previous != json.loads(json.dumps(config.to_dict())):
+        changed = sorted(k for k in previous if previous[k] != config.to_dict().get(k))
+        raise ValueError(f"An unfinished run in {work} was started with other settings ({changed}); "
+                         "use another --run-name, or delete that folder to start over")
+    return True
+
+
+def history_frame(work: Path) -> pd.DataFrame:
+    """Both stages' CSV logs as one table with a ``stage`` column and a running ``epoch``."""
+    parts = []
+    for stage in ("stage1", "stage2"):
+        log = work / f"history_{stage}.csv"
+        if log.exists() and log.stat().st_size:
+            # an epoch killed between its backup and its log line is run again: keep its last record
+            parts.append(pd.read_csv(log).drop_duplicates("epoch", keep="last").assign(stage=stage))
+    history = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["epoch", "stage"])
+    history["step"] = np.arange(len(history))
+    return history
+
+
+def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path) -> Path:
+    """Write model, metadata and history to ``run_dir`` atomically (temp folder, then rename)."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir.parent / f".{run_dir.name}.saving"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(tmp / "model.keras")
+    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+    history.to_csv(tmp / "history.csv", index=False)
+    old = run_dir.parent / f".{run_dir.name}.old"
+    if run_dir.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        run_dir.rename(old)
+    tmp.rename(run_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return run_dir
+
+
+def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: float) -> dict:
+    """Everything needed to reuse or audit a run later."""
+    return {
+        "classes": list(CLASS_NAMES),
+        "image_size": config.image_size,
+        "input": "raw RGB 0-255 (grayscale repeated to 3 channels); preprocessing is inside the model",
+        "preprocessing": PREPROCESSING.get(config.backbone, "tf"),
+        "backbone": config.backbone,
+        "weights": config.weights or "none (trained from scratch)",
+        "profile": config.profile,
+        "split": config.split,
+        "data": str(data.root),
+        "data_fingerprint": data.fingerprint,
+        "split_sizes": data.frame["split"].value_counts().to_dict(),
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "metrics": metrics,
+        "train_seconds": round(seconds, 1),
+        "libraries": library_versions(),
+        "synthetic": config.data == "demo",
+        "disclaimer": "Research/teaching model, not a medical device; outputs are not diagnoses.",
+    }
+
+
+def train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
+          strategy: str = "auto", progress: bool = True) -> Path:
+    """Train ``config`` end to end (resuming an interrupted run of the same name) and save the run."""
+    from .evaluate import quick_metrics
+
+    start = time.time()
+    set_seeds(config.seed)
+    use_mixed_precision_if_gpu()
+    data = data or prepare_data(config, progress)
+    runs = Path(config.runs_dir)
+    name = run_name or default_run_name(config)
+    work = runs / f".{name}.partial"
+    resuming = _check_resumable(work, config)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    if resuming and progress:
+        print(f"Resuming the unfinished run in {work}")
+    with get_strategy(strategy).scope():
+        model = build_classifier(config)
+        if (work / "stage1.weights.h5").exists():
+            model.load_weights(work / "stage1.weights.h5")
+        else:
+            train_head(model, data, config, work, progress)
+            model.save_weights(work / "stage1.weights.h5")
+        finetune(model, data, config, work, progress)
+    metrics = quick_metrics(model, data, config)
+    run_dir = save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work),
+                       runs / name)
+    shutil.rmtree(work, ignore_errors=True)
+    return run_dir
