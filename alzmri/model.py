@@ -149,11 +149,12 @@ def backbone_blocks(model) -> list[list]:
     return [b for b in blocks if b]
 
 
-def set_trainable(model, top_blocks: int) -> int:
+def set_trainable(model, top_blocks: int, freeze_batchnorm: bool = True) -> int:
     """Freeze the backbone except its top ``top_blocks`` blocks (-1: all); BatchNorm stays frozen.
 
-    Returns the number of trainable backbone layers. BatchNorm layers always stay in inference mode:
-    with small fine-tuning batches, updating their statistics would wreck what the backbone learnt.
+    Returns the number of trainable backbone layers. BatchNorm layers stay in inference mode when
+    fine-tuning pretrained weights: with small batches, updating their statistics would wreck what the
+    backbone learnt. Only a backbone trained from scratch (``freeze_batchnorm=False``) needs them to learn.
     """
     import keras
 
@@ -162,7 +163,8 @@ def set_trainable(model, top_blocks: int) -> int:
     unfrozen = {id(layer) for block in blocks[len(blocks) - n:] for layer in block}
     count = 0
     for layer in backbone_layers(model):
-        layer.trainable = id(layer) in unfrozen and not isinstance(layer, keras.layers.BatchNormalization)
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = id(layer) in unfrozen and not (is_bn and freeze_batchnorm)
         count += layer.trainable
     for name in HEAD_LAYERS:
         model.get_layer(name).trainable = True

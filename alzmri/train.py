@@ -159,7 +159,7 @@ def finetune(model, data: PreparedData, config: Config, work: Path, progress: bo
 
     if config.finetune_epochs <= 0:
         return
-    set_trainable(model, config.finetune_blocks)
+    set_trainable(model, config.finetune_blocks, freeze_batchnorm=config.weights is not None)
     _compile(model, config.finetune_learning_rate)
     train = make_tf_dataset(data.part("train"), config.image_size, config.batch_size, training=True,
                             seed=config.seed)

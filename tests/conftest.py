@@ -59,3 +59,14 @@ def medium_grouped(medium_index, medium_descriptors):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return grouped_split(medium_index.frame, medium_descriptors, get_config("demo"))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, private_cache):
+    """One run of the smoke preset, trained in-process and shared by the tests that need a model."""
+    from alzmri.train import train
+
+    runs = tmp_path_factory.mktemp("runs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(get_config("smoke", runs_dir=str(runs)), progress=False)

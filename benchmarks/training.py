@@ -1,0 +1,94 @@
+"""Training-speed ratios, each measured within this one run (so the machine's speed cancels out).
+
+(a) stage 1 epoch: head on cached features vs recomputing the frozen backbone every epoch (goal >= 10x)
+(b) input pipeline images/s vs the model's training consumption (goal >= 3x: the pipeline is never the bottleneck)
+(c) a whole `fit` epoch (pipeline, callbacks, class weights) vs bare `train_on_batch` on in-memory tensors
+    at the same batch size (goal >= 0.8: the training loop adds little)
+
+Usage: python benchmarks/training.py [--profile demo] [--images 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def timed(fn) -> float:
+    """Seconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="demo")
+    parser.add_argument("--images", type=int, default=512, help="training images to time on")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    import keras
+
+    from alzmri.config import get_config
+    from alzmri.data import class_weights, make_tf_dataset
+    from alzmri.model import build_classifier, feature_extractor, head_model, set_trainable
+    from alzmri.train import _callbacks, _compile, prepare_data, set_seeds
+
+    config = get_config(args.profile)
+    set_seeds(config.seed)
+    frame = prepare_data(config, progress=False).part("train").head(args.images)
+    n, bs = len(frame), config.batch_size
+    weights = class_weights(frame["label"].to_numpy())
+    print(f"{config.backbone} at {config.image_size}px, {n} images, batch {bs}")
+
+    # (a) cached features vs recomputing the frozen backbone
+    model = build_classifier(config)
+    set_trainable(model, 0)
+    plain = make_tf_dataset(frame, config.image_size, bs)
+    features = feature_extractor(model).predict(plain.map(lambda x, y: x), verbose=0)
+    labels = frame["label"].to_numpy()
+    head = head_model(model)
+    _compile(head, 1e-3)
+    head.fit(features, labels, batch_size=bs, epochs=1, verbose=0)  # warm-up (tracing)
+    cached = timed(lambda: head.fit(features, labels, batch_size=bs, epochs=1, verbose=0))
+    _compile(model, 1e-3)
+    model.fit(plain, epochs=1, verbose=0)
+    recompute = timed(lambda: model.fit(plain, epochs=1, verbose=0))
+    print(f"(a) stage-1 epoch: cached features {cached:.3f} s, recomputing the backbone {recompute:.2f} s")
+
+    # (b) pipeline throughput vs training consumption; (c) fit epoch vs bare train_on_batch
+    set_trainable(model, config.finetune_blocks, freeze_batchnorm=config.weights is not None)
+    _compile(model, 1e-4)
+    train_ds = make_tf_dataset(frame, config.image_size, bs, training=True, seed=config.seed)
+    for _ in train_ds:  # fill the cache, as after the first epoch of a real run
+        pass
+    pipeline = n / timed(lambda: [None for _ in train_ds])
+    x = np.random.default_rng(0).uniform(0, 255, (bs, config.image_size, config.image_size, 3)).astype("float32")
+    y = labels[:bs]
+    model.train_on_batch(x, y)
+    steps = int(np.ceil(n / bs))
+    bare = steps * bs / timed(lambda: [model.train_on_batch(x, y) for _ in range(steps)])
+    with tempfile.TemporaryDirectory() as work:
+        callbacks = _callbacks(Path(work), "bench", config)
+        model.fit(train_ds, epochs=1, verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
+        callbacks = _callbacks(Path(work) / "again", "bench", config)
+        fit_rate = n / timed(lambda: model.fit(train_ds, epochs=1, verbose=0, class_weight=weights,
+                                               callbacks=callbacks, shuffle=False, validation_data=None))
+    print(f"(b) pipeline {pipeline:.0f} img/s, model consumes {bare:.1f} img/s")
+    print(f"(c) fit epoch {fit_rate:.1f} img/s, bare train_on_batch {bare:.1f} img/s")
+
+    print("\nratios (measured in this run):")
+    print(f"  (a) cached-feature stage 1 speed-up: {recompute / cached:.1f}x  (goal >= 10x)")
+    print(f"  (b) pipeline / training consumption: {pipeline / bare:.1f}x  (goal >= 3x)")
+    print(f"  (c) fit epoch / bare train_on_batch: {fit_rate / bare:.2f}  (goal >= 0.8)")
+    keras.backend.clear_session()
+
+
+if __name__ == "__main__":
+    main()

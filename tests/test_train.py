@@ -1,0 +1,105 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alzmri.config import CLASS_NAMES, get_config
+from alzmri.data import index_dataset
+from alzmri.model import load_run
+from alzmri.train import _check_resumable, save_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(cache) -> dict:
+    return {**os.environ, "ALZMRI_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+
+
+def test_a_run_folder_has_model_metadata_and_history(smoke_run):
+    assert sorted(p.name for p in smoke_run.iterdir()) == ["history.csv", "metadata.json", "model.keras"]
+    assert not any(p.name.startswith(".") for p in smoke_run.parent.iterdir())  # no partial or temp folders left
+    run = load_run(smoke_run)
+    meta = run.metadata
+    assert meta["classes"] == list(CLASS_NAMES) and meta["image_size"] == 32 and meta["backbone"] == "ResNet152V2"
+    assert meta["profile"] == "smoke" and meta["split"] == "grouped" and meta["preprocessing"] == "tf"
+    assert meta["data_fingerprint"] == index_dataset(meta["data"], progress=False).fingerprint
+    assert {"tensorflow", "keras", "numpy", "alzmri"} <= set(meta["libraries"])
+    assert 0 <= meta["metrics"]["test"]["balanced_accuracy"] <= 1 and meta["seed"] == 42
+    history = pd.read_csv(smoke_run / "history.csv")
+    assert list(history["stage"].unique()) == ["stage1", "stage2"] and "val_loss" in history
+
+
+def test_same_settings_resume_other_settings_refuse(tmp_path):
+    config = get_config("smoke")
+    assert _check_resumable(tmp_path, config) is False
+    (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+    assert _check_resumable(tmp_path, config) is True
+    with pytest.raises(ValueError, match=r"other settings \(\['image_size'\]\).*another --run-name"):
+        _check_resumable(tmp_path, config.replace(image_size=48))
+
+
+def test_failed_save_keeps_the_previous_run(smoke_run, tmp_path):
+    run = load_run(smoke_run)
+
+    class Broken:
+        def save(self, path):
+            raise OSError("disk full")
+
+    target = save_run(run.model, run.metadata, pd.read_csv(smoke_run / "history.csv"), tmp_path / "r")
+    with pytest.raises(OSError, match="disk full"):
+        save_run(Broken(), run.metadata, pd.DataFrame(), target)
+    assert load_run(target).metadata == run.metadata
+
+
+@pytest.mark.slow
+def test_training_killed_mid_run_resumes_where_it_stopped(tmp_path, private_cache):
+    command = [sys.executable, "-m", "alzmri", "train", "--profile", "smoke", "--epochs", "5",
+               "--run-name", "killed"]
+    log = tmp_path / "saved_models" / ".killed.partial" / "history_stage2.csv"
+    with open(tmp_path / "first.log", "w") as out:
+        first = subprocess.Popen(command, cwd=tmp_path, env=_env(private_cache), stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and first.poll() is None:
+            if log.exists() and len(log.read_text().splitlines()) >= 3:  # header + 2 finished epochs
+                break
+            time.sleep(0.2)
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    done_before = len(pd.read_csv(log))
+    assert not (tmp_path / "saved_models" / "killed").exists()  # nothing half-written where a run belongs
+    second = subprocess.run(command, cwd=tmp_path, env=_env(private_cache), capture_output=True, text=True,
+                            timeout=600)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "Resuming the unfinished run" in second.stdout
+    assert f"Epoch {done_before + 1}/5" in second.stdout and "Epoch 1/5" not in second.stdout
+    history = pd.read_csv(tmp_path / "saved_models" / "killed" / "history.csv")
+    stage2 = history.loc[history["stage"] == "stage2", "epoch"].tolist()
+    assert stage2 == list(range(len(stage2))) and len(stage2) > done_before
+    assert not (tmp_path / "saved_models" / ".killed.partial").exists()
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, private_cache):
+    script = textwrap.dedent(f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from alzmri.config import get_config
+        from alzmri.model import load_run
+        from alzmri.train import get_strategy, train
+        print("replicas", get_strategy("mirrored").num_replicas_in_sync)
+        run = train(get_config("smoke", runs_dir={str(tmp_path)!r}), strategy="mirrored", progress=False)
+        print("balanced", load_run(run).metadata["metrics"]["test"]["balanced_accuracy"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], env=_env(private_cache), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout and "balanced" in result.stdout
