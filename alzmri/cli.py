@@ -106,26 +106,133 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    """The whole story on synthetic data: generate, audit, train, evaluate, report."""
-    from .evaluate import thumbnail_baseline
-    from .leakage import audit
-    from .data import descriptors, index_dataset, resolve_data
+def _print_evaluation(evaluation) -> None:
+    """Headline metrics with 95 % intervals, per-class recall and Grad-CAM faithfulness."""
+    from .evaluate import metrics_table
+
+    m = evaluation.metrics
+    tag = ", SYNTHETIC data" if m.get("synthetic") else ""
+    print(f"\n{evaluation.run.path.name} on the {m['split']} split ({m['split_protocol']} protocol, "
+          f"{m['images']} images{tag}):")
+    print(metrics_table(m).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"expected calibration error {m['expected_calibration_error']:.3f}")
+    per_class = pd.DataFrame(m["per_class"]).T[["precision", "recall", "support"]]
+    print(per_class.to_string(float_format=lambda v: f"{v:.3f}"))
+    if m["absent_classes"]:
+        print(f"note: no test images of {m['absent_classes']}: their recall is undefined (shown as 0)")
+    if "faithfulness" in m:
+        f = m["faithfulness"]
+        rows = [(k, f[k]["pointing_game"], f[k]["energy_in_mask"]) for k in ("gradcam", "random", "centre")]
+        print(f"Grad-CAM faithfulness on {f['gradcam']['images']} images (layer {f['layer']}, evidence masks):")
+        print(pd.DataFrame(rows, columns=["heatmap", "pointing_game", "energy_in_mask"])
+              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(DISCLAIMER)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a saved run and write its figures."""
+    from . import plots
+    from .config import Config
+    from .evaluate import evaluate_run
     from .model import load_run
+    from .train import prepare_data
+
+    data = None
+    if args.data:
+        config = Config.from_dict(load_run(args.run).metadata["config"]).replace(data=args.data)
+        data = prepare_data(config)
+    evaluation = evaluate_run(args.run, split=args.split, data=data)
+    _print_evaluation(evaluation)
+    folders = [evaluation.run.path / "figures"] + ([Path(args.figures)] if args.figures else [])
+    written = plots.save_evaluation_figures(evaluation, folders)
+    print(f"metrics: {evaluation.run.path / 'metrics.json'}\nfigures: {sorted({str(p.parent) for p in written})}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Predict the class of image files."""
+    import json
+
+    from .data import collect_image_files
+    from .evaluate import predict_files
+    from .model import load_run
+
+    run = load_run(args.run)
+    table = predict_files(run, collect_image_files(args.images))
+    if args.json:
+        print(json.dumps({"predictions": table.to_dict(orient="records"), "note": DISCLAIMER}, indent=2))
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(DISCLAIMER)
+    return 0
+
+
+def _gradcam(args: argparse.Namespace) -> int:
+    """Write Grad-CAM overlays for image files."""
+    import numpy as np
+
+    from . import plots
+    from .config import CLASS_NAMES
+    from .data import collect_image_files, read_image_for_model
+    from .gradcam import gradcam
+    from .model import load_run
+
+    run = load_run(args.run)
+    files = collect_image_files(args.images)
+    images = np.stack([read_image_for_model(p, run.image_size) for p in files])
+    maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, image, heat, cls in zip(files, images, maps, chosen):
+        fig = plots.gradcam_gallery(image[None], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
+        print(plots.save_figure(fig, out / f"{path.stem}_gradcam.png"))
+    print(DISCLAIMER)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The whole story on synthetic data: generate, audit, train, evaluate, explain, report."""
+    from . import plots
+    from .data import descriptors, index_dataset
+    from .evaluate import evaluate_run, thumbnail_baseline
+    from .leakage import audit
     from .train import prepare_data, train
 
     config = _train_config(args)
-    print(f"[1/4] data: {config.data} ({config.profile} preset)")
-    data = prepare_data(config)
-    index = index_dataset(data.root, progress=False)
-    table = audit(data.frame, descriptors(index, progress=False), config.duplicate_threshold)
-    print(f"[2/4] leakage audit of the {config.split} split:\n{table.to_string(index=False)}")
-    baseline = thumbnail_baseline(data.frame)
-    print(f"[3/4] thumbnail baseline (logistic regression, 32x32): test balanced accuracy {baseline:.3f}")
-    print(f"[4/4] training {config.backbone} at {config.image_size}px")
-    run_dir = train(config, run_name=args.run_name, data=data, strategy=args.strategy)
-    print(_summary(run_dir, load_run(run_dir).metadata, baseline))
+    protocols = ["grouped", "naive"] if args.compare_splits else [config.split]
+    results = {}
+    for step, protocol in enumerate(protocols):
+        cfg = config.replace(split=protocol)
+        print(f"[1/5] data: {cfg.data} ({cfg.profile} preset), {protocol} split")
+        data = prepare_data(cfg)
+        table = audit(data.frame, descriptors(index_dataset(data.root, progress=False), progress=False),
+                      cfg.duplicate_threshold)
+        print(f"[2/5] leakage audit of the {protocol} split:\n{table.to_string(index=False)}")
+        baseline = thumbnail_baseline(data.frame)
+        print(f"[3/5] thumbnail baseline (logistic regression, 32x32): test balanced accuracy {baseline:.3f}")
+        print(f"[4/5] training {cfg.backbone} at {cfg.image_size}px")
+        run_dir = train(cfg, run_name=args.run_name and f"{args.run_name}-{protocol}", data=data,
+                        strategy=args.strategy)
+        print("[5/5] evaluating on the held-out test split")
+        evaluation = evaluate_run(run_dir, data=data)
+        _print_evaluation(evaluation)
+        folders = [run_dir / "figures"] + ([Path("figures")] if step == 0 else [])
+        plots.save_evaluation_figures(evaluation, folders)
+        print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
+        results[protocol] = evaluation.metrics
+    if args.compare_splits:
+        print("\n" + _compare(results))
     return 0
+
+
+def _compare(results: dict) -> str:
+    """Grouped vs naive split side by side: how much leakage inflates the numbers."""
+    names = ("accuracy", "balanced_accuracy", "macro_f1", "quadratic_kappa")
+    frame = pd.DataFrame({p: {n: f"{m[n]:.3f} [{m['ci95'][n][0]:.3f}, {m['ci95'][n][1]:.3f}]" for n in names}
+                          for p, m in results.items()})
+    return ("Same data, same model, two ways to split it (test split, 95 % intervals):\n" + frame.to_string()
+            + "\nThe naive split tests on copies of training images; only the grouped numbers estimate "
+              "performance on unseen slices.")
 
 
 def _add_training_options(p: argparse.ArgumentParser, default_profile: str | None = None) -> None:
@@ -183,9 +290,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(p)
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("demo", help="generate the synthetic data, audit, train and evaluate the demo preset")
+    p = sub.add_parser("demo", help="generate the synthetic data, audit, train, evaluate and explain the demo preset")
     _add_training_options(p)
+    p.add_argument("--compare-splits", dest="compare_splits", action="store_true",
+                   help="also train on the naive split and show both side by side")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("evaluate", help="metrics with 95 %% intervals, figures and Grad-CAM faithfulness of a run")
+    p.add_argument("run", help="a run folder under saved_models/")
+    p.add_argument("--data", help="evaluate on other data ('demo', 'kaggle', 'hf' or a path)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--figures", help="also write the figures to this folder")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("predict", help="class and probabilities for images (not a diagnosis)")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("gradcam", help="write Grad-CAM overlays for images")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="folder for the overlay PNGs")
+    p.add_argument("--layer", help="feature-map layer (default: found automatically)")
+    p.add_argument("--plus-plus", dest="plus_plus", action="store_true", help="Grad-CAM++ weights")
+    p.set_defaults(func=_gradcam)
     return parser
 
 

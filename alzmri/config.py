@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Canonical class order: alphabetical, as ``image_dataset_from_directory`` sorts the Kaggle folders,
@@ -56,10 +56,11 @@ class Config:
     synth_copies: float = 2.0  # augmented images per class, as a multiple of the mean originals per class
     synth_balance: str = "original"  # the real set's class imbalance, or "equal"
     # model
-    image_size: int = 96
+    image_size: int = 224
     backbone: str = "ResNet152V2"
     weights: str | None = None  # "imagenet", None, or a path to a local weights file
     dropout: float = 0.3
+    augment: bool = True  # on-the-fly augmentation in stage 2
     # training
     batch_size: int = 32
     head_epochs: int = 10
@@ -70,7 +71,7 @@ class Config:
     patience: int = 5  # epochs without val_loss improvement before early stopping
     feature_passes: int = 1  # augmented passes over the training set when caching stage-1 features
     seed: int = 42
-    runs_dir: str = "saved_models"
+    runs_dir: str = field(default_factory=lambda: os.environ.get("ALZMRI_RUNS", "saved_models"))
 
     def replace(self, **overrides) -> "Config":
         """Return a copy with some fields changed; unknown names are an error that lists the valid ones."""
@@ -79,6 +80,12 @@ class Config:
         if unknown:
             raise ValueError(f"Unknown config field(s) {unknown}; valid fields: {sorted(known)}")
         return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Config":
+        """Rebuild a config saved in a run's metadata (fields added since then keep their defaults)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
     def to_dict(self) -> dict:
         """Plain dict, for metadata.json and printing."""
@@ -90,7 +97,12 @@ PRESETS: dict[str, Config] = {
         profile="smoke", synth_n_per_class=12, synth_size=64, synth_copies=1.0, synth_balance="equal", image_size=32,
         batch_size=16, head_epochs=2, finetune_epochs=1, finetune_blocks=1, val_fraction=0.2, test_fraction=0.25,
     ),
-    "demo": Config(profile="demo"),
+    # ResNet152V2 from scratch cannot learn this in 15 CPU minutes (README, "Demo quality and cost"); its
+    # smaller sibling ResNet50V2 (same family, same preprocessing and Grad-CAM layer) at 64 px can.
+    "demo": Config(
+        profile="demo", backbone="ResNet50V2", image_size=64, head_epochs=3, finetune_epochs=12, finetune_blocks=-1,
+        finetune_learning_rate=1e-3, patience=4, augment=False,
+    ),
     "full": Config(
         profile="full", data="kaggle", image_size=224, weights="imagenet", batch_size=32,
         head_epochs=15, finetune_epochs=15, finetune_blocks=3, feature_passes=2,

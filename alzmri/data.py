@@ -115,21 +115,27 @@ class DatasetIndex:
         return counts.reindex(columns=list(CLASS_NAMES), fill_value=0)
 
 
-def _convert(path: Path, im: Image.Image, cache_dir: Path) -> Path:
-    """Write an odd-mode image (16-bit, RGBA, palette, TIFF ...) as an 8-bit PNG that tf.data decodes."""
+def to_8bit(im: Image.Image) -> Image.Image:
+    """An 8-bit grey or RGB copy of any PIL image (16-bit scaled, transparency on black, palette expanded)."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
         top = arr.max() or 1.0
-        im = Image.fromarray((np.clip(arr / top, 0, 1) * 255).round().astype(np.uint8), "L")
-    elif im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return Image.fromarray((np.clip(arr / top, 0, 1) * 255).round().astype(np.uint8), "L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
-        im = Image.new("RGB", rgba.size)
-        im.paste(rgba, mask=rgba.getchannel("A"))  # transparent areas become the black background
-    else:
-        im = im.convert("RGB" if im.mode in ("P", "CMYK", "YCbCr", "HSV", "LAB") else "L")
+        out = Image.new("RGB", rgba.size)
+        out.paste(rgba, mask=rgba.getchannel("A"))  # transparent areas become the black background
+        return out
+    if im.mode in TF_READY_MODES:
+        return im
+    return im.convert("RGB" if im.mode in ("P", "CMYK", "YCbCr", "HSV", "LAB") else "L")
+
+
+def _convert(path: Path, im: Image.Image, cache_dir: Path) -> Path:
+    """Write an odd-mode image (16-bit, RGBA, palette, TIFF ...) as an 8-bit PNG that tf.data decodes."""
     out = cache_dir / "converted" / f"{hashlib.sha1(str(path).encode()).hexdigest()[:20]}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    im.save(out, "PNG")
+    to_8bit(im).save(out, "PNG")
     return out
 
 
@@ -325,7 +331,7 @@ def resolve_data(spec: str, cache_dir: str | Path | None = None, config: Config 
         return synthetic.generate_dataset(
             cache_dir / f"synthetic-{config.synth_n_per_class}x{config.synth_size}-s{config.seed}",
             n_per_class=config.synth_n_per_class, size=config.synth_size, seed=config.seed,
-            balance=config.synth_balance, copies=config.synth_copies, progress=progress)
+            balance=config.synth_balance, copies=config.synth_copies, replace_stale=True, progress=progress)
     if spec == "kaggle":
         return download_kaggle()
     if spec == "hf":
@@ -469,13 +475,54 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
 # --------------------------------------------------------------------------- tf.data
 
 
+def resize_for_model(image, image_size: int):
+    """Resize an RGB image tensor the one way training and prediction share; uint8 out."""
+    import tensorflow as tf
+
+    image = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
 def load_image(path, image_size: int):
     """Read, decode (grayscale → RGB) and resize one image; raw 0–255 uint8 (the model preprocesses)."""
     import tensorflow as tf
 
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    image = tf.image.resize(image, (image_size, image_size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return resize_for_model(image, image_size)
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+
+
+def collect_image_files(inputs: list[str]) -> list[Path]:
+    """Image files named directly or found in folders; a missing path or an image-less folder is an error."""
+    files = []
+    for item in map(Path, inputs):
+        if not item.exists():
+            raise DatasetError(f"{item} does not exist")
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and _visible(p.name))
+            if not found:
+                raise DatasetError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
+            files += found
+        else:
+            files.append(item)
+    return files
+
+
+def read_image_for_model(path: Path, image_size: int) -> np.ndarray:
+    """One image file as the model takes it: float32 (size, size, 3), raw 0–255; clear errors otherwise."""
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path} is an empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            rgb = np.asarray(to_8bit(im).convert("RGB"))
+    except UnidentifiedImageError as err:
+        raise DatasetError(f"{path} is not an image") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise DatasetError(f"{path} is unreadable (truncated or corrupt: {err})") from err
+    return resize_for_model(rgb, image_size).numpy().astype(np.float32)
 
 
 def augmentation_layers(seed: int):

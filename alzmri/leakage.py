@@ -158,6 +158,17 @@ def audit(frame: pd.DataFrame, desc: np.ndarray, threshold: float, split_col: st
     return pd.DataFrame(rows)
 
 
+def leaked_pairs(frame: pd.DataFrame, desc: np.ndarray, threshold: float, n: int = 6,
+                 split_col: str = "split") -> list[tuple[str, str, float]]:
+    """Up to ``n`` (test image, its near-duplicate in train, similarity) triples, for showing a leak."""
+    train = np.flatnonzero(frame[split_col].to_numpy() == "train")
+    test = np.flatnonzero(frame[split_col].to_numpy() == "test")
+    match, score = best_match(desc[test], desc[train])
+    leaked = np.flatnonzero(score >= threshold)[:n]
+    paths = frame["path"].to_numpy()
+    return [(paths[test[i]], paths[train[match[i]]], float(score[i])) for i in leaked]
+
+
 def descriptor_cache_path(cache_dir: Path, fingerprint: str) -> Path:
     """Where the descriptors of a dataset with this fingerprint are kept between runs."""
     return Path(cache_dir) / "descriptors" / f"{fingerprint}-{DESCRIPTOR_SIZE}.npy"

@@ -225,3 +225,34 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{model_file}: model input {model.input_shape} / output {model.output_shape} do not "
                        f"match metadata (image size {metadata['image_size']}, {len(CLASS_NAMES)} classes)")
     return Run(folder, model, metadata)
+
+
+def as_model_batch(images, image_size: int) -> "np.ndarray":
+    """Check and shape an array for the model: (n, size, size, 3) float32 raw 0–255.
+
+    Accepts one grey image (H, W), one image (H, W, C) with 1, 3 or 4 channels, a batch of grey images
+    (N, H, W) or a batch (N, H, W, C). Anything else, or the wrong size, is an error that says what was
+    expected: resizing silently would hide a mix-up of runs.
+    """
+    import numpy as np
+
+    if not hasattr(images, "shape") or not hasattr(images, "dtype"):
+        raise TypeError(f"Expected a NumPy array or tensor of images, got {type(images).__name__}; "
+                        "pass file paths to `alzmri predict` instead")
+    batch = np.asarray(images)
+    if not (np.issubdtype(batch.dtype, np.integer) or np.issubdtype(batch.dtype, np.floating)):
+        raise TypeError(f"Expected numeric pixel values, got dtype {batch.dtype}")
+    if batch.ndim == 2:
+        batch = batch[None, ..., None]  # one grey image
+    elif batch.ndim == 3:
+        one_image = batch.shape[-1] in (1, 3, 4) and batch.shape[:2] == (image_size, image_size)
+        batch = batch[None] if one_image else batch[..., None]  # else: a batch of grey images
+    if batch.ndim != 4 or batch.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"Expected images shaped (H, W), (H, W, C) or (N, H, W[, C]) with 1, 3 or 4 channels; "
+                         f"got shape {tuple(np.asarray(images).shape)}")
+    if batch.shape[1:3] != (image_size, image_size):
+        raise ValueError(f"This run takes {image_size}x{image_size} images, got {batch.shape[1]}x{batch.shape[2]}; "
+                         "resize them first (file paths given to `alzmri predict` are resized for you)")
+    if batch.shape[-1] == 1:
+        batch = np.repeat(batch, 3, axis=-1)
+    return batch[..., :3].astype(np.float32)

@@ -41,6 +41,22 @@ def sample_grid(frame: pd.DataFrame, per_class: int = 6, title: str = "", seed: 
     return fig
 
 
+def intensity_histograms(frame: pd.DataFrame, per_class: int = 40, seed: int = 0) -> plt.Figure:
+    """Pixel-intensity histograms per class (brain pixels only: the black background would dominate)."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name in CLASS_NAMES:
+        members = frame[frame["class_name"] == name]
+        chosen = members.sample(min(per_class, len(members)), random_state=seed)
+        pixels = np.concatenate([_grey(p).ravel() for p in chosen["path"]]) if len(chosen) else np.zeros(0)
+        ax.hist(pixels[pixels > 10], bins=64, range=(10, 255), density=True, histtype="step", label=name)
+    ax.set_xlabel("intensity (pixels > 10)")
+    ax.set_ylabel("density")
+    ax.set_title("Intensity histograms per class")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def class_balance(counts: pd.DataFrame, title: str = "Images per class") -> plt.Figure:
     """Bar chart of images per class for each subset (rows of ``counts``)."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -75,3 +91,158 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def confusion_matrices(metrics: dict, title: str = "") -> plt.Figure:
+    """Counts and row-normalised (recall per true class) confusion matrices side by side."""
+    import seaborn as sns
+
+    short = [c.replace("Demented", "") for c in CLASS_NAMES]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, fmt, name in ((axes[0], "confusion_matrix", "d", "counts"),
+                               (axes[1], "confusion_matrix_normalised", ".2f", "share of each true class")):
+        sns.heatmap(np.array(metrics[key]), annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax,
+                    xticklabels=short, yticklabels=short, vmin=0)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name)
+    fig.suptitle(title or "Confusion matrix")
+    fig.tight_layout()
+    return fig
+
+
+def roc_curves(labels: np.ndarray, proba: np.ndarray, title: str = "One-vs-rest ROC") -> plt.Figure:
+    """One ROC curve per class present in ``labels``, with its AUC."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for i, name in enumerate(CLASS_NAMES):
+        positive = labels == i
+        if positive.any() and not positive.all():
+            fpr, tpr, _ = roc_curve(positive, proba[:, i])
+            ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(positive, proba[:, i]):.2f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(labels: np.ndarray, proba: np.ndarray, bins: int = 10, ece: float | None = None) -> plt.Figure:
+    """Accuracy against confidence per bin: a calibrated model sits on the diagonal."""
+    confidence, correct = proba.max(axis=1), proba.argmax(axis=1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    accuracy = [correct[which == b].mean() if (which == b).any() else np.nan for b in range(bins)]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.bar(centres, accuracy, width=1 / bins, edgecolor="k", alpha=0.7, label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title("Reliability" + (f" (ECE {ece:.3f})" if ece is not None else ""))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame) -> plt.Figure:
+    """Loss and accuracy per epoch over both stages, the switch to fine-tuning marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for column, style in ((metric, "-"), (f"val_{metric}", "--")):
+            if column in history:
+                ax.plot(history["step"], history[column], style, marker="o", ms=3, label=column)
+        switch = history.index[history["stage"] == "stage2"]
+        if len(switch):
+            ax.axvline(history.loc[switch[0], "step"] - 0.5, color="grey", lw=0.8)
+            ax.text(history.loc[switch[0], "step"], ax.get_ylim()[1], " fine-tuning", va="top", fontsize=8)
+        ax.set_xlabel("epoch (stage 1, then stage 2)")
+        ax.set_title(metric)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def confident_mistakes(frame: pd.DataFrame, proba: np.ndarray, n: int = 8) -> plt.Figure:
+    """The wrong predictions the model was surest of: often the most instructive images."""
+    labels = frame["label"].to_numpy()
+    predicted = proba.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    order = wrong[np.argsort(-proba[wrong, predicted[wrong]])][:n]
+    fig, axes = plt.subplots(1, max(1, len(order)), figsize=(2.1 * max(1, len(order)), 2.6), squeeze=False)
+    for ax, i in zip(axes[0], order):
+        ax.imshow(_grey(frame.iloc[i]["path"]), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"true {CLASS_NAMES[labels[i]][:-8] or 'Non'}\npred {CLASS_NAMES[predicted[i]][:-8]} "
+                     f"{proba[i, predicted[i]]:.2f}", fontsize=7)
+    for ax in axes[0]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if not len(order):
+        axes[0][0].text(0.5, 0.5, "no mistakes", ha="center")
+    fig.suptitle("Most confident mistakes", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def gradcam_gallery(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], title: str = "") -> plt.Figure:
+    """Each slice next to its Grad-CAM overlay."""
+    from .gradcam import overlay
+
+    fig, axes = plt.subplots(2, len(images), figsize=(2.0 * len(images), 4.4), squeeze=False)
+    for col, (image, heat, label) in enumerate(zip(images, heatmaps, titles)):
+        grey = image.astype(np.uint8)
+        axes[0][col].imshow(grey[..., 0], cmap="gray", vmin=0, vmax=255)
+        axes[1][col].imshow(overlay(grey, heat))
+        axes[0][col].set_title(label, fontsize=7)
+        for row in range(2):
+            axes[row][col].set_xticks([])
+            axes[row][col].set_yticks([])
+    fig.suptitle(title or "Grad-CAM (red: evidence for the predicted class)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
+    """Grad-CAM overlays for a few test images of each class (true → predicted in the titles)."""
+    from .evaluate import batch_images
+    from .gradcam import gradcam
+
+    frame = evaluation.frame
+    picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
+    images = batch_images(picks, evaluation.run.image_size)
+    maps, chosen = gradcam(evaluation.run.model, images)
+    titles = [f"{t.replace('Demented', '')}\n→ {CLASS_NAMES[p].replace('Demented', '')}"
+              for t, p in zip(picks["class_name"], chosen)]
+    synthetic = " on SYNTHETIC slices" if evaluation.metrics.get("synthetic") else ""
+    return gradcam_gallery(images, maps, titles, title=f"Grad-CAM{synthetic} (true → predicted)")
+
+
+def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
+    """Confusion matrix, ROC, reliability, training curves, mistakes and Grad-CAM, into each folder."""
+    metrics, labels, proba = evaluation.metrics, evaluation.labels, evaluation.proba
+    tag = " (SYNTHETIC data)" if metrics.get("synthetic") else ""
+    history_file = evaluation.run.path / "history.csv"
+    makers = {
+        "confusion_matrix.png": lambda: confusion_matrices(
+            metrics, f"{evaluation.run.path.name}: {metrics['split']} split ({metrics['split_protocol']}){tag}"),
+        "roc_curves.png": lambda: roc_curves(labels, proba),
+        "reliability.png": lambda: reliability_diagram(labels, proba, ece=metrics["expected_calibration_error"]),
+        "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
+        "gradcam.png": lambda: gradcam_examples(evaluation),
+    }
+    if history_file.exists():
+        makers["training_curves.png"] = lambda: training_curves(pd.read_csv(history_file))
+    folders = [Path(f) for f in folders]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in makers.items():
+        fig = make()
+        for folder in folders:
+            fig.savefig(folder / name, dpi=110, bbox_inches="tight")
+            written.append(folder / name)
+        plt.close(fig)
+    return written

@@ -29,8 +29,8 @@ from .config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK
 
 #: Mean atrophy of each severity rank; the spread around it makes neighbouring classes overlap.
 RANK_SEVERITY = (0.0, 0.33, 0.66, 1.0)
-SEVERITY_SD = 0.09
-CUE_SD = 0.08  # each cue (ventricles, sulci, cortex, temporal) varies on its own around the subject's atrophy
+SEVERITY_SD = 0.08
+CUE_SD = 0.07  # each cue (ventricles, sulci, cortex, temporal) varies on its own around the subject's atrophy
 MIN_CLASS_SHARE = 0.06  # floor under the rare Moderate class, so a test split still holds a few
 LAYOUTS = {
     "v2": {"original": "data/val", "augmented": "data/train"},
@@ -41,6 +41,7 @@ ORIGINAL_STEMS = {"MildDemented": "mildDem", "ModerateDemented": "moderateDem",
 MASK_DIR = "_masks"  # folders starting with "_" are never read as class folders
 MANIFEST = "manifest.csv"
 PARAMS_FILE = "synthetic.json"
+GENERATOR_VERSION = 2  # bump when the images change, so cached datasets are regenerated
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,11 @@ def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
     def cue() -> float:
         return max(0.0, severity + rng.normal(0, CUE_SD))
 
-    shrink = 1 - 0.05 * severity
+    shrink = 1 - 0.02 * severity
     return Subject(
         severity=severity,
-        rotation=float(np.deg2rad(rng.uniform(-12, 12))),
-        shift=tuple(rng.uniform(-0.08, 0.08, 2)),
+        rotation=float(np.deg2rad(rng.uniform(-15, 15))),
+        shift=tuple(rng.uniform(-0.12, 0.12, 2)),
         half_axes=(rng.uniform(0.60, 0.70) * shrink, rng.uniform(0.78, 0.88) * shrink),
         outline=tuple(zip(rng.normal(0, 0.015, 4), rng.uniform(0, 2 * np.pi, 4))),
         n_folds=int(rng.integers(20, 27)),
@@ -254,8 +255,14 @@ def _jobs(root: Path, n_per_class: int, size: int, seed: int, layout: str, balan
 
 def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, seed: int = 0,
                      layout: str = "v2", balance: str = "original", copies: float = 2.0,
-                     workers: int = 2, overwrite: bool = False, progress: bool = True) -> Path:
-    """Write the synthetic dataset to ``out`` (atomically) and return it; reuse it if already there."""
+                     workers: int = 2, overwrite: bool = False, replace_stale: bool = False,
+                     progress: bool = True) -> Path:
+    """Write the synthetic dataset to ``out`` (atomically) and return it; reuse it if already there.
+
+    ``replace_stale`` regenerates a synthetic set made with other parameters or an older generator
+    (safe for a cache: it can always be made again); anything else already at ``out`` is never touched
+    unless ``overwrite`` is given.
+    """
     from tqdm.auto import tqdm
 
     if layout not in LAYOUTS:
@@ -263,11 +270,13 @@ def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, s
     if n_per_class < 2 or size < 32:
         raise ValueError(f"need n_per_class >= 2 and size >= 32 (got {n_per_class}, {size})")
     out = Path(out)
-    params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies)
+    params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
+                  version=GENERATOR_VERSION)
     if out.exists() and any(out.iterdir()):
-        if _read_params(out) == params and not overwrite:
+        existing = _read_params(out)
+        if existing == params and not overwrite:
             return out
-        if not overwrite:
+        if not (overwrite or (replace_stale and existing is not None)):
             raise FileExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
                                   "choose another folder or pass overwrite=True (--force)")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,19 @@ def _compile(model, learning_rate: float) -> None:
                   metrics=["accuracy"])
 
 
+def _even(n: int) -> int:
+    """The largest count <= n that the current strategy's replicas can share evenly.
+
+    Keras 3 with MirroredStrategy fails on a last batch that does not split evenly over the replicas
+    ("Inputs to operation AddN ... must have the same size"), so under several replicas up to
+    replicas - 1 examples of a split are left out of training and validation.
+    """
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return n - n % replicas
+
+
 def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
                    progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Pooled backbone features of ``frame``'s images: pass 0 plain, further passes augmented."""
@@ -147,8 +160,10 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
         (work / "features.tmp.npz").replace(store)
     head = head_model(model)
     _compile(head, config.head_learning_rate)
-    batches = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=config.seed)
-    head.fit(batches.batch(config.batch_size), validation_data=(x_val, y_val), epochs=config.head_epochs,
+    n_train, n_val = _even(len(x_train)), _even(len(x_val))
+    batches = tf.data.Dataset.from_tensor_slices((x_train[:n_train], y_train[:n_train]))
+    batches = batches.shuffle(n_train, seed=config.seed).batch(config.batch_size)
+    head.fit(batches, validation_data=(x_val[:n_val], y_val[:n_val]), epochs=config.head_epochs,
              class_weight=class_weights(y_train), shuffle=False, verbose=2 if progress else 0,
              callbacks=_callbacks(work, "stage1", config))
 
@@ -161,9 +176,10 @@ def finetune(model, data: PreparedData, config: Config, work: Path, progress: bo
         return
     set_trainable(model, config.finetune_blocks, freeze_batchnorm=config.weights is not None)
     _compile(model, config.finetune_learning_rate)
-    train = make_tf_dataset(data.part("train"), config.image_size, config.batch_size, training=True,
-                            seed=config.seed)
-    val = make_tf_dataset(data.part("val"), config.image_size, config.batch_size)
+    train_part, val_part = data.part("train"), data.part("val")
+    train = make_tf_dataset(train_part.iloc[:_even(len(train_part))], config.image_size, config.batch_size,
+                            training=True, augment=config.augment, seed=config.seed)
+    val = make_tf_dataset(val_part.iloc[:_even(len(val_part))], config.image_size, config.batch_size)
     model.fit(train, validation_data=val, epochs=config.finetune_epochs,
               class_weight=class_weights(data.part("train")["label"].to_numpy()), shuffle=False,
               verbose=1 if progress else 0,
@@ -253,6 +269,16 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "synthetic": config.data == "demo",
         "disclaimer": "Research/teaching model, not a medical device; outputs are not diagnoses.",
     }
+
+
+def get_or_train(config: Config, run_name: str | None = None, progress: bool = True) -> Path:
+    """The finished run of these settings if there is one (notebooks reuse it), else train it now."""
+    run_dir = Path(config.runs_dir) / (run_name or default_run_name(config))
+    metadata = run_dir / "metadata.json"
+    if metadata.exists() and json.loads(metadata.read_text()).get("config") == json.loads(
+            json.dumps(config.to_dict())):
+        return run_dir
+    return train(config, run_name=run_name, progress=progress)
 
 
 def train(config: Config, run_name: str | None = None, data: PreparedData | None = None,

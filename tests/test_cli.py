@@ -34,3 +34,46 @@ def test_audit_reports_skipped_files(tmp_path, capsys):
     assert main(["audit", str(tmp_path / "d"), "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
     assert "Skipped files: 1" in out and "zero.jpg: empty file" in out
+
+
+def test_evaluate_prints_intervals_and_writes_figures(smoke_run, tmp_path, capsys):
+    assert main(["evaluate", str(smoke_run), "--figures", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    assert "ci95_low" in out and "balanced_accuracy" in out and "Grad-CAM faithfulness" in out
+    assert "not a medical device" in out and (tmp_path / "figs" / "confusion_matrix.png").exists()
+
+
+def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
+    import json
+
+    from alzmri.model import load_run
+    from alzmri.data import index_dataset
+
+    data_root = load_run(smoke_run).metadata["data"]
+    some = index_dataset(data_root, progress=False).frame["path"].head(3).tolist()
+    assert main(["predict", str(smoke_run), *some]) == 0
+    out = capsys.readouterr().out
+    assert "prediction" in out and "not a diagnosis" in out
+    assert main(["predict", str(smoke_run), some[0], "--json"]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert abs(sum(v for k, v in parsed["predictions"][0].items() if k.endswith("Demented")) - 1) < 1e-4
+    (tmp_path / "notes.jpg").write_text("not really a jpeg")
+    (tmp_path / "empty").mkdir()
+    cases = [([str(tmp_path / "notes.jpg")], "notes.jpg is not an image"),
+             ([str(tmp_path / "empty")], "No images"),
+             ([str(tmp_path / "missing.png")], "does not exist")]
+    for images, message in cases:
+        assert main(["predict", str(smoke_run), *images]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["predict", str(tmp_path), some[0]]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_gradcam_writes_overlays(smoke_run, tmp_path, capsys):
+    from alzmri.model import load_run
+    from alzmri.data import index_dataset
+
+    data_root = load_run(smoke_run).metadata["data"]
+    some = index_dataset(data_root, progress=False).frame["path"].head(2).tolist()
+    assert main(["gradcam", str(smoke_run), *some, "--out", str(tmp_path / "cams")]) == 0
+    assert len(list((tmp_path / "cams").glob("*_gradcam.png"))) == 2

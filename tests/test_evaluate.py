@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
+
+from alzmri import evaluate as E
+from alzmri.config import CLASS_NAMES
+
+
+def _predictions(n=200, seed=0, skill=2.0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    logits = rng.normal(0, 1, (n, 4))
+    logits[np.arange(n), labels] += skill
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return labels, proba
+
+
+def test_headline_metrics_match_scikit_learn():
+    labels, proba = _predictions()
+    predicted = proba.argmax(axis=1)
+    m = E.compute_metrics(labels, proba, n_boot=50)
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, predicted))
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro"))
+    rank = np.array([2, 3, 0, 1])  # Mild, Moderate, Non, VeryMild → severity
+    assert m["quadratic_kappa"] == pytest.approx(cohen_kappa_score(rank[labels], rank[predicted], weights="quadratic"))
+    assert np.array(m["confusion_matrix"]).sum() == len(labels)
+    assert np.allclose(np.array(m["confusion_matrix_normalised"]).sum(axis=1), 1)
+
+
+def test_kappa_is_ordinal():
+    labels = np.array([2, 3, 0, 1])  # Non, VeryMild, Mild, Moderate in severity terms
+    assert E.quadratic_kappa(labels, labels) == pytest.approx(1.0)
+    near = E.quadratic_kappa(np.array([2, 2, 3, 0, 1]), np.array([3, 2, 3, 0, 1]))  # Non → VeryMild: one step
+    far = E.quadratic_kappa(np.array([2, 2, 3, 0, 1]), np.array([1, 2, 3, 0, 1]))  # Non → Moderate: three steps
+    assert near > far
+
+
+def test_expected_calibration_error_by_hand():
+    labels = np.array([0, 0, 0, 0, 1])
+    proba = np.tile([0.8, 0.2, 0.0, 0.0], (5, 1))  # confidence 0.8, accuracy 0.8 → perfectly calibrated
+    assert E.expected_calibration_error(labels, proba) == pytest.approx(0.0)
+    assert E.expected_calibration_error(np.array([1, 1]), np.tile([0.9, 0.1, 0, 0], (2, 1))) == pytest.approx(0.9)
+    # two bins: half the images at 0.95 confidence all right (gap 0.05), half at 0.55 all wrong (gap 0.55)
+    proba = np.array([[0.95, 0.05, 0, 0]] * 2 + [[0.55, 0.45, 0, 0]] * 2)
+    assert E.expected_calibration_error(np.array([0, 0, 1, 1]), proba) == pytest.approx(0.5 * 0.05 + 0.5 * 0.55)
+
+
+def test_bootstrap_intervals_bracket_the_estimate_and_shrink_with_data():
+    small_labels, small_proba = _predictions(60, seed=1)
+    big_labels, big_proba = _predictions(600, seed=1)
+    small = E.compute_metrics(small_labels, small_proba, n_boot=200)
+    big = E.compute_metrics(big_labels, big_proba, n_boot=200)
+    for name in E.HEADLINE:
+        low, high = small["ci95"][name]
+        assert low <= small[name] <= high
+    width = lambda m: m["ci95"]["balanced_accuracy"][1] - m["ci95"]["balanced_accuracy"][0]  # noqa: E731
+    assert width(big) < width(small)
+
+
+def test_a_class_missing_from_the_test_split_is_reported_not_a_crash():
+    labels, proba = _predictions(80, seed=2)
+    keep = labels != 1
+    m = E.compute_metrics(labels[keep], proba[keep], n_boot=30)
+    assert m["absent_classes"] == ["ModerateDemented"]
+    assert m["per_class"]["ModerateDemented"]["support"] == 0
+    assert np.isfinite(m["roc_auc_ovr"]) and np.array(m["confusion_matrix"])[1].sum() == 0
+
+
+def test_evaluate_run_writes_metrics_and_faithfulness(smoke_run):
+    evaluation = E.evaluate_run(smoke_run, n_boot=50, progress=False)
+    saved = json.loads((smoke_run / "metrics.json").read_text())["test"]
+    assert saved["images"] == len(evaluation.frame) and saved["split_protocol"] == "grouped"
+    assert set(E.HEADLINE) <= set(saved["ci95"]) and saved["synthetic"] is True
+    faith = saved["faithfulness"]
+    assert {"gradcam", "random", "centre"} <= set(faith) and 0 <= faith["gradcam"]["energy_in_mask"] <= 1
+    assert evaluation.proba.shape == (len(evaluation.frame), len(CLASS_NAMES))
+
+
+def test_evaluation_figures_are_written(smoke_run, tmp_path):
+    from alzmri.plots import save_evaluation_figures
+
+    evaluation = E.evaluate_run(smoke_run, n_boot=20, progress=False)
+    written = save_evaluation_figures(evaluation, [tmp_path])
+    names = {p.name for p in written}
+    assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "training_curves.png",
+            "confident_mistakes.png", "gradcam.png"} <= names
+    assert all(p.stat().st_size > 5000 for p in written)
