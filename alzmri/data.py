@@ -525,6 +525,11 @@ def read_image_for_model(path: Path, image_size: int) -> np.ndarray:
     return resize_for_model(rgb, image_size).numpy().astype(np.float32)
 
 
+def images_only(images, labels):
+    """Drop the labels from a (images, labels) dataset element, for ``model.predict``."""
+    return images
+
+
 def augmentation_layers(seed: int):
     """On-the-fly, train-only augmentation with Keras preprocessing layers (raw 0–255 input)."""
     import keras

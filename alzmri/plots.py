@@ -70,6 +70,11 @@ def class_balance(counts: pd.DataFrame, title: str = "Images per class") -> plt.
 
 def near_duplicate_pairs(pairs: list[tuple[str, str, float]], title: str = "") -> plt.Figure:
     """Side-by-side test/train images that the audit found to be near-duplicates."""
+    if not pairs:
+        fig, ax = plt.subplots(figsize=(4, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no near-duplicate pairs between test and train", ha="center", va="center")
+        return fig
     fig, axes = plt.subplots(2, len(pairs), figsize=(1.8 * len(pairs), 4), squeeze=False)
     for col, (test_path, train_path, score) in enumerate(pairs):
         for row, (path, label) in enumerate(((test_path, "test"), (train_path, "train"))):

@@ -109,17 +109,26 @@ def _even(n: int) -> int:
 
 def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
                    progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled backbone features of ``frame``'s images: pass 0 plain, further passes augmented."""
+    """Pooled backbone features of ``frame``'s images: pass 0 plain, further passes augmented.
+
+    Images and labels are taken from one iteration of each pass, so a shuffled, augmented pass
+    keeps every feature vector next to its own label.
+    """
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
     from .data import make_tf_dataset
 
     extractor = feature_extractor(model)
+    # A compiled direct call: predict_on_batch returns one replica's share under MirroredStrategy.
+    extract = tf.function(lambda images: extractor(images, training=False), reduce_retracing=True)
     features, labels = [], []
     for p in range(passes):
         ds = make_tf_dataset(frame, config.image_size, config.batch_size, training=p > 0, seed=config.seed + p)
-        if p > 0:
-            ds = ds.unbatch().batch(config.batch_size)  # keep order stable within a pass
-        features.append(extractor.predict(ds.map(lambda x, y: x), verbose=1 if progress else 0))
-        labels.append(np.concatenate([y.numpy() for _, y in ds]))
+        for images, batch_labels in tqdm(ds, desc=f"backbone features, pass {p + 1}/{passes}", unit="batch",
+                                         total=int(np.ceil(len(frame) / config.batch_size)), disable=not progress):
+            features.append(extract(images).numpy())
+            labels.append(batch_labels.numpy())
     return np.concatenate(features), np.concatenate(labels)
 
 

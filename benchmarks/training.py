@@ -36,7 +36,7 @@ def main() -> None:
     import keras
 
     from alzmri.config import get_config
-    from alzmri.data import class_weights, make_tf_dataset
+    from alzmri.data import class_weights, images_only, make_tf_dataset
     from alzmri.model import build_classifier, feature_extractor, head_model, set_trainable
     from alzmri.train import _callbacks, _compile, prepare_data, set_seeds
 
@@ -51,7 +51,7 @@ def main() -> None:
     model = build_classifier(config)
     set_trainable(model, 0)
     plain = make_tf_dataset(frame, config.image_size, bs)
-    features = feature_extractor(model).predict(plain.map(lambda x, y: x), verbose=0)
+    features = feature_extractor(model).predict(plain.map(images_only), verbose=0)
     labels = frame["label"].to_numpy()
     head = head_model(model)
     _compile(head, 1e-3)

@@ -18,12 +18,15 @@ from alzmri.train import _check_resumable, save_run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env(cache) -> dict:
-    return {**os.environ, "ALZMRI_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+def _env(cache, runs=None) -> dict:
+    env = {**os.environ, "ALZMRI_CACHE": str(cache), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    if runs is not None:
+        env["ALZMRI_RUNS"] = str(runs)
+    return env
 
 
 def test_a_run_folder_has_model_metadata_and_history(smoke_run):
-    assert sorted(p.name for p in smoke_run.iterdir()) == ["history.csv", "metadata.json", "model.keras"]
+    assert {"history.csv", "metadata.json", "model.keras"} <= {p.name for p in smoke_run.iterdir()}
     assert not any(p.name.startswith(".") for p in smoke_run.parent.iterdir())  # no partial or temp folders left
     run = load_run(smoke_run)
     meta = run.metadata
@@ -64,7 +67,8 @@ def test_training_killed_mid_run_resumes_where_it_stopped(tmp_path, private_cach
                "--run-name", "killed"]
     log = tmp_path / "saved_models" / ".killed.partial" / "history_stage2.csv"
     with open(tmp_path / "first.log", "w") as out:
-        first = subprocess.Popen(command, cwd=tmp_path, env=_env(private_cache), stdout=out, stderr=subprocess.STDOUT)
+        first = subprocess.Popen(command, cwd=tmp_path, env=_env(private_cache, tmp_path / "saved_models"), stdout=out,
+                                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline and first.poll() is None:
             if log.exists() and len(log.read_text().splitlines()) >= 3:  # header + 2 finished epochs
@@ -75,8 +79,8 @@ def test_training_killed_mid_run_resumes_where_it_stopped(tmp_path, private_cach
         first.wait()
     done_before = len(pd.read_csv(log))
     assert not (tmp_path / "saved_models" / "killed").exists()  # nothing half-written where a run belongs
-    second = subprocess.run(command, cwd=tmp_path, env=_env(private_cache), capture_output=True, text=True,
-                            timeout=600)
+    second = subprocess.run(command, cwd=tmp_path, env=_env(private_cache, tmp_path / "saved_models"),
+                            capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "Resuming the unfinished run" in second.stdout
     assert f"Epoch {done_before + 1}/5" in second.stdout and "Epoch 1/5" not in second.stdout
@@ -103,3 +107,29 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, private_cache):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout and "balanced" in result.stdout
+
+
+def test_augmented_feature_passes_keep_labels_aligned(tmp_path, monkeypatch):
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    import alzmri.train as T
+
+    levels = [0, 0, 255, 255]  # classes 0-1 flat black, 2-3 flat white: no augmentation turns one into the other
+    rows = []
+    for i in range(40):
+        label = i % 4
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.full((32, 32), levels[label], np.uint8)).save(path)
+        rows.append({"path": str(path), "label": label})
+    frame = pd.DataFrame(rows)
+
+    def mean_brightness(model):
+        inputs = keras.Input((32, 32, 3))
+        return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+
+    monkeypatch.setattr(T, "feature_extractor", mean_brightness)
+    features, labels = T.cache_features(None, frame, get_config("smoke", batch_size=8), passes=3, progress=False)
+    assert features.shape == (120, 3) and (labels[:40] == frame["label"]).all()
+    assert ((features[:, 0] > 128) == (labels >= 2)).all()  # shuffled, augmented passes: rows keep their labels
