@@ -94,7 +94,8 @@ class Config:
 
 PRESETS: dict[str, Config] = {
     "smoke": Config(
-        profile="smoke", synth_n_per_class=12, synth_size=64, synth_copies=3.0, synth_balance="equal", image_size=32,
+        profile="smoke", backbone="ResNet50V2", synth_n_per_class=12, synth_size=64, synth_copies=3.0,
+        synth_balance="equal", image_size=32,
         batch_size=16, head_epochs=2, finetune_epochs=1, finetune_blocks=1, val_fraction=0.2, test_fraction=0.25,
     ),
     # ResNet152V2 from scratch cannot learn this in 15 CPU minutes (README, "Demo quality and cost"); its

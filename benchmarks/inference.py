@@ -9,26 +9,15 @@ Usage: python benchmarks/inference.py [--profile demo] [--images 256]
 
 from __future__ import annotations
 
-import argparse
-import time
-import warnings
 from pathlib import Path
 
+from timing import parse_args, timed
 
-def timed(fn) -> float:
-    """Seconds one call of ``fn`` takes."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+GRADCAM_BATCH = 32
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="demo")
-    parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=32, help="Grad-CAM batch size")
-    args = parser.parse_args()
-    warnings.simplefilter("ignore")
+    args = parse_args(__doc__, images=256)
 
     import numpy as np
 
@@ -53,7 +42,7 @@ def main() -> None:
     whole = len(files) / timed(lambda: predict_files(run, files))
     print(f"(1) predict on files {whole:.1f} img/s, bare model.predict {bare:.1f} img/s")
 
-    batch = decoded[: args.batch]
+    batch = decoded[:GRADCAM_BATCH]
     run.model.predict(batch, verbose=0, batch_size=len(batch))
     gradcam(run.model, batch)
     forward = min(timed(lambda: run.model.predict(batch, verbose=0, batch_size=len(batch))) for _ in range(3))

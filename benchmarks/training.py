@@ -10,28 +10,15 @@ Usage: python benchmarks/training.py [--profile demo] [--images 512]
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-
-
-def timed(fn) -> float:
-    """Seconds one call of ``fn`` takes."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from timing import parse_args, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="demo")
-    parser.add_argument("--images", type=int, default=512, help="training images to time on")
-    args = parser.parse_args()
-    warnings.simplefilter("ignore")
+    args = parse_args(__doc__, images=512)
 
     import keras
 

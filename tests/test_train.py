@@ -30,7 +30,7 @@ def test_a_run_folder_has_model_metadata_and_history(smoke_run):
     assert not any(p.name.startswith(".") for p in smoke_run.parent.iterdir())  # no partial or temp folders left
     run = load_run(smoke_run)
     meta = run.metadata
-    assert meta["classes"] == list(CLASS_NAMES) and meta["image_size"] == 32 and meta["backbone"] == "ResNet152V2"
+    assert meta["classes"] == list(CLASS_NAMES) and meta["image_size"] == 32 and meta["backbone"] == "ResNet50V2"
     assert meta["profile"] == "smoke" and meta["split"] == "grouped" and meta["preprocessing"] == "tf"
     assert meta["data_fingerprint"] == index_dataset(meta["data"], progress=False).fingerprint
     assert {"tensorflow", "keras", "numpy", "alzmri"} <= set(meta["libraries"])
