@@ -71,7 +71,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _train_config(args: argparse.Namespace):
     """The preset named by --profile with the training options that were given."""
     overrides = _overrides(args, "data", "backbone", "image_size", "seed", "split", "batch_size",
-                           "head_epochs", "finetune_epochs", "finetune_blocks")
+                           "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard")
     if args.epochs is not None:
         overrides["finetune_epochs"] = args.epochs
     if args.weights is not None:
@@ -250,6 +250,8 @@ def _add_training_options(p: argparse.ArgumentParser, default_profile: str | Non
     p.add_argument("--split", choices=["grouped", "naive"])
     p.add_argument("--seed", type=int)
     p.add_argument("--run-name", dest="run_name", help="folder name under saved_models/ (same name resumes)")
+    p.add_argument("--tensorboard", action="store_true", default=None,
+                   help="also log to saved_models/tensorboard/<run-name>/ (view with `tensorboard --logdir`)")
     p.add_argument("--strategy", choices=["auto", "none", "mirrored"], default="auto",
                    help="tf.distribute strategy (auto: TPU or several GPUs when present)")
 

@@ -71,6 +71,7 @@ class Config:
     patience: int = 5  # epochs without val_loss improvement before early stopping
     feature_passes: int = 1  # augmented passes over the training set when caching stage-1 features
     seed: int = 42
+    tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
     runs_dir: str = field(default_factory=lambda: os.environ.get("ALZMRI_RUNS", "saved_models"))
 
     def replace(self, **overrides) -> "Config":

@@ -133,7 +133,7 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
 
 
 def _callbacks(work: Path, stage: str, config: Config) -> list:
-    """Early stopping, LR schedule, best checkpoint, CSV log and backup/restore for one stage."""
+    """Early stopping, LR schedule, best checkpoint, backup/restore, CSV log (and TensorBoard) for one stage."""
     import keras
 
     log = work / f"history_{stage}.csv"
@@ -141,7 +141,9 @@ def _callbacks(work: Path, stage: str, config: Config) -> list:
     if log.exists() and log.stat().st_size:  # resuming: the checkpoint must beat the best epoch so far
         previous = pd.read_csv(log)
         best = float(previous["val_loss"].min()) if "val_loss" in previous and len(previous) else None
-    return [
+    run_name = work.name.removeprefix(".").removesuffix(".partial")
+    extra = [keras.callbacks.TensorBoard(work.parent / "tensorboard" / run_name / stage)] if config.tensorboard else []
+    return extra + [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2)),
         keras.callbacks.ModelCheckpoint(work / f"best_{stage}.weights.h5", monitor="val_loss", save_best_only=True,

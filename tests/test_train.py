@@ -133,3 +133,16 @@ def test_augmented_feature_passes_keep_labels_aligned(tmp_path, monkeypatch):
     features, labels = T.cache_features(None, frame, get_config("smoke", batch_size=8), passes=3, progress=False)
     assert features.shape == (120, 3) and (labels[:40] == frame["label"]).all()
     assert ((features[:, 0] > 128) == (labels >= 2)).all()  # shuffled, augmented passes: rows keep their labels
+
+
+def test_callbacks_of_a_stage(tmp_path):
+    import keras
+
+    from alzmri.train import _callbacks
+
+    names = lambda cbs: [type(c).__name__ for c in cbs]  # noqa: E731
+    plain = _callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke"))
+    assert names(plain) == ["EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "BackupAndRestore", "CSVLogger"]
+    logged = _callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke", tensorboard=True))
+    assert isinstance(logged[0], keras.callbacks.TensorBoard)
+    assert Path(logged[0].log_dir) == tmp_path / "tensorboard" / "r" / "stage2"
