@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .config import PRESETS, default_cache_dir, get_config
+from .config import PRESETS, get_config
 
 DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
 

@@ -53,9 +53,8 @@ def _imagenet_reachable(timeout: float = 5.0) -> bool:
 def _cached_imagenet_file(backbone: str) -> bool:
     """Whether Keras already holds this backbone's no-top ImageNet weights in ``~/.keras/models``."""
     folder = Path.home() / ".keras" / "models"
-    key = backbone.lower().replace("v2", "v2").replace("_", "")
-    return folder.is_dir() and any(key in p.name.lower().replace("_", "") and "notop" in p.name
-                                   for p in folder.iterdir())
+    names = [p.name.lower().replace("_", "") for p in folder.iterdir()] if folder.is_dir() else []
+    return any(backbone.lower() in name and "notop" in name for name in names)
 
 
 def _backbone(config: Config, inputs):
@@ -227,7 +226,7 @@ def load_run(path: str | Path) -> Run:
     return Run(folder, model, metadata)
 
 
-def as_model_batch(images, image_size: int) -> "np.ndarray":
+def as_model_batch(images, image_size: int):
     """Check and shape an array for the model: (n, size, size, 3) float32 raw 0–255.
 
     Accepts one grey image (H, W), one image (H, W, C) with 1, 3 or 4 channels, a batch of grey images

@@ -1,8 +1,6 @@
-import shutil
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 

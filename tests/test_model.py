@@ -101,3 +101,14 @@ def test_load_run_rejects_what_is_not_a_run(tmp_path):
     (tmp_path / "metadata.json").unlink()
     with pytest.raises(M.RunError, match="metadata.json is missing"):
         M.load_run(tmp_path)
+
+
+def test_cached_imagenet_files_are_recognised(tmp_path, monkeypatch):
+    monkeypatch.setattr(M.Path, "home", lambda: tmp_path)
+    assert not M._cached_imagenet_file("ResNet152V2")
+    models = tmp_path / ".keras" / "models"
+    models.mkdir(parents=True)
+    (models / "resnet152v2_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"x")
+    (models / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5").write_bytes(b"x")
+    assert M._cached_imagenet_file("ResNet152V2") and M._cached_imagenet_file("MobileNetV2")
+    assert not M._cached_imagenet_file("ResNet50V2")
