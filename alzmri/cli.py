@@ -169,17 +169,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _gradcam(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for image files."""
-    import numpy as np
-
     from . import plots
     from .config import CLASS_NAMES
-    from .data import collect_image_files, read_image_for_model
+    from .data import collect_image_files, read_images_for_model
     from .gradcam import gradcam
     from .model import load_run
 
     run = load_run(args.run)
     files = collect_image_files(args.images)
-    images = np.stack([read_image_for_model(p, run.image_size) for p in files])
+    images = read_images_for_model(files, run.image_size)
     maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

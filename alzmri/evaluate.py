@@ -236,9 +236,9 @@ def predict_images(run, images) -> np.ndarray:
 
 def predict_files(run, paths: list[Path]) -> pd.DataFrame:
     """Class and per-class probabilities for image files (each read, checked and resized like training)."""
-    from .data import read_image_for_model
+    from .data import read_images_for_model
 
-    proba = predict_images(run, np.stack([read_image_for_model(Path(p), run.image_size) for p in paths]))
+    proba = predict_images(run, read_images_for_model(paths, run.image_size))
     table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
     table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
     table.insert(0, "file", [str(p) for p in paths])

@@ -9,6 +9,8 @@ the maps can be scored (pointing game, energy in the mask) against random and ce
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 
@@ -32,38 +34,51 @@ def find_target_layer(model, min_size: int = 7):
     return (big_enough or maps[:1])[-1]
 
 
+@functools.lru_cache(maxsize=8)
+def _cam_function(model, layer_name: str, plus_plus: bool):
+    """A compiled function (images, class or -1) → (maps, classes), built once per model and layer."""
+    import keras
+    import tensorflow as tf
+
+    dense = model.get_layer("predictions")
+    probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, dense.input])
+
+    @tf.function(reduce_retracing=True)
+    def cams(x, wanted):
+        with tf.GradientTape() as tape:
+            fmap, pooled = probe(x, training=False)
+            logits = tf.matmul(tf.cast(pooled, tf.float32), dense.kernel) + dense.bias
+            chosen = tf.where(wanted < 0, tf.argmax(logits, axis=1), wanted)
+            score = tf.reduce_sum(tf.gather(logits, chosen, batch_dims=1))
+        grads = tf.cast(tape.gradient(score, fmap), tf.float32)
+        fmap = tf.cast(fmap, tf.float32)
+        if plus_plus:
+            g2, g3 = grads**2, grads**3
+            denom = 2 * g2 + tf.reduce_sum(fmap, axis=(1, 2), keepdims=True) * g3
+            alpha = g2 / tf.where(denom != 0, denom, tf.ones_like(denom))
+            weights = tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2))
+        else:
+            weights = tf.reduce_mean(grads, axis=(1, 2))
+        cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", fmap, weights))
+        cam = tf.image.resize(cam[..., None], tf.shape(x)[1:3], method="bilinear")[..., 0]
+        return tf.math.divide_no_nan(cam, tf.reduce_max(cam, axis=(1, 2), keepdims=True)), chosen
+
+    return cams
+
+
 def gradcam(model, images: np.ndarray, class_index: np.ndarray | None = None, layer_name: str | None = None,
             min_size: int = 7, plus_plus: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps (n, H, W) in [0, 1] at the input resolution, and the class each one explains.
 
     ``class_index`` defaults to the predicted class; ``plus_plus`` uses the Grad-CAM++ channel weights.
     """
-    import keras
     import tensorflow as tf
 
-    layer = model.get_layer(layer_name) if layer_name else find_target_layer(model, min_size)
-    dense = model.get_layer("predictions")
-    probe = keras.Model(model.inputs, [layer.output, dense.input])
-    x = tf.convert_to_tensor(images, tf.float32)
-    with tf.GradientTape() as tape:
-        fmap, pooled = probe(x, training=False)
-        logits = tf.matmul(tf.cast(pooled, tf.float32), dense.kernel) + dense.bias
-        chosen = tf.argmax(logits, axis=1) if class_index is None else tf.convert_to_tensor(class_index, tf.int64)
-        score = tf.reduce_sum(tf.gather(logits, chosen, batch_dims=1))
-    grads = tf.cast(tape.gradient(score, fmap), tf.float32)
-    fmap = tf.cast(fmap, tf.float32)
-    if plus_plus:
-        g2, g3 = grads**2, grads**3
-        denom = 2 * g2 + tf.reduce_sum(fmap, axis=(1, 2), keepdims=True) * g3
-        alpha = g2 / tf.where(denom != 0, denom, tf.ones_like(denom))
-        weights = tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2))
-    else:
-        weights = tf.reduce_mean(grads, axis=(1, 2))
-    cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", fmap, weights))
-    cam = tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear")[..., 0]
-    peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-    cam = tf.math.divide_no_nan(cam, peak)
-    return cam.numpy(), chosen.numpy()
+    name = layer_name or find_target_layer(model, min_size).name
+    wanted = np.full(len(images), -1) if class_index is None else np.asarray(class_index)
+    maps, chosen = _cam_function(model, name, plus_plus)(tf.convert_to_tensor(images, tf.float32),
+                                                         tf.convert_to_tensor(wanted, tf.int64))
+    return maps.numpy(), chosen.numpy()
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:

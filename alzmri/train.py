@@ -286,8 +286,7 @@ def get_or_train(config: Config, run_name: str | None = None, progress: bool = T
     """The finished run of these settings if there is one (notebooks reuse it), else train it now."""
     run_dir = Path(config.runs_dir) / (run_name or default_run_name(config))
     metadata = run_dir / "metadata.json"
-    if metadata.exists() and json.loads(metadata.read_text()).get("config") == json.loads(
-            json.dumps(config.to_dict())):
+    if metadata.exists() and Config.from_dict(json.loads(metadata.read_text())["config"]) == config:
         return run_dir
     return train(config, run_name=run_name, progress=progress)
 

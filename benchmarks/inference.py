@@ -19,10 +19,8 @@ GRADCAM_BATCH = 32
 def main() -> None:
     args = parse_args(__doc__, images=256)
 
-    import numpy as np
-
     from alzmri.config import get_config
-    from alzmri.data import collect_image_files, read_image_for_model
+    from alzmri.data import collect_image_files, read_images_for_model
     from alzmri.evaluate import predict_files
     from alzmri.gradcam import gradcam
     from alzmri.model import Run, build_classifier
@@ -33,10 +31,10 @@ def main() -> None:
     folder = Path(frame["path"].iloc[0]).parent  # one class folder of the demo data
     files = collect_image_files([str(folder)])[: args.images]
     run = Run(folder, build_classifier(config), {"image_size": config.image_size})
-    decoded = np.stack([read_image_for_model(p, config.image_size) for p in files])
+    decoded = read_images_for_model(files, config.image_size)
     print(f"{config.backbone} at {config.image_size}px, {len(files)} images from {folder}")
 
-    run.model.predict(decoded[:8], verbose=0)  # warm-up (tracing)
+    run.model.predict(decoded, verbose=0, batch_size=32)  # warm-up: trace every batch shape timed below
     predict_files(run, files[:8])
     bare = len(files) / timed(lambda: run.model.predict(decoded, verbose=0, batch_size=32))
     whole = len(files) / timed(lambda: predict_files(run, files))

@@ -64,6 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         callbacks = _callbacks(Path(work), "bench", config)
         model.fit(train_ds, epochs=1, verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
+        (Path(work) / "again").mkdir()
         callbacks = _callbacks(Path(work) / "again", "bench", config)
         fit_rate = n / timed(lambda: model.fit(train_ds, epochs=1, verbose=0, class_weight=weights,
                                                callbacks=callbacks, shuffle=False, validation_data=None))
