@@ -146,3 +146,18 @@ def test_callbacks_of_a_stage(tmp_path):
     logged = _callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke", tensorboard=True))
     assert isinstance(logged[0], keras.callbacks.TensorBoard)
     assert Path(logged[0].log_dir) == tmp_path / "tensorboard" / "r" / "stage2"
+
+
+def test_get_or_train_reuses_a_finished_run_of_the_same_settings(tmp_path, monkeypatch):
+    import alzmri.train as T
+
+    config = get_config("smoke", runs_dir=str(tmp_path))
+    run_dir = tmp_path / T.default_run_name(config)
+    run_dir.mkdir()
+    saved = config.to_dict()
+    saved.pop("tensorboard")  # a run saved before this field existed still counts as the same settings
+    (run_dir / "metadata.json").write_text(json.dumps({"config": saved}))
+    monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("should not retrain"))
+    assert T.get_or_train(config) == run_dir
+    monkeypatch.setattr(T, "train", lambda config, **k: "trained")
+    assert T.get_or_train(config.replace(seed=7)) == "trained"
