@@ -177,6 +177,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
     head.fit(batches, validation_data=(x_val[:n_val], y_val[:n_val]), epochs=config.head_epochs,
              class_weight=class_weights(y_train), shuffle=False, verbose=2 if progress else 0,
              callbacks=_callbacks(work, "stage1", config))
+    _load_best(head, work, "stage1")
 
 
 def finetune(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
@@ -195,6 +196,14 @@ def finetune(model, data: PreparedData, config: Config, work: Path, progress: bo
               class_weight=class_weights(data.part("train")["label"].to_numpy()), shuffle=False,
               verbose=1 if progress else 0,
               callbacks=_callbacks(work, "stage2", config))
+    _load_best(model, work, "stage2")
+
+
+def _load_best(model, work: Path, stage: str) -> None:
+    """Keep the best epoch of the whole stage, also when it came before an interruption and resume."""
+    best = work / f"best_{stage}.weights.h5"
+    if best.exists():
+        model.load_weights(best)
 
 
 def library_versions() -> dict:
