@@ -209,8 +209,8 @@ def _demo(args: argparse.Namespace) -> int:
         baseline = thumbnail_baseline(data.frame)
         print(f"[3/5] thumbnail baseline (logistic regression, 32x32): test balanced accuracy {baseline:.3f}")
         print(f"[4/5] training {cfg.backbone} at {cfg.image_size}px")
-        run_dir = train(cfg, run_name=args.run_name and f"{args.run_name}-{protocol}", data=data,
-                        strategy=args.strategy)
+        name = f"{args.run_name}-{protocol}" if args.run_name and args.compare_splits else args.run_name
+        run_dir = train(cfg, run_name=name, data=data, strategy=args.strategy)
         print("[5/5] evaluating on the held-out test split")
         evaluation = evaluate_run(run_dir, data=data)
         _print_evaluation(evaluation)
