@@ -97,12 +97,12 @@ def _summary(run_dir: Path, metadata: dict, baseline: float | None = None) -> st
 
 def _train(args: argparse.Namespace) -> int:
     """Train a run with the chosen preset and options."""
-    from .model import load_run
+    import json
+
     from .train import train
 
-    config = _train_config(args)
-    run_dir = train(config, run_name=args.run_name, strategy=args.strategy)
-    print(_summary(run_dir, load_run(run_dir).metadata))
+    run_dir = train(_train_config(args), run_name=args.run_name, strategy=args.strategy)
+    print(_summary(run_dir, json.loads((run_dir / "metadata.json").read_text())))
     return 0
 
 
@@ -191,7 +191,7 @@ def _gradcam(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """The whole story on synthetic data: generate, audit, train, evaluate, explain, report."""
     from . import plots
-    from .data import descriptors, index_dataset
+    from .data import descriptors
     from .evaluate import evaluate_run, thumbnail_baseline
     from .leakage import audit
     from .train import prepare_data, train
@@ -203,8 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
         cfg = config.replace(split=protocol)
         print(f"[1/5] data: {cfg.data} ({cfg.profile} preset), {protocol} split")
         data = prepare_data(cfg)
-        table = audit(data.frame, descriptors(index_dataset(data.root, progress=False), progress=False),
-                      cfg.duplicate_threshold)
+        table = audit(data.frame, descriptors(data.index, progress=False), cfg.duplicate_threshold)
         print(f"[2/5] leakage audit of the {protocol} split:\n{table.to_string(index=False)}")
         baseline = thumbnail_baseline(data.frame)
         print(f"[3/5] thumbnail baseline (logistic regression, 32x32): test balanced accuracy {baseline:.3f}")
@@ -233,9 +232,9 @@ def _compare(results: dict) -> str:
               "performance on unseen slices.")
 
 
-def _add_training_options(p: argparse.ArgumentParser, default_profile: str | None = None) -> None:
+def _add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``demo``."""
-    p.add_argument("--profile", choices=sorted(PRESETS), default=default_profile,
+    p.add_argument("--profile", choices=sorted(PRESETS),
                    help="preset (default: $ALZMRI_PROFILE or demo)")
     p.add_argument("--data", help="'demo', 'kaggle', 'hf' or a path (default: the preset's)")
     p.add_argument("--weights", help="'imagenet', 'none' or a path to a local weights file")

@@ -189,8 +189,8 @@ def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarr
 class Evaluation:
     """A run evaluated on one split: the predictions, the metrics, and what the figures need."""
 
-    def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, root: Path):
-        self.run, self.frame, self.proba, self.metrics, self.root = run, frame, proba, metrics, root
+    def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict):
+        self.run, self.frame, self.proba, self.metrics = run, frame, proba, metrics
 
     @property
     def labels(self) -> np.ndarray:
@@ -224,7 +224,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         metrics["faithfulness"] = faithfulness_report(run.model, batch_images(sample, run.image_size), masks,
                                                       seed=config.seed)
     write_metrics(run.path, split, metrics)
-    return Evaluation(run, frame, proba, metrics, data.root)
+    return Evaluation(run, frame, proba, metrics)
 
 
 def predict_images(run, images) -> np.ndarray:

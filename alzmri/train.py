@@ -13,7 +13,7 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import __version__
 from .config import CLASS_NAMES, Config
+from .data import DatasetIndex
 from .model import PREPROCESSING, build_classifier, feature_extractor, head_model, set_trainable
 
 
@@ -67,11 +68,16 @@ def use_mixed_precision_if_gpu() -> bool:
 class PreparedData:
     """The indexed dataset and its split, ready for training and evaluation."""
 
-    root: Path
-    fingerprint: str
+    index: DatasetIndex
     frame: pd.DataFrame
-    baseline: float | None = None
-    notes: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.index.root
+
+    @property
+    def fingerprint(self) -> str:
+        return self.index.fingerprint
 
     def part(self, split: str) -> pd.DataFrame:
         return self.frame[self.frame["split"] == split]
@@ -81,10 +87,8 @@ def prepare_data(config: Config, progress: bool = True) -> PreparedData:
     """Resolve, index and split the data named by ``config.data``."""
     from .data import index_dataset, resolve_data, split_index
 
-    root = resolve_data(config.data, config=config, progress=progress)
-    index = index_dataset(root, progress=progress)
-    frame = split_index(index, config, progress=progress)
-    return PreparedData(root, index.fingerprint, frame)
+    index = index_dataset(resolve_data(config.data, config=config, progress=progress), progress=progress)
+    return PreparedData(index, split_index(index, config, progress=progress))
 
 
 def _compile(model, learning_rate: float) -> None:
