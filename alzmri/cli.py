@@ -126,6 +126,11 @@ def _print_evaluation(evaluation) -> None:
         print(f"Grad-CAM faithfulness on {f['gradcam']['images']} images (layer {f['layer']}, evidence masks):")
         print(pd.DataFrame(rows, columns=["heatmap", "pointing_game", "energy_in_mask"])
               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if "by_class" in f:
+            print("by true class (pointing game / energy in mask):")
+            cells = {c: {k: f"{v[k]['pointing_game']:.2f} / {v[k]['energy_in_mask']:.2f}" for k in v}
+                     for c, v in f["by_class"].items()}
+            print(pd.DataFrame(cells).to_string())
     print(DISCLAIMER)
 
 

@@ -222,7 +222,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     masks = evidence_masks(data.root, sample, run.image_size)
     if masks is not None:
         metrics["faithfulness"] = faithfulness_report(run.model, batch_images(sample, run.image_size), masks,
-                                                      seed=config.seed)
+                                                      sample["label"].to_numpy(), seed=config.seed)
     write_metrics(run.path, split, metrics)
     return Evaluation(run, frame, proba, metrics)
 

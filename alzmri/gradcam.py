@@ -120,14 +120,22 @@ def faithfulness(heatmaps: np.ndarray, masks: np.ndarray, top_fraction: float = 
     return {"pointing_game": float(pointing.mean()), "energy_in_mask": float(energy.mean()), "images": n}
 
 
-def faithfulness_report(model, images: np.ndarray, masks: np.ndarray, min_size: int = 7, seed: int = 0) -> dict:
-    """Grad-CAM's faithfulness next to random-map and centre-blob baselines, on the same images."""
-    maps, _ = gradcam(model, images, min_size=min_size)
+def faithfulness_report(model, images: np.ndarray, masks: np.ndarray, labels: np.ndarray | None = None,
+                        min_size: int = 7, seed: int = 0) -> dict:
+    """Grad-CAM's faithfulness next to random-map and centre-blob baselines, on the same images.
+
+    With ``labels`` (class ids), the same scores per true class follow under ``by_class``.
+    """
+    from .config import CLASS_NAMES
+
     size = images.shape[1]
-    return {
-        "layer": find_target_layer(model, min_size).name,
-        "top_fraction": TOP_FRACTION,
-        "gradcam": faithfulness(maps, masks),
-        "random": faithfulness(random_heatmaps(len(images), size, seed), masks),
-        "centre": faithfulness(centre_heatmaps(len(images), size), masks),
-    }
+    maps = {"gradcam": gradcam(model, images, min_size=min_size)[0],
+            "random": random_heatmaps(len(images), size, seed),
+            "centre": centre_heatmaps(len(images), size)}
+    report = {"layer": find_target_layer(model, min_size).name, "top_fraction": TOP_FRACTION}
+    report.update({name: faithfulness(m, masks) for name, m in maps.items()})
+    if labels is not None:
+        report["by_class"] = {CLASS_NAMES[c]: {name: faithfulness(m[labels == c], masks[labels == c])
+                                               for name, m in maps.items()}
+                              for c in np.unique(labels)}
+    return report

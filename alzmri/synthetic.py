@@ -12,6 +12,7 @@ SYNTHETIC: it teaches the method, it says nothing about real patients.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -41,7 +42,7 @@ ORIGINAL_STEMS = {"MildDemented": "mildDem", "ModerateDemented": "moderateDem",
 MASK_DIR = "_masks"  # folders starting with "_" are never read as class folders
 MANIFEST = "manifest.csv"
 PARAMS_FILE = "synthetic.json"
-GENERATOR_VERSION = 2  # bump when the images change, so cached datasets are regenerated
+GENERATOR_VERSION = 3  # bump when the images or masks change, so cached datasets are regenerated
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Subject:
     sulcus_width: float
     cortex: float
     fissure_width: float
+    ventricle_scale: tuple[float, float]  # left/right size of the ventricles relative to the cue
     ventricle_width: tuple[float, float]
     ventricle_length: float
     ventricle_offset: float
@@ -69,6 +71,12 @@ class Subject:
     noise: float
 
 
+def cue_sizes(cue: float) -> dict[str, float]:
+    """Sizes of the CSF spaces for an atrophy cue (0 = none, 1 = the Moderate mean)."""
+    return {"sulcus_width": 0.006 + 0.020 * cue, "fissure_width": 0.006 + 0.012 * cue,
+            "ventricle_width": 0.022 + 0.045 * cue, "temporal_radius": 0.010 + 0.030 * cue}
+
+
 def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
     """Draw a subject of the given severity rank (0 = NonDemented ... 3 = ModerateDemented)."""
     severity = max(0.0, RANK_SEVERITY[rank] + rng.normal(0, SEVERITY_SD))
@@ -77,26 +85,44 @@ def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
         return max(0.0, severity + rng.normal(0, CUE_SD))
 
     shrink = 1 - 0.02 * severity
+    # One statement per draw, in a fixed order: the order of the draws is what keeps a seed's images stable.
+    rotation = float(np.deg2rad(rng.uniform(-15, 15)))
+    shift = tuple(rng.uniform(-0.12, 0.12, 2))
+    half_axes = (rng.uniform(0.60, 0.70) * shrink, rng.uniform(0.78, 0.88) * shrink)
+    outline = tuple(zip(rng.normal(0, 0.015, 4), rng.uniform(0, 2 * np.pi, 4)))
+    n_folds = int(rng.integers(20, 27))
+    fold_warp = tuple(rng.uniform(0, 2 * np.pi, 3))
+    fold_depths = tuple(rng.uniform(0.12, 0.30, 40))
+    sulcus_width = cue_sizes(cue())["sulcus_width"]
+    cortex = max(0.025, 0.07 - 0.03 * cue() + rng.normal(0, 0.005))
+    fissure_width = cue_sizes(cue())["fissure_width"]
+    ventricle_base = cue_sizes(cue())["ventricle_width"]
+    ventricle_scale = tuple(rng.uniform(0.85, 1.15, 2))
     return Subject(
-        severity=severity,
-        rotation=float(np.deg2rad(rng.uniform(-15, 15))),
-        shift=tuple(rng.uniform(-0.12, 0.12, 2)),
-        half_axes=(rng.uniform(0.60, 0.70) * shrink, rng.uniform(0.78, 0.88) * shrink),
-        outline=tuple(zip(rng.normal(0, 0.015, 4), rng.uniform(0, 2 * np.pi, 4))),
-        n_folds=int(rng.integers(20, 27)),
-        fold_warp=tuple(rng.uniform(0, 2 * np.pi, 3)),
-        fold_depths=tuple(rng.uniform(0.12, 0.30, 40)),
-        sulcus_width=0.006 + 0.020 * cue(),
-        cortex=max(0.025, 0.07 - 0.03 * cue() + rng.normal(0, 0.005)),
-        fissure_width=0.006 + 0.012 * cue(),
-        ventricle_width=tuple((0.022 + 0.045 * cue()) * rng.uniform(0.85, 1.15, 2)),
+        severity=severity, rotation=rotation, shift=shift, half_axes=half_axes, outline=outline, n_folds=n_folds,
+        fold_warp=fold_warp, fold_depths=fold_depths, sulcus_width=sulcus_width, cortex=cortex,
+        fissure_width=fissure_width, ventricle_scale=ventricle_scale,
+        ventricle_width=tuple(ventricle_base * u for u in ventricle_scale),
         ventricle_length=rng.uniform(0.22, 0.28) * (1 + 0.15 * severity),
         ventricle_offset=rng.uniform(-0.08, 0.0),
-        temporal_radius=0.010 + 0.030 * cue(),
+        temporal_radius=cue_sizes(cue())["temporal_radius"],
         contrast=rng.uniform(0.85, 1.1),
         gamma=rng.uniform(0.85, 1.2),
         bias=tuple(rng.uniform(-0.12, 0.12, 3)),
         noise=rng.uniform(0.015, 0.04),
+    )
+
+
+def at_full_atrophy(s: Subject) -> Subject:
+    """The same brain with every CSF space at least as wide as at full (Moderate-mean) atrophy."""
+    full = cue_sizes(1.0)
+    return dataclasses.replace(
+        s,
+        sulcus_width=max(s.sulcus_width, full["sulcus_width"]),
+        fissure_width=max(s.fissure_width, full["fissure_width"]),
+        ventricle_width=tuple(max(w, full["ventricle_width"] * u) for w, u in zip(s.ventricle_width, s.ventricle_scale)),
+        ventricle_length=s.ventricle_length / (1 + 0.15 * s.severity) * (1 + 0.15 * max(s.severity, 1.0)),
+        temporal_radius=max(s.temporal_radius, full["temporal_radius"]),
     )
 
 
@@ -111,8 +137,8 @@ def _ventricles(bx: np.ndarray, by: np.ndarray, s: Subject) -> np.ndarray:
     return inside
 
 
-def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Render one slice as uint8 (size x size) plus a boolean mask of where the class evidence lies."""
+def _brain_frame(s: Subject, size: int) -> dict[str, np.ndarray]:
+    """Pixel grid in the subject's own brain coordinates: position, angle and radius within the outline."""
     lin = (np.arange(size) + 0.5) / size * 2 - 1
     y, x = np.meshgrid(lin, lin, indexing="ij")
     cos, sin = np.cos(s.rotation), np.sin(s.rotation)
@@ -123,8 +149,13 @@ def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.nd
     outline = 1 + sum(a * np.cos((k + 2) * theta + p) for k, (a, p) in enumerate(s.outline))
     outline *= 1 + 0.06 * by  # egg-shaped: the frontal lobe (top) is narrower
     rho = np.hypot(bx / hw, by / hh) / outline
-    brain = rho < 1
+    return {"x": x, "y": y, "bx": bx, "by": by, "theta": theta, "rho": rho, "brain": rho < 1}
 
+
+def _anatomy(s: Subject, f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Masks of the subject's CSF spaces (sulci, fissure, ventricles, temporal pockets), hippocampi and grey matter."""
+    bx, by, theta, rho, brain = f["bx"], f["by"], f["theta"], f["rho"], f["brain"]
+    hw, hh = s.half_axes
     # Sulci: dark clefts running in from the surface, each lined with grey cortex (the gyri's walls);
     # a shallower cleft between two deep ones gives the gyri their folded look.
     p1, p2, p3 = s.fold_warp
@@ -149,19 +180,35 @@ def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.nd
 
     ventricles = _ventricles(bx, by, s)
     # Medial temporal region: CSF pockets beside the hippocampi widen as they shrink.
-    temporal = np.zeros_like(brain)
-    temporal_region = np.zeros_like(brain)
+    temporal, hippocampi = np.zeros_like(brain), np.zeros_like(brain)
     for side in (-1.0, 1.0):
-        dx, dy = bx - side * 0.40 * hw, by - 0.36 * hh
-        r = np.hypot(dx / 2.2, dy)
+        r = np.hypot((bx - side * 0.40 * hw) / 2.2, by - 0.36 * hh)
         temporal |= r < s.temporal_radius
-        temporal_region |= r < s.temporal_radius + 0.05
+        hippocampi |= r < s.temporal_radius + 0.05
         grey |= r < s.temporal_radius + 0.02
+    return {"csf": sulci | fissure | ventricles | temporal, "ventricles": ventricles, "hippocampi": hippocampi,
+            "grey": grey}
 
-    csf = sulci | fissure | ventricles | temporal
+
+def evidence_mask(s: Subject, size: int) -> np.ndarray:
+    """Where the class evidence lies: the CSF spaces as wide as they are, or would be at full atrophy.
+
+    The same places decide every class: wide ventricles, sulci and temporal pockets say "atrophy", narrow
+    ones say "none", so a healthy slice's evidence is the tissue that atrophy would turn into CSF.
+    """
+    f = _brain_frame(s, size)
+    widest = _anatomy(at_full_atrophy(s), f)
+    return f["brain"] & (widest["csf"] | widest["hippocampi"] | ndimage.binary_dilation(widest["ventricles"]))
+
+
+def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Render one slice as uint8 (size x size) plus a boolean mask of where the class evidence lies."""
+    f = _brain_frame(s, size)
+    x, y, brain = f["x"], f["y"], f["brain"]
+    parts = _anatomy(s, f)
     image = np.where(brain, 0.85, 0.0)
-    image[grey] = 0.52
-    image[csf & brain] = 0.10
+    image[parts["grey"]] = 0.52
+    image[parts["csf"] & brain] = 0.10
     texture = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), size / 20)
     image += 0.4 * texture * brain
     sigma = max(0.5, 0.7 * size / 128)
@@ -171,8 +218,7 @@ def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.nd
     image = np.clip(image * s.contrast, 0, 1) ** s.gamma
     soft_brain = ndimage.gaussian_filter(brain.astype(float), sigma)
     image = (image + rng.normal(0, s.noise, image.shape)) * soft_brain
-    evidence = brain & (ndimage.binary_dilation(ventricles, iterations=1) | sulci | fissure | temporal_region)
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), evidence
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), evidence_mask(s, size)
 
 
 def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -76,6 +76,10 @@ def test_evaluate_run_writes_metrics_and_faithfulness(smoke_run):
     assert set(E.HEADLINE) <= set(saved["ci95"]) and saved["synthetic"] is True
     faith = saved["faithfulness"]
     assert {"gradcam", "random", "centre"} <= set(faith) and 0 <= faith["gradcam"]["energy_in_mask"] <= 1
+    per_class = faith["by_class"]
+    assert sum(scores["gradcam"]["images"] for scores in per_class.values()) == faith["gradcam"]["images"]
+    weighted = sum(s["centre"]["pointing_game"] * s["centre"]["images"] for s in per_class.values())
+    assert weighted / faith["centre"]["images"] == pytest.approx(faith["centre"]["pointing_game"])
     assert evaluation.proba.shape == (len(evaluation.frame), len(CLASS_NAMES))
 
 
