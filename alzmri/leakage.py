@@ -3,9 +3,10 @@
 The augmented images of the Kaggle set are flips, small rotations, zooms and brightness changes of
 the originals. Each image is mapped to a canonical pose (centred on the brain, its long axis upright,
 scaled to a fixed size), high-pass filtered (the outline of a brain is shared by all; the fold pattern
-is not) and standardised, so a copy and its original have nearly the same small descriptor; the four flips of that pose cover the remaining ambiguity. Two images whose
-descriptors correlate above a threshold are near-duplicates, and an audit counts, for each evaluation
-split, how many of its images have one in train.
+is not) and standardised, so a copy and its original have nearly the same small descriptor; the four
+flips of that pose cover the remaining ambiguity. Two images whose descriptors correlate above a
+threshold are near-duplicates, and an audit counts, for each evaluation split, how many of its images
+have one in train.
 """
 
 from __future__ import annotations

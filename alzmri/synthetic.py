@@ -31,6 +31,7 @@ from .config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK
 #: Mean atrophy of each severity rank; the spread around it makes neighbouring classes overlap.
 RANK_SEVERITY = (0.0, 0.33, 0.66, 1.0)
 SEVERITY_SD = 0.08
+VENTRICLE_STRETCH = 0.15  # the ventricles lengthen by this share per unit of severity
 CUE_SD = 0.07  # each cue (ventricles, sulci, cortex, temporal) varies on its own around the subject's atrophy
 MIN_CLASS_SHARE = 0.06  # floor under the rare Moderate class, so a test split still holds a few
 LAYOUTS = {
@@ -103,7 +104,7 @@ def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
         fold_warp=fold_warp, fold_depths=fold_depths, sulcus_width=sulcus_width, cortex=cortex,
         fissure_width=fissure_width, ventricle_scale=ventricle_scale,
         ventricle_width=tuple(ventricle_base * u for u in ventricle_scale),
-        ventricle_length=rng.uniform(0.22, 0.28) * (1 + 0.15 * severity),
+        ventricle_length=rng.uniform(0.22, 0.28) * (1 + VENTRICLE_STRETCH * severity),
         ventricle_offset=rng.uniform(-0.08, 0.0),
         temporal_radius=cue_sizes(cue())["temporal_radius"],
         contrast=rng.uniform(0.85, 1.1),
@@ -116,12 +117,14 @@ def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
 def at_full_atrophy(s: Subject) -> Subject:
     """The same brain with every CSF space at least as wide as at full (Moderate-mean) atrophy."""
     full = cue_sizes(1.0)
+    widths = tuple(max(w, full["ventricle_width"] * u) for w, u in zip(s.ventricle_width, s.ventricle_scale))
+    stretch = (1 + VENTRICLE_STRETCH * max(s.severity, 1.0)) / (1 + VENTRICLE_STRETCH * s.severity)
     return dataclasses.replace(
         s,
         sulcus_width=max(s.sulcus_width, full["sulcus_width"]),
         fissure_width=max(s.fissure_width, full["fissure_width"]),
-        ventricle_width=tuple(max(w, full["ventricle_width"] * u) for w, u in zip(s.ventricle_width, s.ventricle_scale)),
-        ventricle_length=s.ventricle_length / (1 + 0.15 * s.severity) * (1 + 0.15 * max(s.severity, 1.0)),
+        ventricle_width=widths,
+        ventricle_length=s.ventricle_length * stretch,
         temporal_radius=max(s.temporal_radius, full["temporal_radius"]),
     )
 
