@@ -128,11 +128,11 @@ def faithfulness_report(model, images: np.ndarray, masks: np.ndarray, labels: np
     """
     from .config import CLASS_NAMES
 
-    size = images.shape[1]
-    maps = {"gradcam": gradcam(model, images, min_size=min_size)[0],
+    size, layer = images.shape[1], find_target_layer(model, min_size).name
+    maps = {"gradcam": gradcam(model, images, layer_name=layer)[0],
             "random": random_heatmaps(len(images), size, seed),
             "centre": centre_heatmaps(len(images), size)}
-    report = {"layer": find_target_layer(model, min_size).name, "top_fraction": TOP_FRACTION}
+    report = {"layer": layer, "top_fraction": TOP_FRACTION}
     report.update({name: faithfulness(m, masks) for name, m in maps.items()})
     if labels is not None:
         report["by_class"] = {CLASS_NAMES[c]: {name: faithfulness(m[labels == c], masks[labels == c])
