@@ -193,13 +193,12 @@ def _anatomy(s: Subject, f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             "grey": grey}
 
 
-def evidence_mask(s: Subject, size: int) -> np.ndarray:
+def _evidence_mask(s: Subject, f: dict[str, np.ndarray]) -> np.ndarray:
     """Where the class evidence lies: the CSF spaces as wide as they are, or would be at full atrophy.
 
     The same places decide every class: wide ventricles, sulci and temporal pockets say "atrophy", narrow
     ones say "none", so a healthy slice's evidence is the tissue that atrophy would turn into CSF.
     """
-    f = _brain_frame(s, size)
     widest = _anatomy(at_full_atrophy(s), f)
     return f["brain"] & (widest["csf"] | widest["hippocampi"] | ndimage.binary_dilation(widest["ventricles"]))
 
@@ -221,7 +220,7 @@ def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.nd
     image = np.clip(image * s.contrast, 0, 1) ** s.gamma
     soft_brain = ndimage.gaussian_filter(brain.astype(float), sigma)
     image = (image + rng.normal(0, s.noise, image.shape)) * soft_brain
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), evidence_mask(s, size)
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), _evidence_mask(s, f)
 
 
 def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
