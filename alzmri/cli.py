@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import __version__
 from .config import PRESETS, get_config
+from .splits import PROTOCOLS
 
 DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
 
@@ -18,13 +19,14 @@ DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its 
 def _synth(args: argparse.Namespace) -> int:
     """Generate the synthetic demo dataset."""
     from . import plots, synthetic
-    from .data import index_dataset
+    from .datasets import index_dataset
 
     root = synthetic.generate_dataset(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
                                       layout=args.layout, balance=args.balance, copies=args.copies,
-                                      overwrite=args.force)
+                                      slices=args.slices, overwrite=args.force)
     manifest = synthetic.read_manifest(root)
-    print(f"SYNTHETIC demo dataset in {root} ({len(manifest)} images; manifest.csv, masks in _masks/)")
+    print(f"SYNTHETIC demo dataset in {root} ({len(manifest)} images of {manifest['subject'].nunique()} subjects x "
+          f"{args.slices} slices; manifest.csv, masks in _masks/)")
     print(manifest.groupby(["subset", "class_name"]).size().unstack(fill_value=0).to_string())
     if args.grid:
         index = index_dataset(root, progress=False)
@@ -34,38 +36,73 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audit(args: argparse.Namespace) -> int:
-    """Index a dataset, report its classes and bad files, and audit the grouped and naive splits."""
-    from . import leakage
-    from .data import audit_splits, descriptors, index_dataset, resolve_data
+def _print_index(index, caught: list, show: int) -> None:
+    """Class counts and the files that were skipped or converted while indexing."""
+    print(f"\nDataset {index.root}  (fingerprint {index.fingerprint}, {len(index.frame)} usable images)")
+    print("\nImages per subset and class:")
+    print(index.class_counts().to_string())
+    print(f"\nSkipped files: {len(index.skipped)}   converted files: {len(index.converted)}")
+    for _, row in index.skipped.head(show).iterrows():
+        print(f"  skipped {row['path']}: {row['reason']}")
+    for _, row in index.converted.head(show).iterrows():
+        print(f"  converted {row['path']} (mode {row['mode']})")
+    for w in caught:
+        if "split" not in str(w.message):
+            print(f"  note: {w.message}")
 
-    config = get_config(args.profile, **_overrides(args, "seed", "duplicate_threshold"))
+
+def _audit(args: argparse.Namespace) -> int:
+    """Index a dataset, find its copies and subjects, and audit every split protocol it allows."""
+    from . import leakage
+    from .datasets import index_dataset, resolve_data
+    from .splits import PreparedData, annotate, audit
+
+    config = get_config(args.profile, **_overrides(args, "seed", "duplicate_threshold", "subjects"))
     root = resolve_data(args.data, config=config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         index = index_dataset(root)
-    print(f"\nDataset {root}  (fingerprint {index.fingerprint}, {len(index.frame)} usable images)")
-    print("\nImages per subset and class:")
-    print(index.class_counts().to_string())
-    print(f"\nSkipped files: {len(index.skipped)}   converted files: {len(index.converted)}")
-    for _, row in index.skipped.head(args.show).iterrows():
-        print(f"  skipped {row['path']}: {row['reason']}")
-    for _, row in index.converted.head(args.show).iterrows():
-        print(f"  converted {row['path']} (mode {row['mode']})")
-    for w in caught:
-        if "split has no images" in str(w.message):
-            print(f"  note: {w.message}")
-    table = audit_splits(index, config)
-    print(f"\nLeakage audit (near-duplicate = descriptor correlation >= {config.duplicate_threshold}):")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    quality = leakage.mapping_quality(index.frame, descriptors(index, progress=False), config.duplicate_threshold)
+        frame, features, recovery = annotate(index, config)
+    _print_index(index, caught, args.show)
+    data = PreparedData(index, frame, config.split, features, recovery)
+    copies = frame[frame["kind"] == "augmented"]
+    print(f"\nOriginals: {int((frame['kind'] == 'original').sum())}   augmented copies: {len(copies)}, "
+          f"{int((copies['original'] != '').sum())} matched to their original")
+    quality = leakage.mapping_quality(index.frame, features.copy, config.duplicate_threshold)
     if quality:
-        print(f"\nKnown augmented→original mapping (synthetic manifest) recovered with "
-              f"precision {quality[0]:.3f}, recall {quality[1]:.3f}")
-    naive = table[table["split"] == "naive"]["leaked_fraction"].max()
-    print(f"\nThe naive random split puts a near-copy of up to {naive:.0%} of its test images in train; "
-          "the grouped split (the default) is the honest one.")
+        print(f"Known copy→original mapping (synthetic manifest) recovered with precision {quality[0]:.3f}, "
+              f"recall {quality[1]:.3f}")
+    print(f"\nSubjects: {recovery.describe(frame)}")
+    print(recovery.per_class(frame).to_string())
+    if recovery.is_truth:
+        print(_similarity_check(index, frame, features, config))
+    table, per_image = audit(data, config)
+    print(f"\nLeakage audit: evaluation images with a copy / their subject in train; max_similarity and "
+          f"at_neighbour_level (slice correlation >= {recovery.evidence.threshold:.3f}) use neither:")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.save_csv:
+        per_image.to_csv(args.save_csv, index=False)
+        print(f"\nOne row per image: {args.save_csv}")
+    leaky = table[(table["pair"] == "train→test") & (table["subject_in_train"] > 0)]
+    for _, row in leaky.iterrows():
+        print(f"The {row['protocol']} split puts {row['subjects_in_train']} of its {row['subjects']} test subjects "
+              f"in train ({row['subject_in_train']} of {row['images']} test images).")
+    print(f"Only a split with no test subject in train estimates performance on unseen people: "
+          f"the default '{config.split}' split is built that way.")
     return 0
+
+
+def _similarity_check(index, frame: pd.DataFrame, features, config) -> str:
+    """How well the similarity method alone recovers the known subjects (ARI), shown beside the truth."""
+    from .subjects import adjusted_rand, recover_subjects
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guess = recover_subjects(index.root, frame, features.slice, "similarity")
+    originals = frame["kind"].to_numpy() == "original"
+    ari = adjusted_rand(frame["subject"].to_numpy()[originals], guess.subject[originals])
+    found = len(set(guess.subject[originals]))
+    return f"Without the ground truth, similarity alone finds {found} subjects: adjusted Rand index {ari:.3f}."
 
 
 def _train_config(args: argparse.Namespace):
@@ -140,7 +177,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .config import Config
     from .evaluate import evaluate_run
     from .model import load_run
-    from .train import prepare_data
+    from .splits import prepare_data
 
     data = None
     if args.data:
@@ -158,8 +195,8 @@ def _predict(args: argparse.Namespace) -> int:
     """Predict the class of image files."""
     import json
 
-    from .data import collect_image_files
     from .evaluate import predict_files
+    from .pipeline import collect_image_files
     from .model import load_run
 
     run = load_run(args.run)
@@ -176,8 +213,8 @@ def _gradcam(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for image files."""
     from . import plots
     from .config import CLASS_NAMES
-    from .data import collect_image_files, read_images_for_model
     from .gradcam import gradcam
+    from .pipeline import collect_image_files, read_images_for_model
     from .model import load_run
 
     run = load_run(args.run)
@@ -194,25 +231,28 @@ def _gradcam(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The whole story on synthetic data: generate, audit, train, evaluate, explain, report."""
+    """The whole story on synthetic data: generate, find subjects, audit, train, evaluate, explain, report."""
     from . import plots
-    from .data import descriptors
     from .evaluate import evaluate_run, thumbnail_baseline
-    from .leakage import audit
-    from .train import prepare_data, train
+    from .splits import audit, prepare_data
+    from .train import train
 
     config = _train_config(args)
-    protocols = ["grouped", "naive"] if args.compare_splits else [config.split]
+    protocols = [config.split] + (["naive"] if args.compare_splits and config.split != "naive" else [])
+    print(f"[1/5] data: {config.data} ({config.profile} preset)")
+    prepared = prepare_data(config)
+    print(f"Subjects: {prepared.subjects.describe(prepared.frame)}")
+    table, _ = audit(prepared, config)
+    print(f"[2/5] leakage audit of every split protocol (test/val images with a copy or their subject in train):\n"
+          f"{table.to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
     results = {}
     for step, protocol in enumerate(protocols):
         cfg = config.replace(split=protocol)
-        print(f"[1/5] data: {cfg.data} ({cfg.profile} preset), {protocol} split")
-        data = prepare_data(cfg)
-        table = audit(data.frame, descriptors(data.index, progress=False), cfg.duplicate_threshold)
-        print(f"[2/5] leakage audit of the {protocol} split:\n{table.to_string(index=False)}")
+        data = prepared if protocol == config.split else prepared.with_protocol(protocol, cfg)
         baseline = thumbnail_baseline(data.frame)
-        print(f"[3/5] thumbnail baseline (logistic regression, 32x32): test balanced accuracy {baseline:.3f}")
-        print(f"[4/5] training {cfg.backbone} at {cfg.image_size}px")
+        print(f"[3/5] thumbnail baseline (logistic regression, 32x32), {protocol} split: test balanced accuracy "
+              f"{baseline:.3f}")
+        print(f"[4/5] training {cfg.backbone} at {cfg.image_size}px on the {protocol} split")
         name = f"{args.run_name}-{protocol}" if args.run_name and args.compare_splits else args.run_name
         run_dir = train(cfg, run_name=name, data=data, strategy=args.strategy)
         print("[5/5] evaluating on the held-out test split")
@@ -228,13 +268,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _compare(results: dict) -> str:
-    """Grouped vs naive split side by side: how much leakage inflates the numbers."""
+    """Two split protocols side by side: how much leakage inflates the numbers."""
     names = ("accuracy", "balanced_accuracy", "macro_f1", "quadratic_kappa")
     frame = pd.DataFrame({p: {n: f"{m[n]:.3f} [{m['ci95'][n][0]:.3f}, {m['ci95'][n][1]:.3f}]" for n in names}
                           for p, m in results.items()})
     return ("Same data, same model, two ways to split it (test split, 95 % intervals):\n" + frame.to_string()
-            + "\nThe naive split tests on copies of training images; only the grouped numbers estimate "
-              "performance on unseen slices.")
+            + "\nThe naive split tests on copies of training images; only the subject split estimates "
+              "performance on unseen people.")
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
@@ -249,7 +289,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-blocks", dest="finetune_blocks", type=int, help="top blocks to unfreeze (-1: all)")
     p.add_argument("--image-size", dest="image_size", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--split", choices=["grouped", "naive"])
+    p.add_argument("--split", choices=list(PROTOCOLS),
+                   help="subject (default: no brain in two splits), image, official or naive")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-name", dest="run_name", help="folder name under saved_models/ (same name resumes)")
     p.add_argument("--tensorboard", action="store_true", default=None,
@@ -274,7 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-per-class", type=int, default=250, help="mean originals per class (default 250)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", choices=["v2", "v1"], default="v2")
+    p.add_argument("--layout", choices=["v2", "v1", "source"], default="v2",
+                   help="v2: data/val originals + data/train copies; v1; source: the source set's own "
+                        "slice-level train/test folders and file names")
+    p.add_argument("--slices", type=int, default=8, help="consecutive slices per subject (default 8)")
     p.add_argument("--balance", choices=["original", "equal"], default="original",
                    help="the real set's class imbalance (default) or equal classes")
     p.add_argument("--copies", type=float, default=2.0, help="augmented images per class / mean originals per class")
@@ -282,11 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing folder")
     p.set_defaults(func=_synth)
 
-    p = sub.add_parser("audit", help="class counts, skipped files and the train/test leakage audit")
+    p = sub.add_parser("audit", help="class counts, skipped files, copies, subjects and the leakage audit")
     p.add_argument("data", help="'demo', 'kaggle', 'hf', a folder-per-class directory or parquet files")
     p.add_argument("--profile", choices=sorted(PRESETS), help="preset (default: $ALZMRI_PROFILE or demo)")
     p.add_argument("--seed", type=int)
     p.add_argument("--duplicate-threshold", dest="duplicate_threshold", type=float)
+    p.add_argument("--subjects", choices=["auto", "manifest", "names", "similarity"],
+                   help="how to find each slice's subject (default auto: manifest, else names, else similarity)")
+    p.add_argument("--save-csv", dest="save_csv", help="write one row per image (subject, split per protocol)")
     p.add_argument("--show", type=int, default=10, help="how many skipped/converted files to list")
     p.set_defaults(func=_audit)
 
@@ -325,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; known errors print one clear line and exit with status 2."""
-    from .data import DatasetError, DatasetUnavailableError
+    from .datasets import DatasetError, DatasetUnavailableError
     from .model import RunError, WeightsError
 
     args = build_parser().parse_args(argv)

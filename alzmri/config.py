@@ -45,16 +45,18 @@ class Config:
     profile: str = "demo"
     # data
     data: str = "demo"  # "demo" (synthetic), "kaggle", "hf", or a path
-    split: str = "grouped"  # "grouped" (leakage-aware) or "naive" (random split of augmented images)
+    split: str = "subject"  # "subject" (honest), "image", "official" or "naive": see alzmri.splits.PROTOCOLS
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     use_augmented: bool = True  # add augmented copies of *training* originals to train
     duplicate_threshold: float = 0.88  # descriptor correlation above which two images are near-duplicates
+    subjects: str = "auto"  # how to find each slice's subject: auto, manifest, names or similarity
     # synthetic demo data
     synth_n_per_class: int = 250
     synth_size: int = 128
     synth_copies: float = 2.0  # augmented images per class, as a multiple of the mean originals per class
     synth_balance: str = "original"  # the real set's class imbalance, or "equal"
+    synth_slices: int = 12  # consecutive slices per synthetic subject
     # model
     image_size: int = 224
     backbone: str = "ResNet152V2"
@@ -95,8 +97,8 @@ class Config:
 
 PRESETS: dict[str, Config] = {
     "smoke": Config(
-        profile="smoke", backbone="ResNet50V2", synth_n_per_class=12, synth_size=64, synth_copies=3.0,
-        synth_balance="equal", image_size=32,
+        profile="smoke", backbone="ResNet50V2", synth_n_per_class=16, synth_size=64, synth_copies=2.0,
+        synth_balance="equal", synth_slices=4, image_size=32,
         batch_size=16, head_epochs=2, finetune_epochs=1, finetune_blocks=1, val_fraction=0.2, test_fraction=0.25,
     ),
     # ResNet152V2 from scratch cannot learn this in 15 CPU minutes (README, "Demo quality and cost"); its

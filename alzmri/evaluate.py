@@ -46,7 +46,7 @@ def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: st
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
                   progress: bool = False) -> np.ndarray:
     """Class probabilities for ``frame``'s images, shape (n, n_classes)."""
-    from .data import images_only, make_tf_dataset
+    from .pipeline import images_only, make_tf_dataset
 
     ds = make_tf_dataset(frame, image_size, batch_size, cache=False)
     return model.predict(ds.map(images_only), verbose=1 if progress else 0)
@@ -170,7 +170,7 @@ def write_metrics(run_dir: Path, key: str, metrics: dict) -> Path:
 
 def batch_images(frame: pd.DataFrame, image_size: int) -> np.ndarray:
     """``frame``'s images as the model sees them: float32 (n, size, size, 3), raw 0-255."""
-    from .data import make_tf_dataset
+    from .pipeline import make_tf_dataset
 
     return np.concatenate([x.numpy() for x, _ in make_tf_dataset(frame, image_size, 64, cache=False)])
 
@@ -199,15 +199,29 @@ class Evaluation:
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  faithfulness_images: int = 64, progress: bool = True) -> Evaluation:
-    """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json."""
+    """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json.
+
+    Args:
+        run_dir: the run folder.
+        split: which split to score.
+        data: prepared data to score instead of the run's own (its ``splits.csv``).
+        n_boot: bootstrap resamples (default: 200 for the smoke preset, else 1000).
+        faithfulness_images: test images scored against the synthetic evidence masks.
+        progress: show progress bars.
+
+    Returns:
+        The evaluation (predictions, metrics); the metrics are also merged into ``metrics.json``.
+    """
     from .config import Config
     from .gradcam import faithfulness_report
     from .model import load_run
-    from .train import prepare_data
+    from .splits import SPLITS_FILE, load_splits, prepare_data
 
     run = load_run(run_dir)
     config = Config.from_dict(run.metadata["config"])
-    data = data or prepare_data(config, progress=progress)
+    if data is None:  # the run's own split, as trained; older runs without one recompute it
+        data = load_splits(run.path, config, progress) if (run.path / SPLITS_FILE).exists() else \
+            prepare_data(config, progress=progress)
     if data.fingerprint != run.metadata.get("data_fingerprint"):
         warnings.warn(f"The data in {data.root} differs from what {run.path.name} was trained on "
                       "(fingerprint mismatch): the split may not be the run's own", UserWarning, stacklevel=2)
@@ -236,7 +250,7 @@ def predict_images(run, images) -> np.ndarray:
 
 def predict_files(run, paths: list[Path]) -> pd.DataFrame:
     """Class and per-class probabilities for image files (each read, checked and resized like training)."""
-    from .data import read_images_for_model
+    from .pipeline import read_images_for_model
 
     proba = predict_images(run, read_images_for_model(paths, run.image_size))
     table = pd.DataFrame(proba, columns=list(CLASS_NAMES))

@@ -1,13 +1,17 @@
-"""Deterministic synthetic MRI-like demo slices, written in the Kaggle V2 folder layout.
+"""Deterministic synthetic MRI-like demo slices: subjects with stacks of slices, in the Kaggle layouts.
 
 The real dataset cannot be downloaded here (and is never committed), so the demo, the tests and CI
 run on slices drawn from a seed. They imitate skull-stripped axial T1 slices: bright white matter,
 grey cortex folded into gyri and sulci, dark CSF, butterfly-shaped lateral ventricles, black
 background. Atrophy grows with severity (wider ventricles and sulci, thinner cortex, a shrunken
-medial temporal region) with overlap between neighbouring classes. Every slice has a mask of where
-that evidence lies, and ``data/train`` holds augmented copies of the ``data/val`` originals, recorded
-in ``manifest.csv``, so the leakage audit and Grad-CAM have known answers. Everything here is
-SYNTHETIC: it teaches the method, it says nothing about real patients.
+medial temporal region) with overlap between neighbouring classes.
+
+Like the real set (200 brains x 32 consecutive axial slices), each synthetic *subject* is a stack of
+consecutive slices whose anatomy changes smoothly with the level, so neighbouring slices of one brain
+look nearly alike and different brains do not: the reason a slice-level split leaks. Every slice has a
+mask of where the class evidence lies; ``manifest.csv`` records each image's subject, slice position
+and (for augmented copies) its original, so the subject recovery, the leakage audit and Grad-CAM have
+known answers. Everything here is SYNTHETIC: it teaches the method, it says nothing about real patients.
 """
 
 from __future__ import annotations
@@ -34,21 +38,29 @@ SEVERITY_SD = 0.08
 VENTRICLE_STRETCH = 0.15  # the ventricles lengthen by this share per unit of severity
 CUE_SD = 0.07  # each cue (ventricles, sulci, cortex, temporal) varies on its own around the subject's atrophy
 MIN_CLASS_SHARE = 0.06  # floor under the rare Moderate class, so a test split still holds a few
+SLICE_STEP = 0.06  # axial distance between neighbouring slices, in units of the level (0 = bottom, 1 = top)
 LAYOUTS = {
     "v2": {"original": "data/val", "augmented": "data/train"},
     "v1": {"original": "OriginalDataset", "augmented": "AugmentedAlzheimerDataset"},
+    # the source set's own slice-level split: the lower slices of every subject in train, the rest in test
+    "source": {"original": "train", "held_out": "test"},
 }
+SOURCE_TRAIN_SHARE = 0.8  # 5,121 of the real source set's 6,400 slices are in its train folder
 ORIGINAL_STEMS = {"MildDemented": "mildDem", "ModerateDemented": "moderateDem",
                   "NonDemented": "nonDem", "VeryMildDemented": "verymildDem"}
 MASK_DIR = "_masks"  # folders starting with "_" are never read as class folders
 MANIFEST = "manifest.csv"
 PARAMS_FILE = "synthetic.json"
-GENERATOR_VERSION = 3  # bump when the images or masks change, so cached datasets are regenerated
+GENERATOR_VERSION = 4  # bump when the images or masks change, so cached datasets are regenerated
 
 
 @dataclass(frozen=True)
 class Subject:
-    """Anatomy and acquisition of one synthetic slice, drawn once from its own random stream."""
+    """Anatomy and acquisition of one synthetic brain, drawn once from its own random stream.
+
+    ``level`` is the axial position of the slice being rendered (0.5 = through the middle of the
+    ventricles); :func:`slice_at` moves it, everything else is the subject's own and stays fixed.
+    """
 
     severity: float
     rotation: float
@@ -70,6 +82,8 @@ class Subject:
     gamma: float
     bias: tuple[float, float, float]
     noise: float
+    texture_seed: int = 0
+    level: float = 0.5
 
 
 def cue_sizes(cue: float) -> dict[str, float]:
@@ -111,6 +125,36 @@ def draw_subject(rng: np.random.Generator, rank: int) -> Subject:
         gamma=rng.uniform(0.85, 1.2),
         bias=tuple(rng.uniform(-0.12, 0.12, 3)),
         noise=rng.uniform(0.015, 0.04),
+        texture_seed=int(rng.integers(2**31)),
+    )
+
+
+def slice_at(s: Subject, level: float) -> Subject:
+    """The same subject cut at another axial level (see :func:`_at_level` for what changes)."""
+    return dataclasses.replace(s, level=float(level))
+
+
+def stack_levels(n_slices: int, rng: np.random.Generator) -> np.ndarray:
+    """Axial levels of ``n_slices`` consecutive slices, ``SLICE_STEP`` apart, around the ventricles."""
+    start = 0.5 - SLICE_STEP * (n_slices - 1) / 2 + rng.uniform(-0.03, 0.03)
+    return start + SLICE_STEP * np.arange(n_slices)
+
+
+def _at_level(s: Subject) -> Subject:
+    """The anatomy seen at ``s.level``: the brain narrows away from the middle, the ventricles move and
+    shrink, the temporal pockets fade towards the top and the folds drift, all smoothly, so neighbouring
+    slices of one brain differ a little and slices far apart a lot, as in a real stack."""
+    z = s.level - 0.5
+    outline = float(np.sqrt(max(0.5, 1 - 1.0 * z * z)))
+    ventricles = max(0.4, 1 - 2.5 * z * z)
+    return dataclasses.replace(
+        s,
+        half_axes=(s.half_axes[0] * outline, s.half_axes[1] * outline),
+        ventricle_width=tuple(w * ventricles for w in s.ventricle_width),
+        ventricle_length=s.ventricle_length * (0.6 + 0.4 * ventricles),
+        ventricle_offset=s.ventricle_offset + 0.6 * z,
+        temporal_radius=s.temporal_radius * float(np.clip(1 - 2.5 * z, 0.3, 1.5)),
+        fold_warp=tuple(p + 8.0 * z for p in s.fold_warp),
     )
 
 
@@ -138,6 +182,14 @@ def _ventricles(bx: np.ndarray, by: np.ndarray, s: Subject) -> np.ndarray:
         centre = 0.018 + w + 0.9 * (t * s.ventricle_length) ** 2
         inside |= (np.abs(t) < 1) & (np.abs(side * bx - centre) < w)
     return inside
+
+
+def _texture(s: Subject, size: int) -> np.ndarray:
+    """White-matter texture of the subject at its level: two fixed smooth fields blended by the level."""
+    fields = np.random.default_rng(s.texture_seed).normal(0, 1, (2, size, size))
+    a, b = (ndimage.gaussian_filter(f, size / 20) for f in fields)
+    angle = 10.0 * (s.level - 0.5)
+    return np.cos(angle) * a + np.sin(angle) * b
 
 
 def _brain_frame(s: Subject, size: int) -> dict[str, np.ndarray]:
@@ -196,23 +248,28 @@ def _anatomy(s: Subject, f: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _evidence_mask(s: Subject, f: dict[str, np.ndarray]) -> np.ndarray:
     """Where the class evidence lies: the CSF spaces as wide as they are, or would be at full atrophy.
 
+    ``s`` is the subject (not yet moved to its level) and ``f`` the frame of its slice.
+
     The same places decide every class: wide ventricles, sulci and temporal pockets say "atrophy", narrow
     ones say "none", so a healthy slice's evidence is the tissue that atrophy would turn into CSF.
     """
-    widest = _anatomy(at_full_atrophy(s), f)
+    widest = _anatomy(_at_level(at_full_atrophy(s)), f)
     return f["brain"] & (widest["csf"] | widest["hippocampi"] | ndimage.binary_dilation(widest["ventricles"]))
 
 
-def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Render one slice as uint8 (size x size) plus a boolean mask of where the class evidence lies."""
+def render_slice(subject: Subject, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Render the subject's slice at its level as uint8 (size x size) plus a mask of the class evidence.
+
+    ``rng`` draws only this slice's acquisition noise; the anatomy and texture are the subject's own.
+    """
+    s = _at_level(subject)
     f = _brain_frame(s, size)
     x, y, brain = f["x"], f["y"], f["brain"]
     parts = _anatomy(s, f)
     image = np.where(brain, 0.85, 0.0)
     image[parts["grey"]] = 0.52
     image[parts["csf"] & brain] = 0.10
-    texture = ndimage.gaussian_filter(rng.normal(0, 1, (size, size)), size / 20)
-    image += 0.4 * texture * brain
+    image += 0.4 * _texture(s, size) * brain
     sigma = max(0.5, 0.7 * size / 128)
     image = ndimage.gaussian_filter(image, sigma)
     b1, b2, b3 = s.bias
@@ -220,7 +277,7 @@ def render_slice(s: Subject, size: int, rng: np.random.Generator) -> tuple[np.nd
     image = np.clip(image * s.contrast, 0, 1) ** s.gamma
     soft_brain = ndimage.gaussian_filter(brain.astype(float), sigma)
     image = (image + rng.normal(0, s.noise, image.shape)) * soft_brain
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), _evidence_mask(s, f)
+    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8), _evidence_mask(subject, f)
 
 
 def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -266,60 +323,129 @@ def _save_pair(root: Path, rel: str, image: np.ndarray, mask: np.ndarray) -> Non
     Image.fromarray(mask.astype(np.uint8) * 255, "L").save(mask_path, "PNG")
 
 
+def subject_id(class_name: str, number: int) -> str:
+    """A subject's id in the form of the real set's ``subjects.csv`` (``Mild-000``, ``VeryMild-012``)."""
+    return f"{class_name.removesuffix('Demented')}-{number:03d}"
+
+
+def source_test_numbers(n_subjects: int) -> list[int]:
+    """The source set's test-name number ``k`` of each subject, in train order.
+
+    In the real source set a class's train folder orders its subjects as the *file names* of its test
+    folder sort: ``27 (10).jpg`` < ``27 (11).jpg`` < ... < ``27 (9).jpg`` < ``27.jpg`` (subject k = 1 has
+    no number). Subject j of the train order is the j-th of them.
+    """
+    return sorted(range(1, n_subjects + 1), key=lambda k: (f" ({k})" if k > 1 else "") + ".jpg")
+
+
+def source_names(class_name: str, n_subjects: int, n_slices: int) -> dict[tuple[int, int], str]:
+    """``{(subject, slice position): relpath}`` in the source set's own layout and naming.
+
+    Train holds ``SOURCE_TRAIN_SHARE`` of the images in slice-major order (image i is subject i mod N at
+    position i div N, named ``<stem><i>.jpg``; the last, partial group of positions goes to some subjects,
+    in train order); test holds the rest as ``<s> (<k>).jpg``, s the 1-based slice number and k the
+    subject's test number (``<s>.jpg`` for k = 1).
+    """
+    n_train = round(SOURCE_TRAIN_SHARE * n_subjects * n_slices)
+    full, partial = divmod(n_train, n_subjects)
+    numbers = source_test_numbers(n_subjects)
+    names = {}
+    for subject in range(n_subjects):
+        k = numbers[subject]
+        for position in range(n_slices):
+            names[(subject, position)] = f"test/{class_name}/{position + 1}" + (f" ({k})" if k > 1 else "") + ".jpg"
+    for i in range(full * n_subjects):
+        names[(i % n_subjects, i // n_subjects)] = f"train/{class_name}/{ORIGINAL_STEMS[class_name]}{i}.jpg"
+    # the last, partial group of positions: as in the real set, not subjects 0, 1, ... but a scattered few
+    takers = sorted(np.random.default_rng([n_subjects, n_slices]).permutation(n_subjects)[:partial])
+    for r, subject in enumerate(takers):
+        names[(subject, full)] = f"train/{class_name}/{ORIGINAL_STEMS[class_name]}{full * n_subjects + r}.jpg"
+    return names
+
+
 def _write_subject(job: tuple) -> list[dict]:
-    """Render one original and its augmented copies, write them, return their manifest rows."""
-    root, seed, class_name, index, size, copy_ids, layout = job
+    """Render one subject's stack of slices and their augmented copies, write them, return manifest rows."""
+    root, seed, class_name, number, size, names, copy_ids, layout = job
     root = Path(root)
     class_id = CLASS_NAMES.index(class_name)
-    rng = np.random.default_rng([seed, class_id, index])
+    rng = np.random.default_rng([seed, class_id, number])
     subject = draw_subject(rng, SEVERITY_RANK[class_name])
-    image, mask = render_slice(subject, size, rng)
-    folders = LAYOUTS[layout]
-    original = f"{folders['original']}/{class_name}/{ORIGINAL_STEMS[class_name]}{index}.jpg"
-    _save_pair(root, original, image, mask)
-    rows = [dict(path=original, class_name=class_name, kind="original", original="", severity=subject.severity)]
-    for copy_id in copy_ids:
-        aug_rng = np.random.default_rng([seed, class_id, index, 1 + copy_id])
-        aug_image, aug_mask = augment(image, mask, aug_rng)
-        name = hashlib.sha1(f"{seed}:{class_name}:{copy_id}".encode()).hexdigest()[:16]
-        rel = f"{folders['augmented']}/{class_name}/{name}.jpg"
-        _save_pair(root, rel, aug_image, aug_mask)
-        rows.append(dict(path=rel, class_name=class_name, kind="augmented", original=original,
-                         severity=subject.severity))
+    rows = []
+    for position, (level, original) in enumerate(zip(stack_levels(len(names), rng), names)):
+        image, mask = render_slice(slice_at(subject, level), size, np.random.default_rng([seed, class_id, number,
+                                                                                         1000 + position]))
+        _save_pair(root, original, image, mask)
+        about = dict(class_name=class_name, subject=subject_id(class_name, number), slice_pos=position,
+                     severity=subject.severity)
+        rows.append(dict(path=original, kind="original", original="", **about))
+        for copy_id in copy_ids[position]:
+            aug_image, aug_mask = augment(image, mask, np.random.default_rng([seed, class_id, number, position, 10_000 + copy_id]))
+            name = hashlib.sha1(f"{seed}:{class_name}:{copy_id}".encode()).hexdigest()[:16]
+            rel = f"{LAYOUTS[layout]['augmented']}/{class_name}/{name}.jpg"
+            _save_pair(root, rel, aug_image, aug_mask)
+            rows.append(dict(path=rel, kind="augmented", original=original, **about))
     return rows
 
 
-def _jobs(root: Path, n_per_class: int, size: int, seed: int, layout: str, balance: str, copies: float) -> list:
-    """One job per original; augmented images per class are balanced, as in the real V2 set."""
+def subjects_per_class(n_per_class: int, slices: int, balance: str = "original") -> dict[str, int]:
+    """Subjects per class: :func:`class_counts` originals in stacks of ``slices``, at least 2 a class."""
+    return {c: max(2, round(n / slices)) for c, n in class_counts(n_per_class, balance).items()}
+
+
+def _jobs(root: Path, n_per_class: int, size: int, seed: int, layout: str, balance: str, copies: float,
+          slices: int) -> list:
+    """One job per subject; augmented images per class are balanced over its originals, as in the real V2 set."""
     jobs = []
-    for class_name, n in class_counts(n_per_class, balance).items():
-        n_aug = round(copies * n_per_class)
-        owners = [[] for _ in range(n)]
+    for class_name, n_subjects in subjects_per_class(n_per_class, slices, balance).items():
+        if layout == "source":
+            source = source_names(class_name, n_subjects, slices)
+            names = [[source[(j, p)] for p in range(slices)] for j in range(n_subjects)]
+        else:
+            folder = f"{LAYOUTS[layout]['original']}/{class_name}/{ORIGINAL_STEMS[class_name]}"
+            names = [[f"{folder}{j * slices + p}.jpg" for p in range(slices)] for j in range(n_subjects)]
+        owners = [[[] for _ in range(slices)] for _ in range(n_subjects)]
+        n_aug = round(copies * n_per_class) if "augmented" in LAYOUTS[layout] else 0
         for copy_id in range(n_aug):
-            owners[copy_id % n].append(copy_id)
-        jobs += [(str(root), seed, class_name, i, size, owners[i], layout) for i in range(n)]
+            slot = copy_id % (n_subjects * slices)
+            owners[slot % n_subjects][slot // n_subjects].append(copy_id)
+        jobs += [(str(root), seed, class_name, j, size, names[j], owners[j], layout) for j in range(n_subjects)]
     return jobs
 
 
 def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, seed: int = 0,
-                     layout: str = "v2", balance: str = "original", copies: float = 2.0,
+                     layout: str = "v2", balance: str = "original", copies: float = 2.0, slices: int = 8,
                      workers: int = 2, overwrite: bool = False, replace_stale: bool = False,
                      progress: bool = True) -> Path:
     """Write the synthetic dataset to ``out`` (atomically) and return it; reuse it if already there.
 
-    ``replace_stale`` regenerates a synthetic set made with other parameters or an older generator
-    (safe for a cache: it can always be made again); anything else already at ``out`` is never touched
-    unless ``overwrite`` is given.
+    Args:
+        out: the folder to write.
+        n_per_class: mean original slices per class (the class imbalance spreads them).
+        size: image side in pixels.
+        seed: everything is drawn from it; the same arguments give byte-identical files.
+        layout: ``v2`` (``data/val`` originals, ``data/train`` copies), ``v1`` or ``source`` (the source
+            set's own slice-level ``train``/``test`` folders and file names, no copies).
+        balance: ``original`` (the real set's class imbalance) or ``equal``.
+        copies: augmented images per class, as a multiple of ``n_per_class``.
+        slices: consecutive slices per subject.
+        workers: processes that render subjects.
+        overwrite: replace whatever is at ``out``.
+        replace_stale: regenerate a synthetic set made with other parameters or an older generator (safe for
+            a cache: it can always be made again); anything else at ``out`` is never touched.
+        progress: show a progress bar.
+
+    Returns:
+        ``out``.
     """
     from tqdm.auto import tqdm
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
-    if n_per_class < 2 or size < 32:
-        raise ValueError(f"need n_per_class >= 2 and size >= 32 (got {n_per_class}, {size})")
+    if n_per_class < 2 or size < 32 or slices < 1:
+        raise ValueError(f"need n_per_class >= 2, size >= 32 and slices >= 1 (got {n_per_class}, {size}, {slices})")
     out = Path(out)
     params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
-                  version=GENERATOR_VERSION)
+                  slices=slices, version=GENERATOR_VERSION)
     if out.exists() and any(out.iterdir()):
         existing = _read_params(out)
         if existing == params and not overwrite:
@@ -330,15 +456,15 @@ def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, s
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        jobs = _jobs(tmp, n_per_class, size, seed, layout, balance, copies)
-        bar = tqdm(total=len(jobs), desc="synthetic slices", unit="subject", disable=not progress)
+        jobs = _jobs(tmp, n_per_class, size, seed, layout, balance, copies, slices)
+        bar = tqdm(total=len(jobs), desc="synthetic subjects", unit="subject", disable=not progress)
         rows = []
         with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
-            for subject_rows in pool.map(_write_subject, jobs, chunksize=8):
+            for subject_rows in pool.map(_write_subject, jobs, chunksize=4):
                 rows += subject_rows
                 bar.update()
         bar.close()
-        _write_metadata(tmp, rows, params, layout)
+        _write_metadata(tmp, rows, params)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -361,10 +487,10 @@ class _Serial:
         return map(fn, items)
 
 
-def _write_metadata(root: Path, rows: list[dict], params: dict, layout: str) -> None:
-    """Manifest (which original each augmented image came from), parameters and a SYNTHETIC label."""
+def _write_metadata(root: Path, rows: list[dict], params: dict) -> None:
+    """Manifest (subject, slice position, the original of each copy), parameters and a SYNTHETIC label."""
     manifest = pd.DataFrame(rows)
-    manifest["subset"] = manifest["kind"].map(LAYOUTS[layout])
+    manifest["subset"] = [Path(p).parent.parent.as_posix() for p in manifest["path"]]
     manifest["mask"] = [f"{MASK_DIR}/{Path(p).with_suffix('.png').as_posix()}" for p in manifest["path"]]
     manifest["severity"] = manifest["severity"].round(4)
     manifest.to_csv(root / MANIFEST, index=False)
@@ -372,7 +498,8 @@ def _write_metadata(root: Path, rows: list[dict], params: dict, layout: str) -> 
     (root / "README.txt").write_text(
         "SYNTHETIC demo data generated by alzmri.synthetic -- not real MRI, not from any patient.\n"
         f"Parameters: {json.dumps(params)}\n"
-        "manifest.csv maps every augmented image to its original; _masks/ holds the evidence masks.\n")
+        "manifest.csv gives every image's subject and slice position and every augmented image's original;\n"
+        "_masks/ holds the evidence masks.\n")
 
 
 def _read_params(root: Path) -> dict | None:

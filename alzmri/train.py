@@ -13,7 +13,6 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,8 @@ import pandas as pd
 
 from . import __version__
 from .config import CLASS_NAMES, Config
-from .data import DatasetIndex
 from .model import PREPROCESSING, build_classifier, feature_extractor, head_model, set_trainable
+from .splits import SPLITS_FILE, PreparedData, prepare_data, save_splits
 
 
 def set_seeds(seed: int) -> None:
@@ -64,33 +63,6 @@ def use_mixed_precision_if_gpu() -> bool:
     return on_gpu
 
 
-@dataclass
-class PreparedData:
-    """The indexed dataset and its split, ready for training and evaluation."""
-
-    index: DatasetIndex
-    frame: pd.DataFrame
-
-    @property
-    def root(self) -> Path:
-        return self.index.root
-
-    @property
-    def fingerprint(self) -> str:
-        return self.index.fingerprint
-
-    def part(self, split: str) -> pd.DataFrame:
-        return self.frame[self.frame["split"] == split]
-
-
-def prepare_data(config: Config, progress: bool = True) -> PreparedData:
-    """Resolve, index and split the data named by ``config.data``."""
-    from .data import index_dataset, resolve_data, split_index
-
-    index = index_dataset(resolve_data(config.data, config=config, progress=progress), progress=progress)
-    return PreparedData(index, split_index(index, config, progress=progress))
-
-
 def _compile(model, learning_rate: float) -> None:
     import keras
 
@@ -121,7 +93,7 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from .data import make_tf_dataset
+    from .pipeline import make_tf_dataset
 
     extractor = feature_extractor(model)
     # A compiled direct call: predict_on_batch returns one replica's share under MirroredStrategy.
@@ -161,7 +133,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
     """Stage 1: the head on cached features of the frozen backbone (weights land in ``model``)."""
     import tensorflow as tf
 
-    from .data import class_weights
+    from .pipeline import class_weights
 
     set_trainable(model, 0)
     store = work / "features.npz"
@@ -186,7 +158,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
 
 def finetune(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
     """Stage 2: the top ``finetune_blocks`` blocks and the head, lower learning rate, augmentation."""
-    from .data import class_weights, make_tf_dataset
+    from .pipeline import class_weights, make_tf_dataset
 
     if config.finetune_epochs <= 0:
         return
@@ -253,8 +225,8 @@ def history_frame(work: Path) -> pd.DataFrame:
     return history
 
 
-def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path) -> Path:
-    """Write model, metadata and history to ``run_dir`` atomically (temp folder, then rename)."""
+def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits: pd.DataFrame | None = None) -> Path:
+    """Write model, metadata, history and (given ``splits``) which file went where to ``run_dir`` atomically."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_dir.parent / f".{run_dir.name}.saving"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -262,6 +234,8 @@ def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path) -> Pat
     model.save(tmp / "model.keras")
     (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
     history.to_csv(tmp / "history.csv", index=False)
+    if splits is not None:
+        save_splits(splits, tmp / SPLITS_FILE)
     old = run_dir.parent / f".{run_dir.name}.old"
     if run_dir.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -282,9 +256,13 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "weights": config.weights or "none (trained from scratch)",
         "profile": config.profile,
         "split": config.split,
+        "split_file": SPLITS_FILE,
+        "subjects": {"method": data.subjects.method, "ground_truth": data.subjects.is_truth,
+                     "count": int(data.frame.loc[data.frame["subject"] != "", "subject"].nunique())}
+        if data.subjects else None,
         "data": str(data.root),
         "data_fingerprint": data.fingerprint,
-        "split_sizes": data.frame["split"].value_counts().to_dict(),
+        "split_sizes": data.sizes(),
         "seed": config.seed,
         "config": config.to_dict(),
         "metrics": metrics,
@@ -331,6 +309,6 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
         finetune(model, data, config, work, progress)
     metrics = quick_metrics(model, data, config)
     run_dir = save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work),
-                       runs / name)
+                       runs / name, data.frame)
     shutil.rmtree(work, ignore_errors=True)
     return run_dir

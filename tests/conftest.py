@@ -33,32 +33,33 @@ def small_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def medium_root(tmp_path_factory):
-    """A demo-like synthetic set (real imbalance) large enough to measure leakage and baselines."""
+    """A demo-like synthetic set (real imbalance, subjects of 10 slices) large enough to measure leakage."""
     return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "medium", n_per_class=150, size=96, seed=11,
-                                      progress=False)
+                                      slices=10, progress=False)
 
 
 @pytest.fixture(scope="session")
 def medium_index(medium_root, private_cache):
-    from alzmri.data import index_dataset
+    from alzmri.datasets import index_dataset
 
     return index_dataset(medium_root, cache_dir=private_cache, progress=False)
 
 
 @pytest.fixture(scope="session")
-def medium_descriptors(medium_index, private_cache):
-    from alzmri.data import descriptors
+def medium_data(medium_index, private_cache):
+    """The medium set annotated (copies, subjects) and split by the default subject protocol."""
+    from alzmri.splits import PreparedData, annotate, split_frame
 
-    return descriptors(medium_index, private_cache, progress=False)
+    config = get_config("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame, features, recovery = annotate(medium_index, config, private_cache, progress=False)
+        return PreparedData(medium_index, split_frame(frame, "subject", config), "subject", features, recovery)
 
 
 @pytest.fixture(scope="session")
-def medium_grouped(medium_index, medium_descriptors):
-    from alzmri.data import grouped_split
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return grouped_split(medium_index.frame, medium_descriptors, get_config("demo"))
+def medium_descriptors(medium_data):
+    return medium_data.features.copy
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,25 @@ def test_synth_then_audit(tmp_path, capsys):
     assert "SYNTHETIC" in capsys.readouterr().out
     assert main(["audit", str(tmp_path / "d"), "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
-    assert "Leakage audit" in out and "naive" in out and "grouped" in out
-    assert "Skipped files: 0" in out and "precision" in out
+    assert "Leakage audit" in out and all(p in out for p in ("subject", "image", "official", "naive"))
+    assert "Skipped files: 0" in out and "precision" in out and "from the synthetic manifest" in out
+
+
+def test_audit_of_the_source_layout_catches_the_official_leak_and_saves_csv(tmp_path, capsys):
+    import pandas as pd
+
+    assert main(["synth", "--out", str(tmp_path / "s"), "--n-per-class", "24", "--size", "48", "--slices", "6",
+                 "--layout", "source", "--balance", "equal"]) == 0
+    assert main(["audit", str(tmp_path / "s"), "--profile", "smoke", "--subjects", "names",
+                 "--save-csv", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "from the source set's file names" in out and "similarity alone finds 16 subjects" in out
+    assert "The official split puts 16 of its 16 test subjects in train" in out
+    rows = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    assert list(rows.columns) == ["relpath", "class_name", "kind", "original", "subject", "split_subject",
+                                  "split_image", "split_official", "split_naive"]
+    by_subject = rows.groupby("subject")
+    assert (by_subject["split_subject"].nunique() == 1).all() and (by_subject["split_official"].nunique() == 2).all()
 
 
 def test_bad_data_path_is_one_clear_line(tmp_path, capsys):
@@ -48,7 +65,7 @@ def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
     import json
 
     from alzmri.model import load_run
-    from alzmri.data import index_dataset
+    from alzmri.datasets import index_dataset
 
     data_root = load_run(smoke_run).metadata["data"]
     some = index_dataset(data_root, progress=False).frame["path"].head(3).tolist()
@@ -72,7 +89,7 @@ def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
 
 def test_gradcam_writes_overlays(smoke_run, tmp_path, capsys):
     from alzmri.model import load_run
-    from alzmri.data import index_dataset
+    from alzmri.datasets import index_dataset
 
     data_root = load_run(smoke_run).metadata["data"]
     some = index_dataset(data_root, progress=False).frame["path"].head(2).tolist()

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alzmri import data
+from alzmri import datasets as data
+from alzmri import pipeline
 from alzmri.config import CLASS_NAMES, get_config
-from alzmri.data import DatasetError, DatasetUnavailableError, DataWarning
+from alzmri.datasets import DatasetError, DatasetUnavailableError, DataWarning
 
 
 def _write(path, mode="L", size=(40, 48), fmt=None, value=120):
@@ -109,7 +110,7 @@ def test_odd_modes_are_converted_and_decode_in_tf(tmp_path):
     assert sorted(index.converted["mode"]) == ["I;16", "L", "P", "RGBA"]
     converted = index.frame[index.frame["path"].isin(index.converted["used"])]
     assert len(converted) == 4
-    batch, labels = next(iter(data.make_tf_dataset(converted, 32, 4)))
+    batch, labels = next(iter(pipeline.make_tf_dataset(converted, 32, 4)))
     assert batch.shape == (4, 32, 32, 3) and labels.numpy().tolist() == [0, 0, 0, 0]
     assert float(batch.numpy().max()) > 100  # 16-bit scaled into 0-255, not clipped to black
 
@@ -178,45 +179,8 @@ def test_unknown_data_path(tmp_path):
         data.resolve_data(str(tmp_path / "missing"))
 
 
-def test_grouped_split_never_straddles_groups(medium_grouped):
-    frame = medium_grouped
-    originals = frame[frame["kind"] == "original"]
-    assert set(originals["split"]) == {"train", "val", "test"}
-    assert originals.groupby("group")["split"].nunique().max() == 1
-    augmented = frame[frame["kind"] == "augmented"]
-    assert set(augmented["split"]) <= {"train", "unused"}
-    train_groups = set(originals.loc[originals["split"] == "train", "group"])
-    assert set(augmented.loc[augmented["split"] == "train", "group"]) <= train_groups
-    # the truth agrees: no augmented image in train was made from a val/test original
-    held_out = set(originals.loc[originals["split"] != "train", "relpath"])
-    assert not set(augmented.loc[augmented["split"] == "train", "original"]) & held_out
-    shares = originals.groupby("split").size() / len(originals)
-    assert abs(shares["test"] - 0.15) < 0.05 and abs(shares["val"] - 0.15) < 0.05
-    per_class = originals[originals["split"] == "test"]["class_name"].value_counts()
-    assert set(per_class.index) == set(CLASS_NAMES)
-
-
-def test_splits_are_reproducible_and_seeded(medium_index, medium_descriptors):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        config = get_config("demo")
-        a = data.grouped_split(medium_index.frame, medium_descriptors, config)["split"]
-        b = data.grouped_split(medium_index.frame, medium_descriptors, config)["split"]
-        c = data.grouped_split(medium_index.frame, medium_descriptors, config.replace(seed=1))["split"]
-    assert a.equals(b) and not a.equals(c)
-
-
-def test_naive_split_uses_the_augmented_folder(medium_index):
-    frame = data.naive_split(medium_index.frame, get_config("demo"))
-    used = frame[frame["split"] != "unused"]
-    assert (used["kind"] == "augmented").all()
-    assert set(used["split"]) == {"train", "val", "test"}
-
-
 def test_class_weights_are_balanced():
-    weights = data.class_weights(np.array([0, 0, 0, 1, 2, 2]))
+    weights = pipeline.class_weights(np.array([0, 0, 0, 1, 2, 2]))
     assert weights[1] == pytest.approx(6 / (3 * 1)) and weights[0] == pytest.approx(6 / (3 * 3))
     counts = {0: 3, 1: 1, 2: 2}
     assert len({round(weights[c] * n, 6) for c, n in counts.items()}) == 1  # each class weighs the same
@@ -225,12 +189,12 @@ def test_class_weights_are_balanced():
 def test_tf_pipeline_shapes_and_augmentation(small_root, tmp_path):
     index = data.index_dataset(small_root, cache_dir=tmp_path, progress=False)
     frame = index.frame.head(10)
-    plain = data.make_tf_dataset(frame, 48, 4)
+    plain = pipeline.make_tf_dataset(frame, 48, 4)
     images, labels = next(iter(plain))
     assert images.shape == (4, 48, 48, 3) and images.dtype.name == "float32"
     assert labels.dtype.name == "int32" and 0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 255
     assert np.allclose(images[..., 0], images[..., 2])  # grayscale repeated to 3 channels
     assert sum(int(b[0].shape[0]) for b in plain) == 10
-    first = next(iter(data.make_tf_dataset(frame, 48, 10, training=True, seed=1)))[0].numpy()
-    again = next(iter(data.make_tf_dataset(frame, 48, 10, training=False)))[0].numpy()
+    first = next(iter(pipeline.make_tf_dataset(frame, 48, 10, training=True, seed=1)))[0].numpy()
+    again = next(iter(pipeline.make_tf_dataset(frame, 48, 10, training=False)))[0].numpy()
     assert not np.allclose(np.sort(first.ravel()), np.sort(again.ravel()))  # augmented in training only

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from alzmri.config import CLASS_NAMES, get_config
-from alzmri.data import index_dataset
+from alzmri.datasets import index_dataset
 from alzmri.model import load_run
 from alzmri.train import _check_resumable, save_run
 
@@ -31,12 +31,22 @@ def test_a_run_folder_has_model_metadata_and_history(smoke_run):
     run = load_run(smoke_run)
     meta = run.metadata
     assert meta["classes"] == list(CLASS_NAMES) and meta["image_size"] == 32 and meta["backbone"] == "ResNet50V2"
-    assert meta["profile"] == "smoke" and meta["split"] == "grouped" and meta["preprocessing"] == "tf"
+    assert meta["profile"] == "smoke" and meta["split"] == "subject" and meta["preprocessing"] == "tf"
     assert meta["data_fingerprint"] == index_dataset(meta["data"], progress=False).fingerprint
     assert {"tensorflow", "keras", "numpy", "alzmri"} <= set(meta["libraries"])
     assert 0 <= meta["metrics"]["test"]["balanced_accuracy"] <= 1 and meta["seed"] == 42
     history = pd.read_csv(smoke_run / "history.csv")
     assert list(history["stage"].unique()) == ["stage1", "stage2"] and "val_loss" in history
+    assert meta["subjects"]["method"] == "manifest" and meta["subjects"]["ground_truth"]
+    assert meta["split_sizes"]["test"]["subjects"] >= 4  # at least one subject of each class
+
+
+def test_a_run_saves_its_split_and_no_subject_straddles_it(smoke_run):
+    splits = pd.read_csv(smoke_run / "splits.csv", keep_default_na=False)
+    assert {"relpath", "subject", "split"} <= set(splits.columns)
+    used = splits[splits["split"] != "unused"]
+    assert (used.groupby("subject")["split"].nunique() == 1).all()
+    assert set(used["split"]) == {"train", "val", "test"}
 
 
 def test_same_settings_resume_other_settings_refuse(tmp_path):

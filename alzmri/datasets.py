@@ -1,4 +1,4 @@
-"""Datasets: find or download them, index and check every file, split them honestly, feed tf.data.
+"""Datasets: find or download them, then index and check every file.
 
 Any folder-per-class tree works: class folders are found at any depth and the path above them is
 kept as the image's *subset* (``data/train`` and ``data/val`` in the Kaggle V2 set,
@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from . import leakage, synthetic
+from . import synthetic
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
-SPLITS = ("train", "val", "test")
 
 
 class DatasetError(ValueError):
@@ -48,7 +47,7 @@ def canonical_class(name: str) -> str | None:
     return next((c for c in CLASS_NAMES if c.lower() == key), None)
 
 
-def _visible(name: str) -> bool:
+def is_visible(name: str) -> bool:
     """Hidden and underscore folders (``.git``, ``__MACOSX``, ``_masks``) are never data."""
     return not name.startswith((".", "_"))
 
@@ -58,7 +57,7 @@ def find_class_folders(root: Path) -> dict[str, dict[str, Path]]:
     found: dict[str, dict[str, Path]] = {}
     strangers: dict[str, list[str]] = {}
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
+        dirs[:] = sorted(d for d in dirs if is_visible(d))
         here = Path(folder)
         name = canonical_class(here.name) if here != root else None
         if name:
@@ -68,7 +67,7 @@ def find_class_folders(root: Path) -> dict[str, dict[str, Path]]:
                                    f"{found[subset][name].name!r} and {here.name!r}")
             found[subset][name] = here
             dirs[:] = []  # images may sit in sub-folders of a class folder; they belong to it
-        elif any(_visible(f) for f in files) and here != root:
+        elif any(is_visible(f) for f in files) and here != root:
             strangers.setdefault(here.parent.relative_to(root).as_posix(), []).append(here.name)
     _check_layout(root, found, strangers)
     return found
@@ -159,14 +158,18 @@ def check_image(path: Path, cache_dir: Path) -> tuple[str, dict]:
 
 
 def _kind_of_subset(subset: str, subsets: set[str]) -> str:
-    """Augmented or original, from the folder name (V1: ``Augmented...``; V2: ``train`` beside ``val``)."""
+    """Augmented or original, from the folder name (V1: ``Augmented...``; V2: ``data/train`` beside ``data/val``).
+
+    Only the V2 set's own ``data`` folder counts: a user's ``mydata/train`` beside ``mydata/val`` holds
+    originals. The splits check the claim on the pixels (:func:`alzmri.splits.annotate`).
+    """
     low = subset.lower()
     if "augment" in low:
         return "augmented"
     parent, _, leaf = low.rpartition("/")
-    if leaf == "train" and (f"{parent}/val" if parent else "val") in {s.lower() for s in subsets} and "data" in low:
-        return "augmented"
-    return "original"
+    is_v2_data = parent == "data" or parent.endswith("/data")
+    return "augmented" if leaf == "train" and is_v2_data and f"{parent}/val" in {s.lower() for s in subsets} \
+        else "original"
 
 
 def index_dataset(root: str | Path, cache_dir: str | Path | None = None, workers: int = 4,
@@ -180,7 +183,7 @@ def index_dataset(root: str | Path, cache_dir: str | Path | None = None, workers
     cache_dir = Path(cache_dir or default_cache_dir())
     folders = find_class_folders(root)
     candidates = [(subset, name, p) for subset, classes in folders.items() for name, folder in classes.items()
-                  for p in sorted(folder.rglob("*")) if p.is_file() and _visible(p.name)]
+                  for p in sorted(folder.rglob("*")) if p.is_file() and is_visible(p.name)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(lambda c: check_image(c[2], cache_dir), candidates), total=len(candidates),
                             desc=f"checking {root.name}", unit="file", disable=not progress))
@@ -214,7 +217,10 @@ def _check_not_empty(root: Path, folders: dict, frame: pd.DataFrame) -> None:
 
 
 def _add_provenance(root: Path, frame: pd.DataFrame) -> None:
-    """Fill ``kind`` (original/augmented) and ``original`` (where known, from a synthetic manifest)."""
+    """Fill ``kind`` (original/augmented) and ``original`` (where known, from a synthetic manifest).
+
+    Without a manifest, ``original`` stays empty here; :mod:`alzmri.splits` matches copies to originals.
+    """
     manifest = synthetic.read_manifest(root)
     if manifest is not None:
         by_path = manifest.set_index("path")
@@ -329,9 +335,11 @@ def resolve_data(spec: str, cache_dir: str | Path | None = None, config: Config 
     if spec == "demo":
         config = config or Config()
         return synthetic.generate_dataset(
-            cache_dir / f"synthetic-{config.synth_n_per_class}x{config.synth_size}-s{config.seed}",
+            cache_dir / f"synthetic-{config.synth_n_per_class}x{config.synth_size}-{config.synth_slices}sl"
+                        f"-s{config.seed}",
             n_per_class=config.synth_n_per_class, size=config.synth_size, seed=config.seed,
-            balance=config.synth_balance, copies=config.synth_copies, replace_stale=True, progress=progress)
+            balance=config.synth_balance, copies=config.synth_copies, slices=config.synth_slices,
+            replace_stale=True, progress=progress)
     if spec == "kaggle":
         return download_kaggle()
     if spec == "hf":
@@ -351,234 +359,3 @@ def _parquet_root(parquets: list[Path], cache_dir: Path) -> Path:
         parquet_to_folders(parquets, out)
         (out / ".complete").write_text("ok\n")
     return out
-
-
-# --------------------------------------------------------------------------- splits
-
-
-def descriptors(index: DatasetIndex, cache_dir: str | Path | None = None, progress: bool = True) -> np.ndarray:
-    """Near-duplicate descriptors of every indexed image (cached per dataset fingerprint)."""
-    return leakage.cached_descriptors(index.frame["path"].tolist(), Path(cache_dir or default_cache_dir()),
-                                      index.fingerprint, progress=progress)
-
-
-def _stratified_group_fold(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of one stratified fold holding about ``fraction`` of the rows, groups kept whole."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    n_splits = max(2, round(1 / fraction))
-    if len(np.unique(groups)) < n_splits:
-        raise DatasetError(f"Only {len(np.unique(groups))} independent image groups: too few to hold out "
-                           f"{fraction:.0%}. Use more data or a smaller val/test fraction.")
-    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "least populated class" warnings: we check below
-        _, held = next(folds.split(np.zeros(len(labels)), labels, groups))
-    mask = np.zeros(len(labels), bool)
-    mask[held] = True
-    return mask
-
-
-def grouped_split(frame: pd.DataFrame, desc: np.ndarray, config: Config) -> pd.DataFrame:
-    """Stratified train/val/test over originals; near-duplicate groups never straddle splits."""
-    frame = frame.copy()
-    is_orig = (frame["kind"] == "original").to_numpy()
-    orig = np.flatnonzero(is_orig)
-    groups = np.full(len(frame), -1)
-    groups[orig] = leakage.group_near_duplicates(desc[orig], config.duplicate_threshold)
-    aug = np.flatnonzero(~is_orig)
-    match, score = leakage.best_match(desc[aug], desc[orig])
-    groups[aug] = np.where(score >= config.duplicate_threshold, groups[orig][match], -1)
-    frame["group"] = groups
-
-    labels, seed = frame["label"].to_numpy()[orig], config.seed
-    test = _stratified_group_fold(labels, groups[orig], config.test_fraction, seed)
-    rest = np.flatnonzero(~test)
-    val_share = config.val_fraction / (1 - config.test_fraction)
-    val = np.zeros(len(orig), bool)
-    val[rest] = _stratified_group_fold(labels[rest], groups[orig][rest], val_share, seed + 1)
-    split = np.full(len(frame), "unused", dtype=object)
-    split[orig] = np.where(test, "test", np.where(val, "val", "train"))
-    train_groups = set(groups[orig][~test & ~val])
-    if config.use_augmented:
-        split[aug] = ["train" if g in train_groups else "unused" for g in groups[aug]]
-    frame["split"] = split
-    _warn_missing_classes(frame)
-    return frame
-
-
-def naive_split(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """The common mistake, kept for comparison: a random split of the augmented images."""
-    from sklearn.model_selection import train_test_split
-
-    frame = frame.copy()
-    pool = np.flatnonzero((frame["kind"] == "augmented").to_numpy())
-    if len(pool) == 0:
-        pool = np.arange(len(frame))
-    labels = frame["label"].to_numpy()
-    rest, test = train_test_split(pool, test_size=config.test_fraction, stratify=labels[pool],
-                                  random_state=config.seed)
-    val_share = config.val_fraction / (1 - config.test_fraction)
-    train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=config.seed)
-    split = np.full(len(frame), "unused", dtype=object)
-    split[train], split[val], split[test] = "train", "val", "test"
-    frame["split"] = split
-    frame["group"] = -1
-    _warn_missing_classes(frame)
-    return frame
-
-
-def split_index(index: DatasetIndex, config: Config, desc: np.ndarray | None = None,
-                cache_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
-    """The index with a ``split`` column (train/val/test/unused) by ``config.split``."""
-    if config.split == "naive":
-        return naive_split(index.frame, config)
-    if config.split != "grouped":
-        raise ValueError(f"split must be 'grouped' or 'naive', got {config.split!r}")
-    if desc is None:
-        desc = descriptors(index, cache_dir, progress=progress)
-    return grouped_split(index.frame, desc, config)
-
-
-def audit_splits(index: DatasetIndex, config: Config, cache_dir: str | Path | None = None,
-                 progress: bool = True) -> pd.DataFrame:
-    """The leakage audit of the grouped and the naive split side by side, on one set of descriptors."""
-    desc = descriptors(index, cache_dir, progress=progress)
-    tables = []
-    for protocol in ("grouped", "naive"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)
-            frame = split_index(index, config.replace(split=protocol), desc=desc)
-        tables.append(leakage.audit(frame, desc, config.duplicate_threshold).assign(split=protocol))
-    table = pd.concat(tables, ignore_index=True)
-    return table[["split", "pair", "images", "leaked", "leaked_fraction", "max_similarity"]]
-
-
-def _warn_missing_classes(frame: pd.DataFrame) -> None:
-    """A split without some class is allowed (tiny data) but must not pass unnoticed."""
-    for split in SPLITS:
-        present = set(frame.loc[frame["split"] == split, "class_name"])
-        missing = [c for c in CLASS_NAMES if c not in present]
-        if missing:
-            warnings.warn(f"The {split} split has no images of {missing}", DataWarning, stacklevel=3)
-
-
-def class_weights(labels: np.ndarray) -> dict[int, float]:
-    """Balanced class weights (scikit-learn's formula) for the classes present in ``labels``."""
-    from sklearn.utils.class_weight import compute_class_weight
-
-    present = np.unique(labels)
-    weights = compute_class_weight("balanced", classes=present, y=labels)
-    return {int(c): float(w) for c, w in zip(present, weights)}
-
-
-# --------------------------------------------------------------------------- tf.data
-
-
-def resize_for_model(image, image_size: int):
-    """Resize an RGB image tensor the one way training and prediction share; uint8 out."""
-    import tensorflow as tf
-
-    image = tf.image.resize(image, (image_size, image_size), antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-
-
-def load_image(path, image_size: int):
-    """Read, decode (grayscale → RGB) and resize one image; raw 0–255 uint8 (the model preprocesses)."""
-    import tensorflow as tf
-
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    return resize_for_model(image, image_size)
-
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
-
-
-def collect_image_files(inputs: list[str]) -> list[Path]:
-    """Image files named directly or found in folders; a missing path or an image-less folder is an error."""
-    files = []
-    for item in map(Path, inputs):
-        if not item.exists():
-            raise DatasetError(f"{item} does not exist")
-        if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and _visible(p.name))
-            if not found:
-                raise DatasetError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
-            files += found
-        else:
-            files.append(item)
-    return files
-
-
-def decode_image_file(path: Path) -> np.ndarray:
-    """One image file as uint8 RGB (H, W, 3), fully decoded and checked; clear errors otherwise."""
-    if path.stat().st_size == 0:
-        raise DatasetError(f"{path} is an empty file (0 bytes)")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return np.asarray(to_8bit(im).convert("RGB"))
-    except UnidentifiedImageError as err:
-        raise DatasetError(f"{path} is not an image") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise DatasetError(f"{path} is unreadable (truncated or corrupt: {err})") from err
-
-
-def read_images_for_model(paths: list[Path], image_size: int) -> np.ndarray:
-    """Image files as the model takes them: float32 (n, size, size, 3), raw 0–255.
-
-    Files are decoded in parallel and resized in one batched call per original size (the same
-    resize as training), which keeps prediction on files close to the speed of the model itself.
-    """
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(decode_image_file, map(Path, paths)))
-    out = np.zeros((len(decoded), image_size, image_size, 3), np.float32)
-    by_shape: dict[tuple, list[int]] = {}
-    for i, array in enumerate(decoded):
-        by_shape.setdefault(array.shape, []).append(i)
-    for members in by_shape.values():
-        out[members] = resize_for_model(np.stack([decoded[i] for i in members]), image_size).numpy()
-    return out
-
-
-def images_only(images, labels):
-    """Drop the labels from a (images, labels) dataset element, for ``model.predict``."""
-    return images
-
-
-def augmentation_layers(seed: int):
-    """On-the-fly, train-only augmentation with Keras preprocessing layers (raw 0–255 input)."""
-    import keras
-
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.03, fill_mode="constant", seed=seed),
-        keras.layers.RandomZoom(0.08, fill_mode="constant", seed=seed),
-        keras.layers.RandomTranslation(0.05, 0.05, fill_mode="constant", seed=seed),
-        keras.layers.RandomBrightness(0.1, value_range=(0, 255), seed=seed),
-    ], name="augmentation")
-
-
-def make_tf_dataset(frame: pd.DataFrame, image_size: int, batch_size: int, training: bool = False,
-                    augment: bool = True, seed: int = 0, cache: str | bool = True):
-    """A batched ``tf.data`` pipeline of (float32 0–255 images, int labels) for ``frame``'s rows."""
-    import tensorflow as tf
-
-    autotune = tf.data.AUTOTUNE
-    layers = augmentation_layers(seed) if training and augment else None
-
-    def decode(path, label):
-        return load_image(path, image_size), label
-
-    def to_float(images, labels):
-        images = tf.cast(images, tf.float32)
-        return (layers(images, training=True) if layers is not None else images), labels
-
-    ds = tf.data.Dataset.from_tensor_slices((frame["path"].to_numpy(str), frame["label"].to_numpy(np.int32)))
-    ds = ds.map(decode, num_parallel_calls=autotune)
-    if cache:
-        ds = ds.cache(cache if isinstance(cache, str) else "")  # uint8: a quarter of the float32 memory
-    if training:
-        ds = ds.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(to_float, num_parallel_calls=autotune)
-    return ds.prefetch(autotune)

@@ -1,0 +1,107 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alzmri import synthetic
+from alzmri.config import CLASS_NAMES, get_config
+from alzmri.datasets import DatasetError, DataWarning, index_dataset
+from alzmri.splits import annotate, available_protocols, split_frame
+
+
+def test_subject_split_keeps_every_brain_on_one_side(medium_data):
+    frame = medium_data.frame
+    used = frame[frame["split"] != "unused"]
+    assert (used.groupby("subject")["split"].nunique() == 1).all()
+    originals = frame[frame["kind"] == "original"]
+    assert set(originals["split"]) == {"train", "val", "test"}
+    assert set(originals.loc[originals["split"] == "test", "class_name"]) == set(CLASS_NAMES)
+    copies = frame[frame["kind"] == "augmented"]
+    assert set(copies["split"]) <= {"train", "unused"}
+    held_out = set(originals.loc[originals["split"] != "train", "relpath"])
+    assert not set(copies.loc[copies["split"] == "train", "original"]) & held_out  # by the manifest's truth
+    subjects = originals.groupby("split")["subject"].nunique() / originals["subject"].nunique()
+    assert abs(subjects["test"] - 0.15) < 0.06 and abs(subjects["val"] - 0.15) < 0.06
+
+
+def test_splits_are_reproducible_and_seeded(medium_data):
+    config = get_config("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for protocol in ("subject", "image", "naive"):
+            a = split_frame(medium_data.frame, protocol, config)["split"]
+            b = split_frame(medium_data.frame, protocol, config)["split"]
+            c = split_frame(medium_data.frame, protocol, config.replace(seed=1))["split"]
+            assert a.equals(b) and not a.equals(c), protocol
+
+
+def test_image_split_keeps_copy_groups_whole(medium_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = split_frame(medium_data.frame, "image", get_config("demo"))
+    originals = frame[frame["kind"] == "original"]
+    assert originals.groupby("group")["split"].nunique().max() == 1
+    train_groups = set(originals.loc[originals["split"] == "train", "group"])
+    copies = frame[(frame["kind"] == "augmented") & (frame["split"] == "train")]
+    assert set(copies["group"]) <= train_groups
+
+
+def test_naive_split_uses_the_augmented_folder(medium_data):
+    frame = split_frame(medium_data.frame, "naive", get_config("demo"))
+    used = frame[frame["split"] != "unused"]
+    assert (used["kind"] == "augmented").all() and set(used["split"]) == {"train", "val", "test"}
+
+
+def test_official_split_of_the_v2_layout_tests_on_the_originals(medium_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = split_frame(medium_data.frame, "official", get_config("demo"))
+    assert set(frame.loc[frame["split"] == "test", "subset"]) == {"data/val"}
+    assert set(frame.loc[frame["split"].isin(["train", "val"]), "subset"]) == {"data/train"}
+
+
+def test_official_split_needs_the_datasets_own_folders(tmp_path):
+    root = synthetic.generate_dataset(tmp_path / "v1", n_per_class=8, size=48, layout="v1", slices=4,
+                                      progress=False)
+    index = index_dataset(root, cache_dir=tmp_path, progress=False)
+    frame, _, _ = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    assert "official" not in available_protocols(frame)
+    with pytest.raises(DatasetError, match="no train/test folders of its own"):
+        split_frame(frame, "official", get_config("smoke"))
+    with pytest.raises(ValueError, match="split must be one of"):
+        split_frame(frame, "grouped", get_config("smoke"))
+
+
+def _folder(root, subset, n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    from PIL import Image
+
+    for c in CLASS_NAMES:
+        for i in range(n):
+            path = root / subset / c / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8)).save(path)
+
+
+def test_a_users_train_and_val_folders_are_not_taken_for_copies(tmp_path):
+    """``mydata/train`` beside ``mydata/val``: both hold originals; nothing is dropped silently."""
+    _folder(tmp_path / "d", "mydata/train", seed=1)
+    _folder(tmp_path / "d", "mydata/val", seed=2)
+    index = index_dataset(tmp_path / "d", cache_dir=tmp_path, progress=False)
+    assert (index.frame["kind"] == "original").all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame, _, _ = annotate(index, get_config("smoke"), tmp_path, progress=False)
+        split = split_frame(frame, "subject", get_config("smoke"))
+    assert (split["split"] != "unused").all()
+
+
+def test_a_folder_named_like_copies_that_holds_none_is_used_and_said(tmp_path):
+    _folder(tmp_path / "d", "data/train", seed=1)
+    _folder(tmp_path / "d", "data/val", seed=2)
+    index = index_dataset(tmp_path / "d", cache_dir=tmp_path, progress=False)
+    assert set(index.frame.loc[index.frame["subset"] == "data/train", "kind"]) == {"augmented"}
+    with pytest.warns(DataWarning, match=r"data/train/ is named like .* used as originals"):
+        frame, _, _ = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    assert (frame["kind"] == "original").all()

@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from alzmri import subjects, synthetic
+from alzmri.config import get_config
+from alzmri.datasets import index_dataset
+from alzmri.splits import annotate
+
+
+@pytest.fixture(scope="module")
+def source_root(tmp_path_factory):
+    """The source set's own layout and naming, small."""
+    return synthetic.generate_dataset(tmp_path_factory.mktemp("src") / "s", n_per_class=40, size=64, seed=4,
+                                      layout="source", slices=8, balance="equal", progress=False)
+
+
+def _annotate(root, tmp_path, method="auto"):
+    index = index_dataset(root, cache_dir=tmp_path, progress=False)
+    return annotate(index, get_config("smoke", subjects=method), tmp_path, progress=False)
+
+
+def _truth(root, frame):
+    manifest = synthetic.read_manifest(root).set_index("path")
+    return frame["relpath"].map(manifest["subject"]).to_numpy()
+
+
+def test_neighbouring_synthetic_slices_look_alike_and_different_subjects_do_not(source_root, tmp_path):
+    frame, features, recovery = _annotate(source_root, tmp_path)
+    e = recovery.evidence
+    assert e.clear and e.different < e.threshold < e.neighbour
+    rows = {(s, p): i for i, (s, p) in enumerate(zip(frame["subject"], frame["slice_pos"]))}
+    near = [features.slice[i] @ features.slice[rows[(s, p + 1)]] for (s, p), i in rows.items() if (s, p + 1) in rows]
+    far = [features.slice[i] @ features.slice[rows[(s, p + 5)]] for (s, p), i in rows.items() if (s, p + 5) in rows]
+    assert np.median(near) > np.median(far) + 0.02  # a stack changes with the level
+
+
+def test_subjects_from_the_manifest_are_the_truth(source_root, tmp_path):
+    frame, _, recovery = _annotate(source_root, tmp_path)
+    assert recovery.method == "manifest" and recovery.is_truth
+    assert (frame["subject"].to_numpy() == _truth(source_root, frame)).all()
+
+
+def test_subjects_from_the_source_names_match_the_truth(source_root, tmp_path):
+    frame, _, recovery = _annotate(source_root, tmp_path, "names")
+    assert recovery.method == "names"
+    assert (frame["subject"].to_numpy() == _truth(source_root, frame)).all()
+    manifest = synthetic.read_manifest(source_root).set_index("path")
+    assert (frame["slice_pos"].to_numpy() == frame["relpath"].map(manifest["slice_pos"]).to_numpy()).all()
+
+
+def test_subjects_from_similarity_without_names(source_root, tmp_path):
+    """Renamed, pooled into one folder per class: only the pixels are left."""
+    pooled = tmp_path / "pooled"
+    for i, path in enumerate(sorted(source_root.glob("t*/*/*.jpg"))):
+        target = pooled / path.parent.name / f"img_{i:05d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    index = index_dataset(pooled, cache_dir=tmp_path, progress=False)
+    frame, _, recovery = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    assert recovery.method == "similarity" and not recovery.is_truth
+    truth = {f"img_{i:05d}.jpg": s for i, s in enumerate(_truth(source_root, pd.DataFrame(
+        {"relpath": [p.relative_to(source_root).as_posix() for p in sorted(source_root.glob("t*/*/*.jpg"))]})))}
+    ari = subjects.adjusted_rand(frame["relpath"].map(lambda r: truth[r.split("/")[-1]]).to_numpy(),
+                                 frame["subject"].to_numpy())
+    assert ari >= 0.95
+    assert (frame.groupby("subject")["class_name"].nunique() == 1).all()  # never merges classes
+
+
+def test_names_that_lie_are_caught_by_the_pixels(source_root, tmp_path):
+    """Same names, shuffled contents within each class: the pattern matches, the pixels disagree."""
+    liar = tmp_path / "liar"
+    rng = np.random.default_rng(0)
+    for folder in sorted(source_root.glob("t*/*")):
+        files = sorted(folder.glob("*.jpg"))
+        for path, source in zip(files, rng.permutation(files)):
+            target = liar / path.relative_to(source_root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    index = index_dataset(liar, cache_dir=tmp_path, progress=False)
+    frame, _, recovery = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    assert recovery.method == "similarity" and any("names ignored" in n for n in recovery.notes)
+    with pytest.raises(ValueError, match="names"):
+        annotate(index_dataset(tmp_path / "pooled_missing" if False else liar, cache_dir=tmp_path, progress=False),
+                 get_config("smoke", subjects="manifest"), tmp_path, progress=False)
+
+
+def test_copies_take_their_originals_subject(medium_data):
+    frame = medium_data.frame
+    copies = frame[(frame["kind"] == "augmented") & (frame["original"] != "")]
+    subject_of = frame.set_index("relpath")["subject"]
+    assert len(copies) and (copies["subject"].to_numpy() == subject_of.loc[copies["original"]].to_numpy()).all()
+
+
+def test_source_test_numbers_sort_like_the_file_names():
+    order = synthetic.source_test_numbers(12)
+    names = [f"27 ({k}).jpg" if k > 1 else "27.jpg" for k in order]
+    assert names == sorted(names) and order[0] == 10 and order[-1] == 1
