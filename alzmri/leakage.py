@@ -69,32 +69,34 @@ def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
     """Per evaluation split: images, and how many of them have a copy / their subject / a neighbour in train.
 
     Args:
-        frame: the images with ``group`` (copy group; copies share their original's), ``subject`` and
-            ``split_col`` columns, row i matching row i of ``features``.
+        frame: the images with ``kind``, ``original`` (a copy's original), ``subject`` and ``split_col``
+            columns, row i matching row i of ``features``.
         features: the images' features.
         neighbour_level: slice-feature similarity from which two slices look like neighbours of one brain.
         split_col: the column that holds the split.
 
     Returns:
-        One row per evaluation split: ``images``, ``copy_in_train`` (its copy group has a training member),
+        One row per evaluation split: ``images``, ``copy_in_train`` (it, its original or another copy of
+            its original is in train),
         ``subject_in_train`` (its recovered subject does), ``subjects`` and ``subjects_in_train``, and the
         check that relies on neither: ``max_similarity`` (the highest slice-feature correlation of any of
         its images to any training image) and ``at_neighbour_level`` (images at least that close).
     """
     split = frame[split_col].to_numpy()
     train = np.flatnonzero(split == "train")
-    train_groups = set(frame["group"].to_numpy()[train]) - {-1}
+    source = np.where(frame["kind"].to_numpy() == "augmented", frame["original"].to_numpy(), frame["relpath"].to_numpy())
+    train_sources = set(source[train]) - {""}
     train_subjects = set(frame["subject"].to_numpy()[train]) - {""}
     rows = []
     for name in ("val", "test"):
         members = np.flatnonzero(split == name)
         if len(members) == 0:
             continue
-        groups, subjects = frame["group"].to_numpy()[members], frame["subject"].to_numpy()[members]
+        subjects = frame["subject"].to_numpy()[members]
         _, score = best_match(features.slice[members], features.slice[train], flips=False)
         known = sorted(set(subjects) - {""})
         rows.append(dict(pair=f"train→{name}", images=len(members),
-                         copy_in_train=int(np.isin(groups, list(train_groups)).sum()),
+                         copy_in_train=int(np.isin(source[members], list(train_sources)).sum()),
                          subject_in_train=int(np.isin(subjects, list(train_subjects)).sum()),
                          subjects=len(known), subjects_in_train=len(set(known) & train_subjects),
                          max_similarity=float(score.max()) if len(train) else float("nan"),

@@ -72,7 +72,7 @@ def test_a_class_missing_from_the_test_split_is_reported_not_a_crash():
 def test_evaluate_run_writes_metrics_and_faithfulness(smoke_run):
     evaluation = E.evaluate_run(smoke_run, n_boot=50, progress=False)
     saved = json.loads((smoke_run / "metrics.json").read_text())["test"]
-    assert saved["images"] == len(evaluation.frame) and saved["split_protocol"] == "grouped"
+    assert saved["images"] == len(evaluation.frame) and saved["split_protocol"] == "subject"
     assert set(E.HEADLINE) <= set(saved["ci95"]) and saved["synthetic"] is True
     faith = saved["faithfulness"]
     assert {"gradcam", "random", "centre"} <= set(faith) and 0 <= faith["gradcam"]["energy_in_mask"] <= 1

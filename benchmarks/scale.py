@@ -1,0 +1,71 @@
+"""Index + audit at the size of the real Kaggle V2 set: wall time and peak memory on this machine.
+
+Usage: python benchmarks/scale.py [--originals 6400] [--copies 34000] [--size 176]
+
+Generates a synthetic set of that size (not timed), then times what ``python -m alzmri audit`` does on
+it: index and check every file, compute the image features, match copies to originals, recover the
+subjects and audit all four split protocols. Prints the machine, the seconds per stage and the peak
+resident memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+
+def machine() -> str:
+    """CPU model and cores, to put beside any absolute time."""
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else \
+        platform.processor()
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--originals", type=int, default=6400)
+    parser.add_argument("--copies", type=int, default=34000)
+    parser.add_argument("--size", type=int, default=176)
+    parser.add_argument("--slices", type=int, default=32)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    from alzmri.config import get_config
+    from alzmri.datasets import index_dataset
+    from alzmri.splits import PreparedData, annotate, audit
+    from alzmri.synthetic import generate_dataset
+
+    per_class = args.originals // 4
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        root = generate_dataset(Path(scratch) / "v2", n_per_class=per_class, size=args.size, slices=args.slices,
+                                copies=args.copies / 4 / per_class, progress=False)
+        print(f"generated in {time.perf_counter() - start:.0f} s (not part of the audit)")
+        config, cache = get_config("full", data=str(root)), Path(scratch) / "cache"
+        times = {}
+        start = time.perf_counter()
+        index = index_dataset(root, cache_dir=cache, progress=False)
+        times["index and check every file"] = time.perf_counter() - start
+        start = time.perf_counter()
+        frame, features, recovery = annotate(index, config, cache, progress=False)
+        times["features, copies, subjects"] = time.perf_counter() - start
+        start = time.perf_counter()
+        table, _ = audit(PreparedData(index, frame, config.split, features, recovery), config)
+        times["audit of the four protocols"] = time.perf_counter() - start
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"machine: {machine()}")
+    print(f"{len(index.frame)} images ({int((frame['kind'] == 'original').sum())} originals), "
+          f"{frame['subject'].nunique()} subjects")
+    for stage, seconds in times.items():
+        print(f"  {stage:<30} {seconds:7.1f} s")
+    print(f"  {'total':<30} {sum(times.values()):7.1f} s;  peak memory {peak_gib:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
