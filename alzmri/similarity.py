@@ -38,10 +38,6 @@ class Features:
     copy: np.ndarray  # (n, DESCRIPTOR_SIZE**2), standardised, in canonical pose
     slice: np.ndarray  # (n, SLICE_FEATURE_SIZE**2), standardised, as the image lies
 
-    def take(self, rows: np.ndarray) -> "Features":
-        """The features of some rows only."""
-        return Features(self.copy[rows], self.slice[rows])
-
 
 def canonical_view(image: np.ndarray, size: int = DESCRIPTOR_SIZE) -> np.ndarray:
     """Resample a grey slice into a pose-normalised ``size x size`` view (centre, axis, scale)."""

@@ -181,9 +181,9 @@ def _class_from_names(train: pd.DataFrame, test: pd.DataFrame, class_name: str):
     if len(set(pairs)) != len(pairs) or (slices["min"] != 0).any() or \
             ((slices["max"] + 1 != slices["size"]) | (slices["nunique"] != slices["size"])).any():
         return None  # each subject must be one unbroken stack of slices, each position once
-    ids = lambda numbers: [synthetic.subject_id(class_name, int(j)) for j in numbers]  # noqa: E731
-    return [(train.index, (ids(train_subject), train_position)),
-            (test.index, (ids(test_subject), test_position))]
+    ids = [synthetic.subject_id(class_name, j) for j in range(n_subjects)]
+    return [(train.index, ([ids[j] for j in train_subject], train_position)),
+            (test.index, ([ids[j] for j in test_subject], test_position))]
 
 
 def _train_order(index: np.ndarray, n_subjects: int, in_test: set) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -6,7 +6,7 @@ from PIL import Image
 
 from alzmri import datasets as data
 from alzmri import pipeline
-from alzmri.config import CLASS_NAMES, get_config
+from alzmri.config import CLASS_NAMES
 from alzmri.datasets import DatasetError, DatasetUnavailableError, DataWarning
 
 

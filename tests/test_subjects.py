@@ -80,9 +80,8 @@ def test_names_that_lie_are_caught_by_the_pixels(source_root, tmp_path):
     index = index_dataset(liar, cache_dir=tmp_path, progress=False)
     frame, _, recovery = annotate(index, get_config("smoke"), tmp_path, progress=False)
     assert recovery.method == "similarity" and any("names ignored" in n for n in recovery.notes)
-    with pytest.raises(ValueError, match="names"):
-        annotate(index_dataset(tmp_path / "pooled_missing" if False else liar, cache_dir=tmp_path, progress=False),
-                 get_config("smoke", subjects="manifest"), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="no synthetic manifest"):
+        annotate(index, get_config("smoke", subjects="manifest"), tmp_path, progress=False)
 
 
 def test_copies_take_their_originals_subject(medium_data):
