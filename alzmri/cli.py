@@ -37,7 +37,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _print_index(index, caught: list, show: int) -> None:
-    """Class counts and the files that were skipped or converted while indexing."""
+    """Class counts, the files that were skipped or converted while indexing, and ``caught`` warnings."""
     print(f"\nDataset {index.root}  (fingerprint {index.fingerprint}, {len(index.frame)} usable images)")
     print("\nImages per subset and class:")
     print(index.class_counts().to_string())
@@ -47,8 +47,7 @@ def _print_index(index, caught: list, show: int) -> None:
     for _, row in index.converted.head(show).iterrows():
         print(f"  converted {row['path']} (mode {row['mode']})")
     for w in caught:
-        if "split" not in str(w.message):
-            print(f"  note: {w.message}")
+        print(f"  note: {w.message}")
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -59,9 +58,11 @@ def _audit(args: argparse.Namespace) -> int:
 
     config = get_config(args.profile, **_overrides(args, "seed", "duplicate_threshold", "subjects"))
     root = resolve_data(args.data, config=config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skipped and converted files are listed below
+        index = index_dataset(root)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        index = index_dataset(root)
         frame, features, recovery = annotate(index, config)
     _print_index(index, caught, args.show)
     data = PreparedData(index, frame, config.split, features, recovery)

@@ -57,6 +57,13 @@ def recover_originals(frame: pd.DataFrame, desc: np.ndarray, threshold: float) -
     return found
 
 
+def original_rows(frame: pd.DataFrame) -> np.ndarray:
+    """For each row, the row of the original it is a copy of (-1 for originals and unmatched copies)."""
+    row_of = pd.Series(np.arange(len(frame)), index=frame["relpath"].to_numpy())
+    rows = row_of.reindex(frame["original"].to_numpy()).fillna(-1).astype(int).to_numpy()
+    return np.where(frame["kind"].to_numpy() == "augmented", rows, -1)
+
+
 def mapping_quality(frame: pd.DataFrame, desc: np.ndarray, threshold: float) -> tuple[float, float] | None:
     """Precision and recall of the recovered augmented→original mapping, where the truth is known."""
     truth = frame.loc[frame["kind"] == "augmented", "original"]

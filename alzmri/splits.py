@@ -104,9 +104,9 @@ def _copy_groups(frame: pd.DataFrame, desc: np.ndarray, threshold: float) -> np.
     groups = np.full(len(frame), -1)
     orig = np.flatnonzero(frame["kind"].to_numpy() == "original")
     groups[orig] = leakage.group_near_duplicates(desc[orig], threshold)
-    group_of = pd.Series(groups[orig], index=frame["relpath"].to_numpy()[orig])
-    copies = np.flatnonzero(frame["kind"].to_numpy() == "augmented")
-    groups[copies] = group_of.reindex(frame["original"].to_numpy()[copies]).fillna(-1).astype(int).to_numpy()
+    source = leakage.original_rows(frame)
+    copies = source >= 0
+    groups[copies] = groups[source[copies]]
     return groups
 
 

@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from . import synthetic
 from .config import CLASS_NAMES
+from .leakage import original_rows
 
 TEST_NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.jpe?g$", re.IGNORECASE)
 TRAIN_NAME = re.compile(r"^([A-Za-z_]+?)(\d+)\.jpe?g$")
@@ -270,24 +271,17 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
                           f"slices ({evidence.neighbour:.3f}) and different brains ({evidence.different:.3f}); "
                           "treat the subject split as approximate", SubjectWarning, stacklevel=2)
     subject, position = _copies_follow_originals(frame, *found)
-    unknown = int((subject == "").sum())
-    if unknown:
-        notes.append(f"{unknown} augmented image(s) matched no original, so their subject is unknown: "
-                     "they are left out of the subject and image splits.")
     return SubjectRecovery(subject, position, chosen, evidence, notes)
 
 
 def _copies_follow_originals(frame: pd.DataFrame, subject: np.ndarray,
                              position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Give each augmented copy the subject and slice position of its original."""
+    """Give each augmented copy the subject and slice position of its original ("" / -1 when unmatched)."""
     subject, position = subject.copy(), position.copy()
-    row_of = pd.Series(np.arange(len(frame)), index=frame["relpath"].to_numpy())
-    copies = np.flatnonzero((frame["kind"].to_numpy() == "augmented") & (subject == ""))
-    originals = frame["original"].to_numpy()[copies]
-    known = np.array([o in row_of.index for o in originals], bool)
-    source = row_of.reindex(originals[known]).to_numpy()
-    subject[copies[known]] = subject[source]
-    position[copies[known]] = position[source]
+    source = original_rows(frame)
+    copies = (source >= 0) & (subject == "")  # a manifest already names every copy's subject
+    subject[copies] = subject[source[copies]]
+    position[copies] = position[source[copies]]
     return subject, position
 
 

@@ -104,3 +104,21 @@ def test_a_folder_named_like_copies_that_holds_none_is_used_and_said(tmp_path):
     with pytest.warns(DataWarning, match=r"data/train/ is named like .* used as originals"):
         frame, _, _ = annotate(index, get_config("smoke"), tmp_path, progress=False)
     assert (frame["kind"] == "original").all()
+
+
+def test_copies_that_match_no_original_are_counted_not_dropped_silently(tmp_path):
+    root = synthetic.generate_dataset(tmp_path / "v2", n_per_class=8, size=48, slices=4, balance="equal",
+                                      progress=False)
+    from PIL import Image
+
+    (root / synthetic.MANIFEST).unlink()  # a V2 set as Kaggle ships it: copies known by their folder only
+    stranger = root / "data" / "train" / "NonDemented" / "stranger.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8)).save(stranger)
+    index = index_dataset(root, cache_dir=tmp_path, progress=False)
+    with pytest.warns(DataWarning, match=r"\d+ of the 65 augmented images in data/train/ match no original"):
+        frame, _, _ = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    row = frame[frame["relpath"].str.endswith("stranger.jpg")].iloc[0]
+    assert row["original"] == "" and row["subject"] == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert split_frame(frame, "subject", get_config("smoke")).loc[row.name, "split"] == "unused"
