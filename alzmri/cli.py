@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import __version__
 from .config import PRESETS, get_config
+from .compare import MODELS, compare_protocols
 from .splits import PROTOCOLS
 
 DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
@@ -109,7 +110,7 @@ def _similarity_check(index, frame: pd.DataFrame, features, config) -> str:
 def _train_config(args: argparse.Namespace):
     """The preset named by --profile with the training options that were given."""
     overrides = _overrides(args, "data", "backbone", "image_size", "seed", "split", "batch_size",
-                           "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard")
+                           "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard", "shuffle_labels")
     if args.epochs is not None:
         overrides["finetune_epochs"] = args.epochs
     if args.weights is not None:
@@ -146,14 +147,18 @@ def _train(args: argparse.Namespace) -> int:
 
 def _print_evaluation(evaluation) -> None:
     """Headline metrics with 95 % intervals, per-class recall and Grad-CAM faithfulness."""
-    from .evaluate import metrics_table
+    from .metrics import metrics_table
 
     m = evaluation.metrics
     tag = ", SYNTHETIC data" if m.get("synthetic") else ""
     print(f"\n{evaluation.run.path.name} on the {m['split']} split ({m['split_protocol']} protocol, "
           f"{m['images']} images{tag}):")
     print(metrics_table(m).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    units = m["ci_resampled"]
+    print(f"intervals: {units['resamples']} bootstrap resamples of the {units['count']} test {units['unit']}s "
+          "(each unit's slices together)")
     print(f"expected calibration error {m['expected_calibration_error']:.3f}")
+    _print_leak_breakdown(m["leakage"])
     per_class = pd.DataFrame(m["per_class"]).T[["precision", "recall", "support"]]
     print(per_class.to_string(float_format=lambda v: f"{v:.3f}"))
     if m["absent_classes"]:
@@ -170,6 +175,16 @@ def _print_evaluation(evaluation) -> None:
                      for c, v in f["by_class"].items()}
             print(pd.DataFrame(cells).to_string())
     print(DISCLAIMER)
+
+
+def _print_leak_breakdown(parts: dict) -> None:
+    """Accuracy on test images whose subject or copy is in train vs the rest, when there are any such."""
+    if not parts["leaked"]["images"]:
+        return
+    print("test images whose subject or copy is also in train (leaked) vs the rest (clean):")
+    rows = [(name, p["images"], p["subjects"], p["accuracy"], p["balanced_accuracy"]) for name, p in parts.items()]
+    print(pd.DataFrame(rows, columns=["part", "images", "subjects", "accuracy", "balanced_accuracy"])
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -232,57 +247,78 @@ def _gradcam(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The whole story on synthetic data: generate, find subjects, audit, train, evaluate, explain, report."""
+    """The whole story on synthetic data: generate, find subjects, audit, train, evaluate, explain, the lesson."""
     from . import plots
-    from .evaluate import evaluate_run, thumbnail_baseline
+    from .baselines import thumbnail_baseline
+    from .evaluate import evaluate_run
     from .splits import audit, prepare_data
     from .train import train
 
     config = _train_config(args)
-    protocols = [config.split] + (["naive"] if args.compare_splits and config.split != "naive" else [])
-    print(f"[1/5] data: {config.data} ({config.profile} preset)")
-    prepared = prepare_data(config)
-    print(f"Subjects: {prepared.subjects.describe(prepared.frame)}")
-    table, _ = audit(prepared, config)
-    print(f"[2/5] leakage audit of every split protocol (test/val images with a copy or their subject in train):\n"
+    print(f"[1/6] data: {config.data} ({config.profile} preset)")
+    data = prepare_data(config)
+    print(f"Subjects: {data.subjects.describe(data.frame)}")
+    table, _ = audit(data, config)
+    print(f"[2/6] leakage audit of every split protocol (test/val images with a copy or their subject in train):\n"
           f"{table.to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
-    results = {}
-    for step, protocol in enumerate(protocols):
-        cfg = config.replace(split=protocol)
-        data = prepared if protocol == config.split else prepared.with_protocol(protocol, cfg)
-        baseline = thumbnail_baseline(data.frame)
-        print(f"[3/5] thumbnail baseline (logistic regression, 32x32), {protocol} split: test balanced accuracy "
-              f"{baseline:.3f}")
-        print(f"[4/5] training {cfg.backbone} at {cfg.image_size}px on the {protocol} split")
-        name = f"{args.run_name}-{protocol}" if args.run_name and args.compare_splits else args.run_name
-        run_dir = train(cfg, run_name=name, data=data, strategy=args.strategy)
-        print("[5/5] evaluating on the held-out test split")
-        evaluation = evaluate_run(run_dir, data=data)
-        _print_evaluation(evaluation)
-        folders = [run_dir / "figures"] + ([Path("figures")] if step == 0 else [])
-        plots.save_evaluation_figures(evaluation, folders)
-        print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
-        results[protocol] = evaluation.metrics
+    baseline = thumbnail_baseline(data.frame)
+    print(f"[3/6] thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
+          f"{baseline:.3f}")
+    print(f"[4/6] training {config.backbone} at {config.image_size}px on the {config.split} split")
+    run_dir = train(config, run_name=args.run_name, data=data, strategy=args.strategy)
+    print("[5/6] evaluating on the held-out test split")
+    evaluation = evaluate_run(run_dir, data=data)
+    _print_evaluation(evaluation)
+    folders = [run_dir / "figures", Path("figures")]
+    plots.save_evaluation_figures(evaluation, folders)
+    print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
+    print("[6/6] the leakage lesson: a 1-nearest-neighbour probe on 32x32 thumbnails, true vs subject-shuffled "
+          "labels, on every protocol")
+    _report_comparison(compare_protocols(data, config, model="probe"), "probe", folders)
     if args.compare_splits:
-        print("\n" + _compare(results))
+        protocols = list(dict.fromkeys([config.split, "naive"]))
+        print(f"\nThe same lesson with the CNN ({config.profile} preset): {protocols}, true and shuffled labels")
+        _report_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", folders)
     return 0
 
 
-def _compare(results: dict) -> str:
-    """Two split protocols side by side: how much leakage inflates the numbers."""
-    names = ("accuracy", "balanced_accuracy", "macro_f1", "quadratic_kappa")
-    frame = pd.DataFrame({p: {n: f"{m[n]:.3f} [{m['ci95'][n][0]:.3f}, {m['ci95'][n][1]:.3f}]" for n in names}
-                          for p, m in results.items()})
-    return ("Same data, same model, two ways to split it (test split, 95 % intervals):\n" + frame.to_string()
-            + "\nThe naive split tests on copies of training images; only the subject split estimates "
-              "performance on unseen people.")
+def _report_comparison(table: pd.DataFrame, model: str, folders: list[Path], json_path: str | None = None) -> None:
+    """Print a protocol comparison with its lesson; save its figure (and JSON) where asked."""
+    import json
+
+    from . import plots
+    from .compare import comparison_json, format_comparison, lesson
+
+    print(format_comparison(table))
+    print(lesson(table))
+    fig = plots.protocol_comparison(table, f"{model}: true vs subject-shuffled labels")
+    print(f"figure: {', '.join(map(str, plots.save_figure_to(fig, folders, f'compare_{model}.png')))}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(comparison_json(table, model), indent=2) + "\n")
+        print(f"json: {json_path}")
 
 
-def _add_training_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``train`` and ``demo``."""
+def _compare(args: argparse.Namespace) -> int:
+    """Score one model on every split protocol with true and with subject-shuffled labels."""
+    from .splits import prepare_data
+
+    config = _train_config(args).replace(data=args.data, shuffle_labels=False)
+    data = prepare_data(config)
+    print(f"Data {data.root}: {data.subjects.describe(data.frame)}")
+    print(f"Model: {args.model} ({'1-nearest-neighbour on 32x32 thumbnails' if args.model == 'probe' else config.profile + ' preset, ' + config.backbone}); "
+          "each protocol scored with true and with subject-shuffled labels (same split, same budget)")
+    table = compare_protocols(data, config, args.protocols, model=args.model)
+    _report_comparison(table, args.model, [Path(args.figures)], args.json)
+    if config.data == "demo":
+        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
+    print(DISCLAIMER)
+    return 0
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The preset and the model's budget: shared by ``train``, ``demo`` and ``compare``."""
     p.add_argument("--profile", choices=sorted(PRESETS),
                    help="preset (default: $ALZMRI_PROFILE or demo)")
-    p.add_argument("--data", help="'demo', 'kaggle', 'hf' or a path (default: the preset's)")
     p.add_argument("--weights", help="'imagenet', 'none' or a path to a local weights file")
     p.add_argument("--backbone", help="any supported keras.applications name, e.g. ResNet152V2")
     p.add_argument("--epochs", type=int, help="fine-tuning (stage 2) epochs")
@@ -290,9 +326,17 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-blocks", dest="finetune_blocks", type=int, help="top blocks to unfreeze (-1: all)")
     p.add_argument("--image-size", dest="image_size", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--seed", type=int)
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``demo``."""
+    _add_model_options(p)
+    p.add_argument("--data", help="'demo', 'kaggle', 'hf' or a path (default: the preset's)")
     p.add_argument("--split", choices=list(PROTOCOLS),
                    help="subject (default: no brain in two splits), image, official or naive")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--shuffle-labels", dest="shuffle_labels", action="store_true", default=None,
+                   help="give every subject a random class: a model that still beats chance memorises subjects")
     p.add_argument("--run-name", dest="run_name", help="folder name under saved_models/ (same name resumes)")
     p.add_argument("--tensorboard", action="store_true", default=None,
                    help="also log to saved_models/tensorboard/<run-name>/ (view with `tensorboard --logdir`)")
@@ -345,8 +389,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="generate the synthetic data, audit, train, evaluate and explain the demo preset")
     _add_training_options(p)
     p.add_argument("--compare-splits", dest="compare_splits", action="store_true",
-                   help="also train on the naive split and show both side by side")
+                   help="also run the lesson with the CNN: subject and naive splits, true and shuffled labels "
+                        "(three more trainings)")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("compare", help="the leakage lesson: one model on every split protocol, true vs "
+                                       "subject-shuffled labels")
+    p.add_argument("data", help="'demo', 'kaggle', 'hf', a folder-per-class directory or parquet files")
+    p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), help="default: every one the data allows")
+    p.add_argument("--model", choices=list(MODELS), default="probe",
+                   help="probe: 1-nearest-neighbour on 32x32 thumbnails (seconds); cnn: the classifier with the "
+                        "preset (two trainings per protocol, finished runs reused)")
+    _add_model_options(p)
+    p.add_argument("--json", help="also write {protocol: {...}} to this file")
+    p.add_argument("--figures", default="figures", help="folder for compare_<model>.png (default figures/)")
+    p.set_defaults(func=_compare)
 
     p = sub.add_parser("evaluate", help="metrics with 95 %% intervals, figures and Grad-CAM faithfulness of a run")
     p.add_argument("run", help="a run folder under saved_models/")

@@ -51,6 +51,7 @@ class Config:
     use_augmented: bool = True  # add augmented copies of *training* originals to train
     duplicate_threshold: float = 0.88  # descriptor correlation above which two images are near-duplicates
     subjects: str = "auto"  # how to find each slice's subject: auto, manifest, names or similarity
+    shuffle_labels: bool = False  # give every subject a random class (the memorisation check of `alzmri compare`)
     # synthetic demo data
     synth_n_per_class: int = 250
     synth_size: int = 128

@@ -1,7 +1,8 @@
-"""Evaluation: honest metrics on a held-out split, with intervals, and the baselines a model must beat.
+"""Evaluating a saved run: predictions on a held-out split, metrics with subject-level intervals, leaks.
 
-Every headline number comes with a 95 % bootstrap interval (test images resampled with replacement):
-on a few hundred test slices, a difference of a few points is often noise.
+Every headline number comes with a 95 % bootstrap interval that resamples subjects (copy groups where
+no subject is known), not slices: see :mod:`alzmri.metrics`. On a leaky protocol the test images whose
+subject or copy is in train are also scored apart from the clean ones.
 """
 
 from __future__ import annotations
@@ -14,33 +15,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .config import CLASS_NAMES, SEVERITY_RANK
-
-HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "quadratic_kappa", "roc_auc_ovr")
-
-
-def thumbnails(frame: pd.DataFrame, size: int = 32) -> np.ndarray:
-    """Grey ``size x size`` thumbnails of ``frame``'s images, flattened to rows in [0, 1]."""
-    def one(path: str) -> np.ndarray:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR), np.float32)
-
-    return np.stack([one(p) for p in frame["path"]]).reshape(len(frame), -1) / 255.0
-
-
-def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: str = "test") -> float:
-    """Balanced accuracy of a logistic regression on thumbnails, trained on train, scored on ``eval_split``.
-
-    If this simple pixel model already does well, the data is too easy to teach anything: a deep
-    model has to beat it clearly.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-
-    train = split_frame[split_frame["split"] == "train"]
-    test = split_frame[split_frame["split"] == eval_split]
-    model = LogisticRegression(max_iter=2000).fit(thumbnails(train, size), train["label"])
-    return float(balanced_accuracy_score(test["label"], model.predict(thumbnails(test, size))))
+from .config import CLASS_NAMES
+from .leakage import leak_flags
+from .metrics import balanced_accuracy, compute_metrics, headline_metrics
 
 
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
@@ -63,98 +40,30 @@ def quick_metrics(model, data, config) -> dict:
     return metrics
 
 
-def expected_calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int = 15) -> float:
-    """ECE: the gap between confidence and accuracy, averaged over equal-width confidence bins."""
-    confidence = proba.max(axis=1)
-    correct = proba.argmax(axis=1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            gap += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return float(gap)
+def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
+    """Accuracy on the ``split`` images whose subject or copy is in train ("leaked") and on the rest ("clean").
 
+    Args:
+        data: the prepared data the predictions were made on (all splits, for what is in train).
+        split: the evaluated split.
+        predicted: predicted class ids of that split's images, in order.
 
-def quadratic_kappa(labels: np.ndarray, predicted: np.ndarray) -> float:
-    """Cohen's kappa with quadratic weights over the clinical severity order (Non < VeryMild < Mild < Moderate)."""
-    from sklearn.metrics import cohen_kappa_score
-
-    rank = np.array([SEVERITY_RANK[c] for c in CLASS_NAMES])
-    return float(cohen_kappa_score(rank[labels], rank[predicted], weights="quadratic", labels=list(range(4))))
-
-
-def roc_auc_ovr(labels: np.ndarray, proba: np.ndarray) -> float:
-    """Macro one-vs-rest ROC-AUC over the classes present in ``labels`` (nan with fewer than two)."""
-    from sklearn.metrics import roc_auc_score
-
-    present = np.unique(labels)
-    if len(present) < 2:
-        return float("nan")
-    aucs = [roc_auc_score(labels == c, proba[:, c]) for c in present]
-    return float(np.mean(aucs))
-
-
-def headline_metrics(labels: np.ndarray, proba: np.ndarray) -> dict:
-    """The headline numbers for one set of predictions."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-
-    predicted = proba.argmax(axis=1)
-    present = sorted(set(labels) | set(predicted))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a resample may miss a class; the metric is still defined
-        return {
-            "accuracy": float(accuracy_score(labels, predicted)),
-            "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
-            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=present, zero_division=0)),
-            "quadratic_kappa": quadratic_kappa(labels, predicted),
-            "roc_auc_ovr": roc_auc_ovr(labels, proba),
-        }
-
-
-def bootstrap_intervals(labels: np.ndarray, proba: np.ndarray, n_boot: int = 1000, seed: int = 0,
-                        level: float = 0.95) -> dict:
-    """Percentile bootstrap intervals of the headline metrics: {metric: [low, high]}."""
-    rng = np.random.default_rng(seed)
-    samples = {name: [] for name in HEADLINE}
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(labels), len(labels))
-        for name, value in headline_metrics(labels[pick], proba[pick]).items():
-            samples[name].append(value)
-    tail = (1 - level) / 2 * 100
-    return {name: [float(np.nanpercentile(v, tail)), float(np.nanpercentile(v, 100 - tail))]
-            for name, v in samples.items()}
-
-
-def compute_metrics(labels: np.ndarray, proba: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
-    """All metrics of one split: headline numbers with 95 % intervals, per class, confusion, calibration."""
-    from sklearn.metrics import classification_report, confusion_matrix
-
-    labels = np.asarray(labels)
-    predicted = proba.argmax(axis=1)
-    counts = confusion_matrix(labels, predicted, labels=list(range(len(CLASS_NAMES))))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        normalised = np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
-    report = classification_report(labels, predicted, labels=list(range(len(CLASS_NAMES))),
-                                   target_names=list(CLASS_NAMES), output_dict=True, zero_division=0)
-    return {
-        "images": int(len(labels)),
-        **headline_metrics(labels, proba),
-        "ci95": bootstrap_intervals(labels, proba, n_boot, seed),
-        "expected_calibration_error": expected_calibration_error(labels, proba),
-        "per_class": {c: {k: float(report[c][k]) for k in ("precision", "recall", "f1-score", "support")}
-                      for c in CLASS_NAMES},
-        "absent_classes": [c for i, c in enumerate(CLASS_NAMES) if not (labels == i).any()],
-        "confusion_matrix": counts.tolist(),
-        "confusion_matrix_normalised": normalised.round(4).tolist(),
-    }
-
-
-def metrics_table(metrics: dict) -> pd.DataFrame:
-    """Headline metrics with their 95 % intervals, as a printable table."""
-    return pd.DataFrame([(name, metrics[name], *metrics["ci95"][name]) for name in HEADLINE],
-                        columns=["metric", "value", "ci95_low", "ci95_high"])
+    Returns:
+        ``{"leaked": {...}, "clean": {...}}``, each with ``images``, ``subjects``, ``accuracy`` and
+        ``balanced_accuracy`` (None where a part is empty); the two parts' images add up to the split's.
+    """
+    flags = leak_flags(data.frame)
+    held = (data.frame["split"] == split).to_numpy()
+    leaked = (flags["copy_in_train"] | flags["subject_in_train"]).to_numpy()[held]
+    labels = data.frame["label"].to_numpy()[held]
+    subjects = data.frame["subject"].to_numpy(dtype=str)[held]
+    parts = {}
+    for name, members in (("leaked", leaked), ("clean", ~leaked)):
+        empty = not members.any()
+        parts[name] = {"images": int(members.sum()), "subjects": len(set(subjects[members]) - {""}),
+                       "accuracy": None if empty else float((predicted[members] == labels[members]).mean()),
+                       "balanced_accuracy": None if empty else balanced_accuracy(labels[members], predicted[members])}
+    return parts
 
 
 def write_metrics(run_dir: Path, key: str, metrics: dict) -> Path:
@@ -215,7 +124,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     from .config import Config
     from .gradcam import faithfulness_report
     from .model import load_run
-    from .splits import SPLITS_FILE, load_splits, prepare_data
+    from .splits import SPLITS_FILE, independent_units, load_splits, prepare_data
 
     run = load_run(run_dir)
     config = Config.from_dict(run.metadata["config"])
@@ -230,8 +139,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         raise ValueError(f"The {split} split of {data.root} has no images")
     proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress=progress)
     n_boot = n_boot if n_boot is not None else (200 if config.profile == "smoke" else 1000)
-    metrics = compute_metrics(frame["label"].to_numpy(), proba, n_boot, config.seed)
-    metrics.update(split=split, split_protocol=config.split, synthetic=config.data == "demo")
+    units, unit = independent_units(frame)
+    metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
+    metrics.update(split=split, split_protocol=config.split, labels=run.metadata.get("labels", "true"),
+                   synthetic=config.data == "demo", leakage=leak_breakdown(data, split, proba.argmax(axis=1)))
     sample = frame.sample(min(faithfulness_images, len(frame)), random_state=config.seed)
     masks = evidence_masks(data.root, sample, run.image_size)
     if masks is not None:

@@ -72,6 +72,27 @@ def mapping_quality(frame: pd.DataFrame, desc: np.ndarray, threshold: float) -> 
     return match_precision_recall(recover_originals(frame, desc, threshold), truth)
 
 
+def leak_flags(frame: pd.DataFrame, split_col: str = "split") -> pd.DataFrame:
+    """Per image: is a copy of it (or its original) in train, is its subject in train.
+
+    Args:
+        frame: the images with ``relpath``, ``kind``, ``original`` and ``subject`` columns.
+        split_col: the column that holds the split.
+
+    Returns:
+        Boolean columns ``copy_in_train`` and ``subject_in_train``, aligned with ``frame``; training
+        images themselves count as in train.
+    """
+    train = frame[split_col].to_numpy() == "train"
+    relpath, original = frame["relpath"].to_numpy(dtype=str), frame["original"].to_numpy(dtype=str)
+    source = np.where(frame["kind"].to_numpy() == "augmented", original, relpath)
+    subjects = frame["subject"].to_numpy(dtype=str)
+    return pd.DataFrame({
+        "copy_in_train": np.isin(source, list(set(source[train]) - {""})),
+        "subject_in_train": np.isin(subjects, list(set(subjects[train]) - {""})),
+    }, index=frame.index)
+
+
 def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float, split_col: str = "split") -> pd.DataFrame:
     """Per evaluation split: images, and how many of them have a copy / their subject / a neighbour in train.
 
@@ -91,21 +112,19 @@ def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
     """
     split = frame[split_col].to_numpy()
     train = np.flatnonzero(split == "train")
-    source = np.where(frame["kind"].to_numpy() == "augmented", frame["original"].to_numpy(), frame["relpath"].to_numpy())
-    train_sources = set(source[train]) - {""}
+    flags = leak_flags(frame, split_col)
     train_subjects = set(frame["subject"].to_numpy()[train]) - {""}
     rows = []
     for name in ("val", "test"):
         members = np.flatnonzero(split == name)
         if len(members) == 0:
             continue
-        subjects = frame["subject"].to_numpy()[members]
         _, score = best_match(features.slice[members], features.slice[train], flips=False)
-        known = sorted(set(subjects) - {""})
+        known = set(frame["subject"].to_numpy()[members]) - {""}
         rows.append(dict(pair=f"train→{name}", images=len(members),
-                         copy_in_train=int(np.isin(source[members], list(train_sources)).sum()),
-                         subject_in_train=int(np.isin(subjects, list(train_subjects)).sum()),
-                         subjects=len(known), subjects_in_train=len(set(known) & train_subjects),
+                         copy_in_train=int(flags["copy_in_train"].to_numpy()[members].sum()),
+                         subject_in_train=int(flags["subject_in_train"].to_numpy()[members].sum()),
+                         subjects=len(known), subjects_in_train=len(known & train_subjects),
                          max_similarity=float(score.max()) if len(train) else float("nan"),
                          at_neighbour_level=int((score >= neighbour_level).sum())))
     return pd.DataFrame(rows)

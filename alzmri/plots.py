@@ -98,6 +98,74 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
+def save_figure_to(fig: plt.Figure, folders: list[Path], name: str, dpi: int = 110) -> list[Path]:
+    """Write ``fig`` as ``name`` into each folder (creating them), close it, and return the paths."""
+    paths = []
+    for folder in folders:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        fig.savefig(Path(folder) / name, dpi=dpi, bbox_inches="tight")
+        paths.append(Path(folder) / name)
+    plt.close(fig)
+    return paths
+
+
+def protocol_comparison(table: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Balanced accuracy per protocol with true and with subject-shuffled labels, 95 % intervals and chance.
+
+    Args:
+        table: :func:`alzmri.compare.compare_protocols`'s result.
+        title: the figure's title.
+    """
+    x = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(1.9 * len(table) + 2.5, 3.8))
+    for offset, suffix, name, colour in ((-0.2, "", "true labels", "#3b75af"),
+                                         (0.2, "_shuffled", "subject-shuffled labels", "#d1803a")):
+        values = table[f"balanced_accuracy{suffix}"].to_numpy()
+        ci = np.array(table[f"ci{suffix}"].tolist())
+        ax.bar(x + offset, values, 0.38, label=name, color=colour,
+               yerr=[values - ci[:, 0], ci[:, 1] - values], capsize=4)
+        ax.hlines(table[f"chance{suffix}"], x + offset - 0.19, x + offset + 0.19, colors="k", linestyles="--",
+                  label="chance" if suffix else None)
+    ax.set_xticks(x, [f"{p}\n{a} of {b} test subjects\nin train" for p, a, b in
+                      zip(table["protocol"], table["test_subjects_in_train"], table["test_subjects"])], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("test balanced accuracy")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "True vs shuffled labels per split protocol", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def subject_slices(frame: pd.DataFrame, subject: str, n: int = 6) -> plt.Figure:
+    """``n`` consecutive slices of one subject (top) above other subjects of its class at the same levels.
+
+    Neighbouring slices of one brain look nearly alike, more alike than other brains at the same level:
+    why a split must keep a subject's slices together.
+    """
+    originals = frame[frame["kind"] == "original"]
+    own = originals[originals["subject"] == subject].sort_values("slice_pos")
+    if own.empty:
+        raise ValueError(f"No original slices of subject {subject!r}")
+    start = max(0, len(own) // 2 - n // 2)
+    own = own.iloc[start:start + n]
+    others = originals[(originals["class_name"] == own["class_name"].iloc[0]) & (originals["subject"] != subject)]
+    fig, axes = plt.subplots(2, len(own), figsize=(1.8 * len(own), 4.2), squeeze=False)
+    for col, (_, row) in enumerate(own.iterrows()):
+        level = others[others["slice_pos"] == row["slice_pos"]]
+        axes[0][col].imshow(_grey(row["path"]), cmap="gray")
+        axes[0][col].set_title(f"{subject}, slice {row['slice_pos']}", fontsize=7)
+        if len(level):
+            other = level.iloc[col % len(level)]
+            axes[1][col].imshow(_grey(other["path"]), cmap="gray")
+            axes[1][col].set_title(f"{other['subject']}, slice {other['slice_pos']}", fontsize=7)
+        for r in range(2):
+            axes[r][col].axis("off")
+    fig.suptitle("Top: neighbouring slices of one brain. Bottom: other brains of its class at the same levels",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def confusion_matrices(metrics: dict, title: str = "") -> plt.Figure:
     """Counts and row-normalised (recall per true class) confusion matrices side by side."""
     import seaborn as sns
@@ -240,14 +308,4 @@ def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
     }
     if history_file.exists():
         makers["training_curves.png"] = lambda: training_curves(pd.read_csv(history_file))
-    folders = [Path(f) for f in folders]
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, make in makers.items():
-        fig = make()
-        for folder in folders:
-            fig.savefig(folder / name, dpi=110, bbox_inches="tight")
-            written.append(folder / name)
-        plt.close(fig)
-    return written
+    return [path for name, make in makers.items() for path in save_figure_to(make(), folders, name)]

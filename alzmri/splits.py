@@ -30,7 +30,7 @@ from .subjects import SubjectRecovery, recover_subjects
 PROTOCOLS = ("subject", "image", "official", "naive")
 SPLITS = ("train", "val", "test")
 SPLITS_FILE = "splits.csv"
-SPLITS_COLUMNS = ["relpath", "class_name", "kind", "original", "subject", "slice_pos", "split"]
+SPLITS_COLUMNS = ["relpath", "class_name", "kind", "original", "group", "subject", "slice_pos", "split"]
 OFFICIAL_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test", "val": "val",
                   "valid": "val", "validation": "val"}
 MIN_MATCHED_COPIES = 0.5  # below this share of matched copies, a folder named like copies holds originals
@@ -61,6 +61,10 @@ class PreparedData:
         """The same annotated data split by another protocol."""
         return PreparedData(self.index, split_frame(self.frame, protocol, config), protocol, self.features,
                             self.subjects)
+
+    def with_shuffled_labels(self, seed: int) -> "PreparedData":
+        """The same data and split with every subject's label replaced by a random class (see :func:`shuffle_labels`)."""
+        return PreparedData(self.index, shuffle_labels(self.frame, seed), self.protocol, self.features, self.subjects)
 
     def sizes(self) -> dict:
         """Images and subjects per split, for metadata and printing."""
@@ -250,11 +254,51 @@ def _warn_missing_classes(frame: pd.DataFrame, protocol: str) -> None:
                           stacklevel=3)
 
 
+def independent_units(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Each image's independent unit (its subject, else its copy group, else itself) and the unit's name.
+
+    Slices of one subject, and copies of one slice, are not independent: intervals resample these
+    units and the shuffled-label check relabels them whole.
+    """
+    subject = frame["subject"].to_numpy(dtype=str)
+    group = frame["group"].to_numpy() if "group" in frame else np.full(len(frame), -1)
+    units = np.where(subject != "", np.char.add("subject:", subject),
+                     np.where(group >= 0, np.char.add("group:", group.astype(str)),
+                              np.char.add("image:", frame["relpath"].to_numpy(dtype=str))))
+    if (subject != "").all():
+        name = "subject"
+    elif (group >= 0).all():
+        name = "copy group" if (subject == "").all() else "subject or copy group"
+    else:
+        name = "subject, copy group or image"
+    return units, name
+
+
+def shuffle_labels(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A copy of ``frame`` in which every subject (unit) gets a random class, class sizes kept.
+
+    The labels then carry no information about disease, only about who is who: a model that still
+    scores above chance on a split has recognised subjects it saw in training (Yagis et al.,
+    Sci Rep 2021). Splits are made before shuffling, so both labellings share one split.
+    """
+    units, _ = independent_units(frame)
+    per_unit = pd.Series(frame["label"].to_numpy(), index=units).groupby(level=0).first()
+    relabel = dict(zip(per_unit.index, np.random.default_rng(seed).permutation(per_unit.to_numpy())))
+    frame = frame.copy()
+    frame["label"] = pd.Series(units).map(relabel).to_numpy().astype(int)
+    frame["class_name"] = np.asarray(CLASS_NAMES)[frame["label"].to_numpy()]
+    return frame
+
+
 def prepare_data(config: Config, progress: bool = True) -> PreparedData:
-    """Resolve, index, annotate (copies, subjects) and split the data named by ``config.data``."""
+    """Resolve, index, annotate (copies, subjects) and split the data named by ``config.data``.
+
+    With ``config.shuffle_labels`` the labels are shuffled by subject after splitting.
+    """
     index = index_dataset(resolve_data(config.data, config=config, progress=progress), progress=progress)
     frame, features, recovery = annotate(index, config, progress=progress)
-    return PreparedData(index, split_frame(frame, config.split, config), config.split, features, recovery)
+    data = PreparedData(index, split_frame(frame, config.split, config), config.split, features, recovery)
+    return data.with_shuffled_labels(config.seed) if config.shuffle_labels else data
 
 
 def save_splits(frame: pd.DataFrame, path: Path) -> Path:
@@ -266,13 +310,19 @@ def save_splits(frame: pd.DataFrame, path: Path) -> Path:
 def load_splits(run_dir: Path, config: Config, progress: bool = True) -> PreparedData:
     """The data of a saved run, split as it was trained (read from its ``splits.csv``, not recomputed)."""
     index = index_dataset(resolve_data(config.data, config=config, progress=progress), progress=progress)
-    saved = pd.read_csv(Path(run_dir) / SPLITS_FILE, keep_default_na=False, dtype={"subject": str})
-    frame = index.frame.merge(saved[["relpath", "subject", "slice_pos", "split"]], on="relpath", how="left")
+    saved = pd.read_csv(Path(run_dir) / SPLITS_FILE, keep_default_na=False, dtype={"subject": str, "original": str})
+    saved = saved.reindex(columns=SPLITS_COLUMNS).fillna({"group": -1, "original": ""})  # older runs lack some
+    kept = ["relpath", "original", "group", "subject", "slice_pos", "split"]
+    frame = index.frame.drop(columns=["original"]).merge(saved[kept], on="relpath", how="left")
     missing = int(frame["split"].isna().sum())
     if missing:
         warnings.warn(f"{missing} image(s) of {index.root} are not in the run's {SPLITS_FILE} (added since it was "
                       "trained?): left out", DataWarning, stacklevel=2)
-    frame = frame.fillna({"split": "unused", "subject": ""})
+    frame = frame.fillna({"split": "unused", "subject": "", "original": "", "group": -1})
+    frame["group"] = frame["group"].astype(int)
+    if config.shuffle_labels:  # the labels it was trained and tested on are the saved ones
+        frame["class_name"] = frame["relpath"].map(saved.set_index("relpath")["class_name"]).fillna(frame["class_name"])
+        frame["label"] = frame["class_name"].map({c: i for i, c in enumerate(CLASS_NAMES)})
     return PreparedData(index, frame, config.split)
 
 

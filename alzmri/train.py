@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import time
 from pathlib import Path
@@ -196,7 +197,10 @@ def library_versions() -> dict:
 
 def default_run_name(config: Config) -> str:
     """A run name that the same command always gives, so that a rerun resumes it."""
-    return f"{config.profile}-{config.backbone.lower()}-{config.split}-{config.image_size}px-seed{config.seed}"
+    data = "" if config.data == "demo" else "-" + re.sub(r"[^A-Za-z0-9]+", "_", Path(config.data).name or "data")
+    shuffled = "-shuffled" if config.shuffle_labels else ""
+    return (f"{config.profile}{data}-{config.backbone.lower()}-{config.split}{shuffled}-{config.image_size}px"
+            f"-seed{config.seed}")
 
 
 def _check_resumable(work: Path, config: Config) -> bool:
@@ -256,6 +260,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "weights": config.weights or "none (trained from scratch)",
         "profile": config.profile,
         "split": config.split,
+        "labels": "shuffled by subject (memorisation check)" if config.shuffle_labels else "true",
         "split_file": SPLITS_FILE,
         "subjects": {"method": data.subjects.method, "ground_truth": data.subjects.is_truth,
                      "count": int(data.frame.loc[data.frame["subject"] != "", "subject"].nunique())}
@@ -273,13 +278,14 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
     }
 
 
-def get_or_train(config: Config, run_name: str | None = None, progress: bool = True) -> Path:
-    """The finished run of these settings if there is one (notebooks reuse it), else train it now."""
+def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
+                 progress: bool = True) -> Path:
+    """The finished run of these settings if there is one (notebooks and ``compare`` reuse it), else train it now."""
     run_dir = Path(config.runs_dir) / (run_name or default_run_name(config))
     metadata = run_dir / "metadata.json"
     if metadata.exists() and Config.from_dict(json.loads(metadata.read_text())["config"]) == config:
         return run_dir
-    return train(config, run_name=run_name, progress=progress)
+    return train(config, run_name=run_name, data=data, progress=progress)
 
 
 def train(config: Config, run_name: str | None = None, data: PreparedData | None = None,

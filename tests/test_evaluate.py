@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 
-from alzmri import evaluate as E
+from alzmri import evaluate
+from alzmri import metrics as E
 from alzmri.config import CLASS_NAMES
 
 
@@ -70,10 +71,13 @@ def test_a_class_missing_from_the_test_split_is_reported_not_a_crash():
 
 
 def test_evaluate_run_writes_metrics_and_faithfulness(smoke_run):
-    evaluation = E.evaluate_run(smoke_run, n_boot=50, progress=False)
+    evaluation = evaluate.evaluate_run(smoke_run, n_boot=50, progress=False)
     saved = json.loads((smoke_run / "metrics.json").read_text())["test"]
     assert saved["images"] == len(evaluation.frame) and saved["split_protocol"] == "subject"
     assert set(E.HEADLINE) <= set(saved["ci95"]) and saved["synthetic"] is True
+    test_subjects = evaluation.frame["subject"].nunique()
+    assert saved["ci_resampled"] == {"unit": "subject", "count": test_subjects, "resamples": 50}
+    assert saved["leakage"]["leaked"]["images"] == 0 and saved["leakage"]["clean"]["images"] == saved["images"]
     faith = saved["faithfulness"]
     assert {"gradcam", "random", "centre"} <= set(faith) and 0 <= faith["gradcam"]["energy_in_mask"] <= 1
     per_class = faith["by_class"]
@@ -86,7 +90,7 @@ def test_evaluate_run_writes_metrics_and_faithfulness(smoke_run):
 def test_evaluation_figures_are_written(smoke_run, tmp_path):
     from alzmri.plots import save_evaluation_figures
 
-    evaluation = E.evaluate_run(smoke_run, n_boot=20, progress=False)
+    evaluation = evaluate.evaluate_run(smoke_run, n_boot=20, progress=False)
     written = save_evaluation_figures(evaluation, [tmp_path])
     names = {p.name for p in written}
     assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "training_curves.png",

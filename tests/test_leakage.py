@@ -2,7 +2,7 @@ import numpy as np
 
 from alzmri import leakage, similarity, synthetic
 from alzmri.config import get_config
-from alzmri.evaluate import thumbnail_baseline
+from alzmri.baselines import thumbnail_baseline
 from alzmri.splits import audit
 
 

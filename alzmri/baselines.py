@@ -1,0 +1,73 @@
+"""Pixel models a deep model must beat, and the probe that shows what a split leaks.
+
+* ``thumbnail_baseline``: logistic regression on 32 x 32 thumbnails. If it already does well, the
+  data (or the split) is too easy to teach anything.
+* ``nearest_neighbour_probe``: 1-nearest-neighbour on 32 x 32 thumbnails. It can only memorise, so
+  whatever it scores above chance on a split comes from test slices that look like training slices:
+  exactly what leaks. It takes seconds, which makes it the model of ``alzmri compare``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .similarity import standardise
+
+PROBE_SIZE = 32
+
+
+def thumbnails(frame: pd.DataFrame, size: int = 32) -> np.ndarray:
+    """Grey ``size x size`` thumbnails of ``frame``'s images, flattened to rows in [0, 1]."""
+    def one(path: str) -> np.ndarray:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR), np.float32)
+
+    return np.stack([one(p) for p in frame["path"]]).reshape(len(frame), -1) / 255.0
+
+
+def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: str = "test") -> float:
+    """Balanced accuracy of a logistic regression on thumbnails, trained on train, scored on ``eval_split``.
+
+    If this simple pixel model already does well, the data is too easy to teach anything: a deep
+    model has to beat it clearly.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from .metrics import balanced_accuracy
+
+    train = split_frame[split_frame["split"] == "train"]
+    test = split_frame[split_frame["split"] == eval_split]
+    model = LogisticRegression(max_iter=2000).fit(thumbnails(train, size), train["label"])
+    return balanced_accuracy(test["label"].to_numpy(), model.predict(thumbnails(test, size)))
+
+
+def probe_thumbnails(slice_features: np.ndarray, size: int = PROBE_SIZE) -> np.ndarray:
+    """Standardised ``size x size`` thumbnails pooled from the cached slice features (no second read of the files)."""
+    side = int(round(np.sqrt(slice_features.shape[1])))
+    factor = side // size
+    if factor < 1 or side % size:
+        raise ValueError(f"Cannot pool {side}-px slice features to {size} px")
+    return standardise(slice_features.reshape(-1, size, factor, size, factor).mean(axis=(2, 4)))
+
+
+def nearest_neighbour_probe(features: np.ndarray, labels: np.ndarray, split: np.ndarray,
+                            eval_split: str = "test") -> np.ndarray:
+    """Predict each ``eval_split`` image's class as that of its most similar training image.
+
+    Args:
+        features: standardised rows (e.g. :func:`probe_thumbnails`); Euclidean nearest = most correlated.
+        labels: class id per row.
+        split: split name per row.
+        eval_split: the rows to predict.
+
+    Returns:
+        The predicted class ids of the ``eval_split`` rows, in row order.
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    train, held = split == "train", split == eval_split
+    if not train.any() or not held.any():
+        raise ValueError(f"The probe needs train and {eval_split} images; got {int(train.sum())} and {int(held.sum())}")
+    return KNeighborsClassifier(n_neighbors=1).fit(features[train], labels[train]).predict(features[held])
