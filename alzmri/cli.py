@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import __version__
 from .config import PRESETS, get_config
-from .compare import MODELS, compare_protocols
+from .compare import MODELS, PROBE, compare_protocols
 from .splits import PROTOCOLS
 
 DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
@@ -252,7 +252,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .baselines import thumbnail_baseline
     from .evaluate import evaluate_run
     from .splits import audit, prepare_data
-    from .train import train
+    from .train import get_or_train
 
     config = _train_config(args)
     print(f"[1/6] data: {config.data} ({config.profile} preset)")
@@ -265,24 +265,30 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"[3/6] thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
           f"{baseline:.3f}")
     print(f"[4/6] training {config.backbone} at {config.image_size}px on the {config.split} split")
-    run_dir = train(config, run_name=args.run_name, data=data, strategy=args.strategy)
+    run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy)
     print("[5/6] evaluating on the held-out test split")
     evaluation = evaluate_run(run_dir, data=data)
     _print_evaluation(evaluation)
     folders = [run_dir / "figures", Path("figures")]
     plots.save_evaluation_figures(evaluation, folders)
     print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
-    print("[6/6] the leakage lesson: a 1-nearest-neighbour probe on 32x32 thumbnails, true vs subject-shuffled "
-          "labels, on every protocol")
-    _report_comparison(compare_protocols(data, config, model="probe"), "probe", folders)
+    print(f"[6/6] the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
+    _report_comparison(compare_protocols(data, config, model="probe"), "probe", _data_label(data, config), folders)
     if args.compare_splits:
         protocols = list(dict.fromkeys([config.split, "naive"]))
         print(f"\nThe same lesson with the CNN ({config.profile} preset): {protocols}, true and shuffled labels")
-        _report_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", folders)
+        _report_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", _data_label(data, config),
+                           folders)
     return 0
 
 
-def _report_comparison(table: pd.DataFrame, model: str, folders: list[Path], json_path: str | None = None) -> None:
+def _data_label(data, config) -> str:
+    """How figures name the data: synthetic data always says so."""
+    return "SYNTHETIC demo data" if config.data == "demo" else f"data: {data.root.name}"
+
+
+def _report_comparison(table: pd.DataFrame, model: str, data_label: str, folders: list[Path],
+                       json_path: str | None = None) -> None:
     """Print a protocol comparison with its lesson; save its figure (and JSON) where asked."""
     import json
 
@@ -291,7 +297,7 @@ def _report_comparison(table: pd.DataFrame, model: str, folders: list[Path], jso
 
     print(format_comparison(table))
     print(lesson(table))
-    fig = plots.protocol_comparison(table, f"{model}: true vs subject-shuffled labels")
+    fig = plots.protocol_comparison(table, f"{data_label}, {model}: true vs subject-shuffled labels")
     print(f"figure: {', '.join(map(str, plots.save_figure_to(fig, folders, f'compare_{model}.png')))}")
     if json_path:
         Path(json_path).write_text(json.dumps(comparison_json(table, model), indent=2) + "\n")
@@ -305,10 +311,11 @@ def _compare(args: argparse.Namespace) -> int:
     config = _train_config(args).replace(data=args.data, shuffle_labels=False)
     data = prepare_data(config)
     print(f"Data {data.root}: {data.subjects.describe(data.frame)}")
-    print(f"Model: {args.model} ({'1-nearest-neighbour on 32x32 thumbnails' if args.model == 'probe' else config.profile + ' preset, ' + config.backbone}); "
-          "each protocol scored with true and with subject-shuffled labels (same split, same budget)")
+    model = PROBE if args.model == "probe" else f"{config.backbone}, {config.profile} preset"
+    print(f"Model: {args.model} ({model}); each protocol scored with true and with subject-shuffled labels "
+          "(same split, same budget)")
     table = compare_protocols(data, config, args.protocols, model=args.model)
-    _report_comparison(table, args.model, [Path(args.figures)], args.json)
+    _report_comparison(table, args.model, _data_label(data, config), [Path(args.figures)], args.json)
     if config.data == "demo":
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
     print(DISCLAIMER)
@@ -398,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="'demo', 'kaggle', 'hf', a folder-per-class directory or parquet files")
     p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), help="default: every one the data allows")
     p.add_argument("--model", choices=list(MODELS), default="probe",
-                   help="probe: 1-nearest-neighbour on 32x32 thumbnails (seconds); cnn: the classifier with the "
+                   help=f"probe: {PROBE} (seconds); cnn: the classifier with the "
                         "preset (two trainings per protocol, finished runs reused)")
     _add_model_options(p)
     p.add_argument("--json", help="also write {protocol: {...}} to this file")

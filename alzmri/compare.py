@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .baselines import nearest_neighbour_probe, probe_thumbnails
+from .baselines import nearest_neighbour_probe
 from .config import Config
 from .datasets import DataWarning
 from .leakage import leak_flags
@@ -22,13 +22,13 @@ from .metrics import balanced_accuracy, chance_level, statistic_interval
 from .splits import PreparedData, available_protocols, independent_units
 
 MODELS = ("probe", "cnn")
+PROBE = "1-nearest-neighbour on 32x32 pose-normalised thumbnails"
 
 
 def probe_predictions(data: PreparedData, config: Config, progress: bool = False) -> np.ndarray:
-    """Test-split predictions of the 1-nearest-neighbour thumbnail probe."""
+    """Test-split predictions of a 1-nearest-neighbour on 32 x 32 pose-normalised thumbnails (copy descriptors)."""
     frame = data.frame
-    return nearest_neighbour_probe(probe_thumbnails(data.features.slice), frame["label"].to_numpy(),
-                                   frame["split"].to_numpy())
+    return nearest_neighbour_probe(data.features.copy, frame["label"].to_numpy(), frame["split"].to_numpy())
 
 
 def cnn_predictions(data: PreparedData, config: Config, progress: bool = True) -> np.ndarray:
@@ -75,7 +75,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
             :func:`alzmri.splits.prepare_data`; it is re-split by each protocol.
         config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
         protocols: which protocols (default: every one the data allows).
-        model: ``probe`` (1-nearest-neighbour on 32 x 32 thumbnails, seconds) or ``cnn`` (the project's
+        model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn`` (the project's
             classifier trained with ``config``: two trainings per protocol).
         n_boot: bootstrap resamples of the test units (subjects, else copy groups).
         progress: print what is being trained (cnn).

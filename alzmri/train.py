@@ -279,13 +279,15 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
 
 
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
-                 progress: bool = True) -> Path:
-    """The finished run of these settings if there is one (notebooks and ``compare`` reuse it), else train it now."""
+                 strategy: str = "auto", progress: bool = True) -> Path:
+    """The finished run of these settings if there is one (demo, notebooks and ``compare`` reuse it), else train it."""
     run_dir = Path(config.runs_dir) / (run_name or default_run_name(config))
     metadata = run_dir / "metadata.json"
     if metadata.exists() and Config.from_dict(json.loads(metadata.read_text())["config"]) == config:
+        if progress:
+            print(f"Reusing the finished run {run_dir} (same settings); pass another --run-name to train anew")
         return run_dir
-    return train(config, run_name=run_name, data=data, progress=progress)
+    return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress)
 
 
 def train(config: Config, run_name: str | None = None, data: PreparedData | None = None,

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 from alzmri.cli import main
 
@@ -96,3 +97,21 @@ def test_gradcam_writes_overlays(smoke_run, tmp_path, capsys):
     some = index_dataset(data_root, progress=False).frame["path"].head(2).tolist()
     assert main(["gradcam", str(smoke_run), *some, "--out", str(tmp_path / "cams")]) == 0
     assert len(list((tmp_path / "cams").glob("*_gradcam.png"))) == 2
+
+
+def test_demo_tells_the_whole_story_and_ends_with_the_lesson(tmp_path, monkeypatch, capsys):
+    import json
+    import re
+
+    monkeypatch.chdir(tmp_path)  # the demo writes saved_models/ and figures/ under the working folder
+    assert main(["demo", "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"[{i}/6]" in out for i in range(1, 7))
+    assert "shuffled labels [95% CI]" in out and "Intervals resample test subjects" in out
+    assert all(re.search(rf"^ *{p} ", out, re.M) for p in ("subject", "image", "official", "naive"))
+    assert (tmp_path / "figures" / "compare_probe.png").stat().st_size > 10_000
+    run_dir = Path(re.search(r"Run saved to (\S+) \(figures", out).group(1))
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    assert test["ci_resampled"]["unit"] == "subject" and test["leakage"]["leaked"]["images"] == 0
+    assert main(["demo", "--profile", "smoke"]) == 0  # a finished demo run is reused, not replaced
+    assert "Reusing the finished run" in capsys.readouterr().out

@@ -41,9 +41,7 @@ def test_probe_memorises_leaky_splits_even_with_shuffled_labels(probe_table):
     for protocol in ("image", "official", "naive"):  # every test subject also in train
         row = rows.loc[protocol]
         assert row["test_subjects_in_train"] == row["test_subjects"] > 0
-    for protocol in ("image", "official"):
-        assert memorises(rows.loc[protocol]), rows.loc[protocol]
-    assert rows.loc["image", "balanced_accuracy_shuffled"] > rows.loc["image", "chance_shuffled"] + 0.4
+        assert memorises(row) and row["ci_shuffled"][0] > row["chance_shuffled"] + 0.3, row  # far above chance
     subject = rows.loc["subject"]
     assert subject["test_subjects_in_train"] == 0
     assert subject["ci_shuffled"][0] <= subject["chance_shuffled"] <= subject["ci_shuffled"][1]
