@@ -7,7 +7,7 @@
   seconds, which makes it the model of ``alzmri compare``, on the 32 x 32 pose-normalised thumbnails that
   also find augmented copies (:func:`alzmri.similarity.copy_descriptor`): the Kaggle V2 copies are
   flipped, rotated and zoomed, and plain thumbnails miss them (measured on the synthetic V2 set: the naive
-  split's shuffled-label score 0.28 with plain thumbnails, 0.89 in the canonical pose).
+  split's shuffled-label score 0.28 with plain thumbnails, 0.88 in the canonical pose).
 """
 
 from __future__ import annotations

@@ -128,9 +128,10 @@ def protocol_comparison(table: pd.DataFrame, title: str = "") -> plt.Figure:
                   label="chance" if suffix else None)
     ax.set_xticks(x, [f"{p}\n{a} of {b} test subjects\nin train" for p, a, b in
                       zip(table["protocol"], table["test_subjects_in_train"], table["test_subjects"])], fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.22)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("test balanced accuracy")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     ax.set_title(title or "True vs shuffled labels per split protocol", fontsize=10)
     fig.tight_layout()
     return fig
