@@ -75,8 +75,8 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
             :func:`alzmri.splits.prepare_data`; it is re-split by each protocol.
         config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
         protocols: which protocols (default: every one the data allows).
-        model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn`` (the project's
-            classifier trained with ``config``: two trainings per protocol).
+        model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn``
+            (the project's classifier trained with ``config``: two trainings per protocol).
         n_boot: bootstrap resamples of the test units (subjects, else copy groups).
         progress: print what is being trained (cnn).
 
@@ -99,7 +99,8 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
             split = data.with_protocol(protocol, cfg)
         units, unit = independent_units(split.part("test"))
         row = {"protocol": protocol, **_leaks(split), "unit": unit, "units": int(len(np.unique(units)))}
-        for suffix, labelled, shuffled in (("", split, False), ("_shuffled", split.with_shuffled_labels(cfg.seed), True)):
+        labellings = (("", split, False), ("_shuffled", split.with_shuffled_labels(cfg.seed), True))
+        for suffix, labelled, shuffled in labellings:
             if progress and model == "cnn":
                 print(f"compare: training on the {protocol} split, {'shuffled' if shuffled else 'true'} labels")
             predicted = PREDICTORS[model](labelled, cfg.replace(shuffle_labels=shuffled), progress)
@@ -124,7 +125,8 @@ def format_comparison(table: pd.DataFrame) -> str:
     shown = pd.DataFrame({
         "protocol": table["protocol"],
         "test images": table["test_images"],
-        "test subjects in train": [f"{a} of {b}" for a, b in zip(table["test_subjects_in_train"], table["test_subjects"])],
+        "test subjects in train": [f"{a} of {b}" for a, b in
+                                   zip(table["test_subjects_in_train"], table["test_subjects"])],
         "balanced acc [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy"], table["ci"])],
         "shuffled labels [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy_shuffled"],
                                                                    table["ci_shuffled"])],

@@ -63,7 +63,7 @@ class PreparedData:
                             self.subjects)
 
     def with_shuffled_labels(self, seed: int) -> "PreparedData":
-        """The same data and split with every subject's label replaced by a random class (see :func:`shuffle_labels`)."""
+        """The same data and split, every subject's label replaced by a random class (:func:`shuffle_labels`)."""
         return PreparedData(self.index, shuffle_labels(self.frame, seed), self.protocol, self.features, self.subjects)
 
     def sizes(self) -> dict:
