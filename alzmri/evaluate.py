@@ -141,7 +141,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     n_boot = n_boot if n_boot is not None else (200 if config.profile == "smoke" else 1000)
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
-    metrics.update(split=split, split_protocol=config.split, labels=run.metadata.get("labels", "true"),
+    metrics.update(split=split, split_protocol=data.protocol, labels=run.metadata.get("labels", "true"),
                    synthetic=config.data == "demo", leakage=leak_breakdown(data, split, proba.argmax(axis=1)))
     sample = frame.sample(min(faithfulness_images, len(frame)), random_state=config.seed)
     masks = evidence_masks(data.root, sample, run.image_size)

@@ -99,13 +99,18 @@ def test_gradcam_writes_overlays(smoke_run, tmp_path, capsys):
     assert len(list((tmp_path / "cams").glob("*_gradcam.png"))) == 2
 
 
-def test_demo_tells_the_whole_story_and_ends_with_the_lesson(tmp_path, monkeypatch, capsys):
+def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path, monkeypatch, capsys):
     import json
     import re
 
-    monkeypatch.chdir(tmp_path)  # the demo writes saved_models/ and figures/ under the working folder
+    from alzmri import config
+
+    monkeypatch.chdir(tmp_path)  # the demo writes figures/ under the working folder
+    # the smoke preset pointed at the shared smoke run's folder: the demo finds that run finished and reuses it
+    monkeypatch.setitem(config.PRESETS, "smoke", config.PRESETS["smoke"].replace(runs_dir=str(smoke_run.parent)))
     assert main(["demo", "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
+    assert f"Reusing the finished run {smoke_run}" in out
     assert all(f"[{i}/6]" in out for i in range(1, 7))
     assert "shuffled labels [95% CI]" in out and "Intervals resample test subjects" in out
     assert all(re.search(rf"^ *{p} ", out, re.M) for p in ("subject", "image", "official", "naive"))
@@ -113,5 +118,3 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(tmp_path, monkeypat
     run_dir = Path(re.search(r"Run saved to (\S+) \(figures", out).group(1))
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert test["ci_resampled"]["unit"] == "subject" and test["leakage"]["leaked"]["images"] == 0
-    assert main(["demo", "--profile", "smoke"]) == 0  # a finished demo run is reused, not replaced
-    assert "Reusing the finished run" in capsys.readouterr().out

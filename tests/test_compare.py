@@ -1,6 +1,7 @@
 """The leakage lesson: shuffled labels, subject-level intervals, the probe comparison and leaked/clean scores."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -138,3 +139,44 @@ def test_compare_refuses_a_protocol_the_data_does_not_allow(tmp_path, capsys):
                  str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "does not allow the protocol(s) ['official']" in err and "Traceback" not in err
+
+
+def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
+    from alzmri.cli import _print_evaluation
+    from alzmri.config import Config
+    from alzmri.evaluate import evaluate_run
+    from alzmri.model import load_run
+    from alzmri.splits import prepare_data
+
+    config = Config.from_dict(load_run(smoke_run).metadata["config"]).replace(split="naive")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        naive = prepare_data(config, progress=False)
+    evaluation = evaluate_run(smoke_run, data=naive, n_boot=20, faithfulness_images=4, progress=False)
+    m = evaluation.metrics
+    assert m["split_protocol"] == "naive"
+    assert m["leakage"]["leaked"]["images"] > 0
+    assert m["leakage"]["leaked"]["images"] + m["leakage"]["clean"]["images"] == m["images"]
+    _print_evaluation(evaluation)
+    out = capsys.readouterr().out
+    assert "(leaked) vs the rest (clean)" in out and re.search(r"^ *leaked +\d+", out, re.M)
+
+
+def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smoke_run, capsys):
+    from alzmri.config import Config
+    from alzmri.model import load_run
+    from alzmri.splits import prepare_data
+
+    config = Config.from_dict(load_run(smoke_run).metadata["config"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = prepare_data(config, progress=False)
+        table = compare_protocols(data, config, ["subject"], model="cnn", n_boot=50)
+    out = capsys.readouterr().out
+    assert f"Reusing the finished run {smoke_run}" in out  # true labels: the run already trained
+    shuffled = smoke_run.parent / smoke_run.name.replace("-subject-", "-subject-shuffled-")
+    metadata = json.loads((shuffled / "metadata.json").read_text())
+    assert metadata["config"]["shuffle_labels"] is True and metadata["labels"].startswith("shuffled")
+    row = table.iloc[0]
+    assert row["test_subjects_in_train"] == 0 and 0 <= row["balanced_accuracy_shuffled"] <= 1
+    assert row["ci"][0] <= row["balanced_accuracy"] <= row["ci"][1]
