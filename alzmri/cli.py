@@ -130,6 +130,8 @@ def _summary(run_dir: Path, metadata: dict, baseline: float | None = None) -> st
         lines.append(f"thumbnail logistic-regression baseline (test balanced accuracy): {baseline:.3f}")
     if metadata.get("synthetic"):
         lines.append("Trained and tested on SYNTHETIC demo data: these numbers describe the method, not patients.")
+    if metadata.get("labels", "true") != "true":
+        lines.append("Trained on labels SHUFFLED by subject: above chance, it has memorised subjects (alzmri compare).")
     lines.append(DISCLAIMER)
     return "\n".join(lines)
 
@@ -151,6 +153,7 @@ def _print_evaluation(evaluation) -> None:
 
     m = evaluation.metrics
     tag = ", SYNTHETIC data" if m.get("synthetic") else ""
+    tag += ", labels SHUFFLED by subject: a memorisation check, not a classifier" if m["labels"] != "true" else ""
     print(f"\n{evaluation.run.path.name} on the {m['split']} split ({m['split_protocol']} protocol, "
           f"{m['images']} images{tag}):")
     print(metrics_table(m).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
