@@ -180,3 +180,8 @@ def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smok
     row = table.iloc[0]
     assert row["test_subjects_in_train"] == 0 and 0 <= row["balanced_accuracy_shuffled"] <= 1
     assert row["ci"][0] <= row["balanced_accuracy"] <= row["ci"][1]
+    from alzmri.evaluate import evaluate_run  # read back from its splits.csv: scored on the labels it learnt
+
+    evaluation = evaluate_run(shuffled, n_boot=20, faithfulness_images=4, progress=False)
+    assert evaluation.metrics["labels"].startswith("shuffled")
+    assert evaluation.metrics["balanced_accuracy"] == pytest.approx(row["balanced_accuracy_shuffled"])
