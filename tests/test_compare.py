@@ -31,7 +31,7 @@ def test_shuffled_labels_are_per_subject_and_keep_class_sizes(medium_data):
     assert (per_unit.nunique() == 1).all()  # one class per subject, copies included
     true_per_unit = pd.Series(frame["label"].to_numpy(), index=units).groupby(level=0).first()
     assert per_unit.first().value_counts().sort_index().equals(true_per_unit.value_counts().sort_index())
-    assert (per_unit.first() != true_per_unit).mean() > 0.3  # and most subjects did change class
+    assert (per_unit.first() != true_per_unit).mean() > 0.3  # and many subjects changed class
     assert (shuffled["class_name"].to_numpy() == np.asarray(CLASS_NAMES)[shuffled["label"].to_numpy()]).all()
     assert shuffle_labels(frame, seed=5)["label"].equals(shuffled["label"])  # seeded
 
