@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .config import PRESETS, get_config
+from .config import PRESETS, SUBJECT_METHODS, get_config
 from .compare import MODELS, PROBE, compare_protocols
 from .splits import PROTOCOLS
 
@@ -228,6 +229,22 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def overlay_names(files: list[Path], suffix: str = "_gradcam.png") -> list[str]:
+    """One output name per input file, never shared: its stem, or where stems collide its path from the inputs'
+    common folder (``a/slice.jpg`` → ``a_slice_jpg_gradcam.png``), numbered if the same file comes twice."""
+    resolved = [p.resolve() for p in files]
+    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    stems = [p.stem for p in files]
+    names = [p.stem if stems.count(p.stem) == 1 else "_".join(r.relative_to(common).parts).replace(".", "_")
+             for p, r in zip(files, resolved)]
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return [name + suffix for name in unique]
+
+
 def _gradcam(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for image files."""
     from . import plots
@@ -242,9 +259,9 @@ def _gradcam(args: argparse.Namespace) -> int:
     maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for path, image, heat, cls in zip(files, images, maps, chosen):
+    for path, name, image, heat, cls in zip(files, overlay_names(files), images, maps, chosen):
         fig = plots.gradcam_gallery(image[None], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
-        print(plots.save_figure(fig, out / f"{path.stem}_gradcam.png"))
+        print(plots.save_figure(fig, out / name))
     print(DISCLAIMER)
     return 0
 
@@ -386,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=sorted(PRESETS), help="preset (default: $ALZMRI_PROFILE or demo)")
     p.add_argument("--seed", type=int)
     p.add_argument("--duplicate-threshold", dest="duplicate_threshold", type=float)
-    p.add_argument("--subjects", choices=["auto", "manifest", "names", "similarity"],
+    p.add_argument("--subjects", choices=list(SUBJECT_METHODS),
                    help="how to find each slice's subject (default auto: manifest, else names, else similarity)")
     p.add_argument("--save-csv", dest="save_csv", help="write one row per image (subject, split per protocol)")
     p.add_argument("--show", type=int, default=10, help="how many skipped/converted files to list")

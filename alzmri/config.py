@@ -31,6 +31,9 @@ KAGGLE_HANDLE = "uraninjo/augmented-alzheimer-mri-dataset-v2"
 HF_REPO = "Falah/Alzheimer_MRI"
 PROFILE_ENV = "ALZMRI_PROFILE"
 DEFAULT_PROFILE = "demo"
+#: The split protocols (explained in :mod:`alzmri.splits`) and the ways to find subjects (:mod:`alzmri.subjects`).
+SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
+SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
 
 
 def default_cache_dir() -> Path:
@@ -76,6 +79,32 @@ class Config:
     seed: int = 42
     tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
     runs_dir: str = field(default_factory=lambda: os.environ.get("ALZMRI_RUNS", "saved_models"))
+
+    def __post_init__(self) -> None:
+        """Refuse impossible settings at once, naming the setting, before any data is read."""
+        problems = [message for broken, message in (
+            (self.image_size < 32, f"image_size must be at least 32 pixels (the backbones need it), "
+                                   f"got {self.image_size}"),
+            (self.batch_size < 1, f"batch_size must be at least 1, got {self.batch_size}"),
+            (self.head_epochs < 0, f"head_epochs must be 0 or more, got {self.head_epochs}"),
+            (self.finetune_epochs < 0, f"finetune_epochs (--epochs) must be 0 or more, got {self.finetune_epochs}"),
+            (self.head_epochs + self.finetune_epochs < 1, "head_epochs and finetune_epochs are both 0: nothing would "
+                                                          "be trained"),
+            (not 0 < self.duplicate_threshold <= 1,
+             f"duplicate_threshold is a correlation in (0, 1], got {self.duplicate_threshold}"),
+            (not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
+                  and self.val_fraction + self.test_fraction < 1),
+             f"val_fraction and test_fraction must be in (0, 1) with a sum below 1, got {self.val_fraction} and "
+             f"{self.test_fraction}"),
+            (self.split not in SPLIT_PROTOCOLS, f"split must be one of {list(SPLIT_PROTOCOLS)}, got {self.split!r}"),
+            (self.subjects not in SUBJECT_METHODS, f"subjects must be one of {list(SUBJECT_METHODS)}, "
+                                                   f"got {self.subjects!r}"),
+            (not 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (self.patience < 0 or self.feature_passes < 1 or self.synth_slices < 1,
+             "patience must be 0 or more, feature_passes and synth_slices 1 or more"),
+        ) if broken]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def replace(self, **overrides) -> "Config":
         """Return a copy with some fields changed; unknown names are an error that lists the valid ones."""

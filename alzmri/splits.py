@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from . import leakage
-from .config import CLASS_NAMES, Config, default_cache_dir
+from .config import CLASS_NAMES, SPLIT_PROTOCOLS, Config, default_cache_dir
 from .datasets import DatasetError, DatasetIndex, DataWarning, index_dataset, resolve_data
 from .similarity import Features, cached_features
 from .subjects import SubjectRecovery, recover_subjects
 
-PROTOCOLS = ("subject", "image", "official", "naive")
+PROTOCOLS = SPLIT_PROTOCOLS
 SPLITS = ("train", "val", "test")
 SPLITS_FILE = "splits.csv"
 SPLITS_COLUMNS = ["relpath", "class_name", "kind", "original", "group", "subject", "slice_pos", "split"]

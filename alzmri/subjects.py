@@ -28,7 +28,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from . import synthetic
-from .config import CLASS_NAMES
+from .config import CLASS_NAMES, SUBJECT_METHODS
 from .leakage import original_rows
 
 TEST_NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.jpe?g$", re.IGNORECASE)
@@ -240,8 +240,8 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
     Returns:
         The subjects, the method that found them and the neighbour evidence.
     """
-    if method not in ("auto", "manifest", "names", "similarity"):
-        raise ValueError(f"subject method must be auto, manifest, names or similarity, got {method!r}")
+    if method not in SUBJECT_METHODS:
+        raise ValueError(f"subject method must be one of {list(SUBJECT_METHODS)}, got {method!r}")
     is_original = frame["kind"].to_numpy() == "original"
     evidence = neighbour_evidence(slice_features[is_original], frame["label"].to_numpy()[is_original])
     notes = []

@@ -203,6 +203,19 @@ def default_run_name(config: Config) -> str:
             f"-seed{config.seed}")
 
 
+def run_folder(config: Config, run_name: str | None = None) -> Path:
+    """The folder of a run: ``<runs_dir>/<run_name>``, refusing names that would lead anywhere else.
+
+    Raises:
+        ValueError: ``run_name`` is not a plain folder name (a path, ``..``, hidden, or odd characters).
+    """
+    name = run_name or default_run_name(config)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
+        raise ValueError(f"--run-name must be a plain folder name (letters, digits, '.', '_', '-'; no path, no '..'), "
+                         f"got {name!r}: runs always live in {config.runs_dir}/")
+    return Path(config.runs_dir) / name
+
+
 def _check_resumable(work: Path, config: Config) -> bool:
     """True if ``work`` holds a partial run of the same settings; an error if its settings differ."""
     settings = work / "config.json"
@@ -214,6 +227,12 @@ def _check_resumable(work: Path, config: Config) -> bool:
         raise ValueError(f"An unfinished run in {work} was started with other settings ({changed}); "
                          "use another --run-name, or delete that folder to start over")
     return True
+
+
+def _forget_empty_start(work: Path) -> None:
+    """Remove a ``.partial`` folder that holds nothing but its settings: a failed start must not block the next."""
+    if work.exists() and {p.name for p in work.iterdir()} <= {"config.json"}:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def history_frame(work: Path) -> pd.DataFrame:
@@ -281,7 +300,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
                  strategy: str = "auto", progress: bool = True) -> Path:
     """The finished run of these settings if there is one (demo, notebooks and ``compare`` reuse it), else train it."""
-    run_dir = Path(config.runs_dir) / (run_name or default_run_name(config))
+    run_dir = run_folder(config, run_name)
     metadata = run_dir / "metadata.json"
     if metadata.exists() and Config.from_dict(json.loads(metadata.read_text())["config"]) == config:
         if progress:
@@ -295,28 +314,31 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
     """Train ``config`` end to end (resuming an interrupted run of the same name) and save the run."""
     from .evaluate import quick_metrics
 
+    run_dir = run_folder(config, run_name)
     start = time.time()
     set_seeds(config.seed)
     use_mixed_precision_if_gpu()
     data = data or prepare_data(config, progress)
-    runs = Path(config.runs_dir)
-    name = run_name or default_run_name(config)
-    work = runs / f".{name}.partial"
+    work = run_dir.parent / f".{run_dir.name}.partial"
     resuming = _check_resumable(work, config)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     if resuming and progress:
         print(f"Resuming the unfinished run in {work}")
-    with get_strategy(strategy).scope():
-        model = build_classifier(config)
-        if (work / "stage1.weights.h5").exists():
-            model.load_weights(work / "stage1.weights.h5")
-        else:
-            train_head(model, data, config, work, progress)
-            model.save_weights(work / "stage1.weights.h5")
-        finetune(model, data, config, work, progress)
+    try:
+        with get_strategy(strategy).scope():
+            model = build_classifier(config)
+            if (work / "stage1.weights.h5").exists():
+                model.load_weights(work / "stage1.weights.h5")
+            else:
+                train_head(model, data, config, work, progress)
+                model.save_weights(work / "stage1.weights.h5")
+            finetune(model, data, config, work, progress)
+    except BaseException:
+        _forget_empty_start(work)
+        raise
     metrics = quick_metrics(model, data, config)
-    run_dir = save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work),
-                       runs / name, data.frame)
+    save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work), run_dir,
+             data.frame)
     shutil.rmtree(work, ignore_errors=True)
     return run_dir
