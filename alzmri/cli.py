@@ -143,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from .train import train
 
-    run_dir = train(_train_config(args), run_name=args.run_name, strategy=args.strategy)
+    run_dir = train(_train_config(args), run_name=args.run_name, strategy=args.strategy, replace=args.replace)
     print(_summary(run_dir, json.loads((run_dir / "metadata.json").read_text())))
     return 0
 
@@ -285,7 +285,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"[3/6] thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
           f"{baseline:.3f}")
     print(f"[4/6] training {config.backbone} at {config.image_size}px on the {config.split} split")
-    run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy)
+    run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy, replace=args.replace)
     print("[5/6] evaluating on the held-out test split")
     evaluation = evaluate_run(run_dir, data=data)
     _print_evaluation(evaluation)
@@ -365,6 +365,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shuffle-labels", dest="shuffle_labels", action="store_true", default=None,
                    help="give every subject a random class: a model that still beats chance memorises subjects")
     p.add_argument("--run-name", dest="run_name", help="folder name under saved_models/ (same name resumes)")
+    p.add_argument("--replace", action="store_true",
+                   help="train a finished run of this name again (it is kept until the new one is saved)")
     p.add_argument("--tensorboard", action="store_true", default=None,
                    help="also log to saved_models/tensorboard/<run-name>/ (view with `tensorboard --logdir`)")
     p.add_argument("--strategy", choices=["auto", "none", "mirrored"], default="auto",

@@ -14,6 +14,8 @@ import platform
 import re
 import shutil
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ import pandas as pd
 
 from . import __version__
 from .config import CLASS_NAMES, Config
-from .model import PREPROCESSING, build_classifier, feature_extractor, head_model, set_trainable
+from .model import PREPROCESSING, RunError, build_classifier, feature_extractor, head_model, set_trainable
 from .splits import SPLITS_FILE, PreparedData, prepare_data, save_splits
 
 
@@ -298,7 +300,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
 
 
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
-                 strategy: str = "auto", progress: bool = True) -> Path:
+                 strategy: str = "auto", progress: bool = True, replace: bool = False) -> Path:
     """The finished run of these settings if there is one (demo, notebooks and ``compare`` reuse it), else train it."""
     run_dir = run_folder(config, run_name)
     metadata = run_dir / "metadata.json"
@@ -306,15 +308,70 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
         if progress:
             print(f"Reusing the finished run {run_dir} (same settings); pass another --run-name to train anew")
         return run_dir
-    return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress)
+    return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress, replace=replace)
 
 
 def train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
-          strategy: str = "auto", progress: bool = True) -> Path:
-    """Train ``config`` end to end (resuming an interrupted run of the same name) and save the run."""
+          strategy: str = "auto", progress: bool = True, replace: bool = False) -> Path:
+    """Train ``config`` end to end (resuming an interrupted run of the same name) and save the run.
+
+    Args:
+        config: the settings.
+        run_name: the folder under ``config.runs_dir`` (default: from the settings).
+        data: prepared data (default: prepared from ``config.data``).
+        strategy: the ``tf.distribute`` strategy (see :func:`get_strategy`).
+        progress: show progress bars and messages.
+        replace: train again over a finished run of this name; it stays in place until the new one is saved.
+
+    Raises:
+        RunError: a finished run of this name exists (and not ``replace``), or another process is training it.
+    """
+    run_dir = run_folder(config, run_name)
+    _refuse_finished(run_dir, replace)
+    with run_lock(run_dir):
+        _refuse_finished(run_dir, replace)  # again: another process may have finished it meanwhile
+        return _train_locked(config, run_dir, data, strategy, progress)
+
+
+def _refuse_finished(run_dir: Path, replace: bool) -> None:
+    """A finished run is only ever replaced on request."""
+    if (run_dir / "metadata.json").exists() and not replace:
+        raise RunError(f"{run_dir} is a finished run; nothing was changed. To train another, pass a new --run-name, "
+                       "or --replace to train this one again (the finished run is kept until the new one is saved)")
+
+
+@contextmanager
+def run_lock(run_dir: Path):
+    """Hold ``<runs_dir>/.<name>.lock`` while training, so a second process on the same run stops at once.
+
+    An OS file lock (``fcntl.flock``): it is released when the process ends, even by SIGKILL, so a
+    killed run never leaves a stale lock (only an unlocked file). The file is removed on a normal exit.
+    Where ``fcntl`` is missing (Windows) runs are not locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = run_dir.parent / f".{run_dir.name}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"Another process is training {run_dir} right now; wait for it, or use another "
+                           "--run-name") from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)  # while still locked; a late opener re-checks the run under its own lock
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, strategy: str, progress: bool) -> Path:
+    """:func:`train`'s work, with the run locked: prepare, resume or start, two stages, save."""
     from .evaluate import quick_metrics
 
-    run_dir = run_folder(config, run_name)
     start = time.time()
     set_seeds(config.seed)
     use_mixed_precision_if_gpu()
@@ -323,8 +380,11 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
     resuming = _check_resumable(work, config)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    if resuming and progress:
-        print(f"Resuming the unfinished run in {work}")
+    if resuming:
+        for message in drop_torn_checkpoints(work):
+            warnings.warn(message, UserWarning, stacklevel=2)
+        if progress:
+            print(f"Resuming the unfinished run in {work}")
     try:
         with get_strategy(strategy).scope():
             model = build_classifier(config)
@@ -332,7 +392,7 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
                 model.load_weights(work / "stage1.weights.h5")
             else:
                 train_head(model, data, config, work, progress)
-                model.save_weights(work / "stage1.weights.h5")
+                save_weights_atomically(model, work / "stage1.weights.h5")
             finetune(model, data, config, work, progress)
     except BaseException:
         _forget_empty_start(work)
@@ -342,3 +402,56 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
              data.frame)
     shutil.rmtree(work, ignore_errors=True)
     return run_dir
+
+
+def save_weights_atomically(model, path: Path) -> None:
+    """Write weights beside ``path`` and move them into place: a kill mid-write never leaves a torn ``path``."""
+    partial = path.with_name(f".saving-{path.name}")  # Keras wants the name to end in .weights.h5
+    model.save_weights(partial)
+    partial.replace(path)
+
+
+def readable_h5(path: Path) -> bool:
+    """Whether an HDF5 file opens and every dataset in it can be read (a torn write fails here)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(lambda _, item: item[()] if isinstance(item, h5py.Dataset) else None)
+        return True
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return False
+
+
+def drop_torn_checkpoints(work: Path) -> list[str]:
+    """Remove checkpoints of an unfinished run that a kill left half-written; say what each loss costs.
+
+    Keras callbacks write ``best_<stage>.weights.h5`` and ``backup_<stage>/`` themselves, so their
+    writes cannot be made atomic here; they are checked on resume instead.
+
+    Returns:
+        One message per removed file or folder.
+    """
+    messages = []
+    for path in sorted(work.glob("*.weights.h5")):
+        if not readable_h5(path):
+            path.unlink()
+            cost = ("stage 1 is trained again" if path.name == "stage1.weights.h5" else
+                    "its best epoch so far is forgotten; training goes on from the last backup")
+            messages.append(f"{path} was torn (a kill during its save?): removed, {cost}")
+    for backup in sorted(p for p in work.glob("backup_*") if p.is_dir()):
+        if not all(readable_h5(h5) for h5 in backup.rglob("*.h5")) or _torn_json(backup):
+            shutil.rmtree(backup)
+            messages.append(f"{backup} was torn (a kill during its save?): removed, its stage starts again from "
+                            "epoch 1 (the epochs already logged are kept in the history)")
+    return messages
+
+
+def _torn_json(folder: Path) -> bool:
+    """Whether any JSON file in ``folder`` fails to parse."""
+    for path in folder.rglob("*.json"):
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError):
+            return True
+    return False

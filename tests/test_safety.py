@@ -2,6 +2,7 @@
 
 import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -9,17 +10,34 @@ from alzmri.cli import main
 from alzmri.config import get_config
 
 
+def _refuse_data_reads(monkeypatch) -> None:
+    """Make any attempt to find the data fail the test: what is checked here must be refused before that."""
+    import alzmri.datasets
+    import alzmri.splits
+
+    for module in (alzmri.datasets, alzmri.splits):
+        monkeypatch.setattr(module, "resolve_data", lambda *a, **k: pytest.fail("data was read"))
+
+
+def _runs() -> Path:
+    """The runs folder of the test session (``ALZMRI_RUNS``, set by the root conftest)."""
+    return Path(get_config("smoke").runs_dir)
+
+
 @pytest.mark.parametrize("name", ["../victim", "/tmp/victim", "a/b", ".hidden", "..", "name with space"])
 def test_run_names_stay_inside_the_runs_folder(name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    _refuse_data_reads(monkeypatch)
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "precious.txt").write_text("keep me")
+    before = set(_runs().glob("*")) if _runs().exists() else set()
     assert main(["train", "--profile", "smoke", "--run-name", name]) == 2
     err = capsys.readouterr().err
     assert err.startswith("alzmri train: error: --run-name must be a plain folder name") and "Traceback" not in err
+    assert sorted(p.name for p in victim.iterdir()) == ["precious.txt"]
     assert (victim / "precious.txt").read_text() == "keep me"
-    assert not (tmp_path / "saved_models").exists()  # refused before any work
+    assert (set(_runs().glob("*")) if _runs().exists() else set()) == before  # refused before any work
 
 
 @pytest.mark.parametrize("argv, setting", [
@@ -31,14 +49,13 @@ def test_run_names_stay_inside_the_runs_folder(name, tmp_path, monkeypatch, caps
     (["audit", "demo", "--duplicate-threshold", "1.5"], "duplicate_threshold"),
 ])
 def test_bad_settings_are_refused_before_any_data_is_read(argv, setting, tmp_path, monkeypatch, capsys):
-    import alzmri.datasets
-
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(alzmri.datasets, "resolve_data", lambda *a, **k: pytest.fail("data was read"))
-    assert main(argv + ["--profile", "smoke"]) == 2
+    _refuse_data_reads(monkeypatch)
+    name = ["--run-name", f"bad-{tmp_path.name}"] if argv[0] != "audit" else []
+    assert main(argv + ["--profile", "smoke"] + name) == 2
     err = capsys.readouterr().err
     assert setting in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "saved_models").exists()
+    assert not list(_runs().glob(f"*bad-{tmp_path.name}*"))  # no .partial left by a bad start
 
 
 def test_a_failed_start_leaves_no_partial_folder_to_block_the_next(small_root, tmp_path):
@@ -51,7 +68,7 @@ def test_a_failed_start_leaves_no_partial_folder_to_block_the_next(small_root, t
         data = prepare_data(config, progress=False)
     with pytest.raises(ValueError, match="ResNet9000"):
         train(config, run_name="r", data=data, progress=False)
-    assert list(tmp_path.iterdir()) == []  # no .r.partial left behind
+    assert list(tmp_path.iterdir()) == []  # no .r.partial (nor lock) left to block the next start of "r"
 
 
 def test_gradcam_outputs_of_same_named_inputs_do_not_collide(smoke_run, tmp_path, capsys):
@@ -66,3 +83,53 @@ def test_gradcam_outputs_of_same_named_inputs_do_not_collide(smoke_run, tmp_path
                  "--out", str(tmp_path / "cams")]) == 0
     written = sorted(p.name for p in (tmp_path / "cams").iterdir())
     assert written == ["a_slice_jpg_gradcam.png", "b_slice_jpg_gradcam.png"]
+
+
+def test_a_second_process_on_a_locked_run_stops_at_once(tmp_path, private_cache):
+    import os
+    import subprocess
+    import sys
+
+    from alzmri.train import run_lock
+
+    runs = tmp_path / "saved_models"
+    env = {**os.environ, "ALZMRI_CACHE": str(private_cache), "ALZMRI_RUNS": str(runs), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with run_lock(runs / "r"):  # as if another process were training run "r"
+        rival = subprocess.run([sys.executable, "-m", "alzmri", "train", "--profile", "smoke", "--run-name", "r"],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert rival.returncode == 2 and "Another process is training" in rival.stderr, rival.stderr[-2000:]
+    assert "Traceback" not in rival.stderr
+    assert not runs.exists() or not list(runs.iterdir())  # nothing of the run touched or started
+
+
+def test_torn_checkpoints_are_found_and_dropped(tmp_path):
+    import keras
+
+    from alzmri.train import drop_torn_checkpoints, readable_h5, save_weights_atomically
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    save_weights_atomically(model, tmp_path / "stage1.weights.h5")
+    save_weights_atomically(model, tmp_path / "best_stage2.weights.h5")
+    assert readable_h5(tmp_path / "stage1.weights.h5") and not list(tmp_path.glob(".saving-*"))
+    good = tmp_path / "best_stage2.weights.h5"
+    torn = tmp_path / "stage1.weights.h5"
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
+    backup = tmp_path / "backup_stage2"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text('{"epoch": 3')  # cut mid-write
+    messages = drop_torn_checkpoints(tmp_path)
+    assert len(messages) == 2 and "stage 1 is trained again" in messages[0] and "backup_stage2" in messages[1]
+    assert good.exists() and not torn.exists() and not backup.exists()
+    assert drop_torn_checkpoints(tmp_path) == []
+
+
+def test_a_finished_run_is_not_replaced_without_asking(tmp_path, monkeypatch, capsys):
+    _refuse_data_reads(monkeypatch)
+    finished = _runs() / f"done-{tmp_path.name}"
+    finished.mkdir(parents=True)
+    (finished / "metadata.json").write_text('{"config": {}}')
+    assert main(["train", "--profile", "smoke", "--run-name", finished.name]) == 2
+    err = capsys.readouterr().err
+    assert "is a finished run; nothing was changed" in err and "--replace" in err
+    assert sorted(p.name for p in finished.iterdir()) == ["metadata.json"]

@@ -89,15 +89,22 @@ def test_training_killed_mid_run_resumes_where_it_stopped(tmp_path, private_cach
         first.wait()
     done_before = len(pd.read_csv(log))
     assert not (tmp_path / "saved_models" / "killed").exists()  # nothing half-written where a run belongs
+    stage1 = tmp_path / "saved_models" / ".killed.partial" / "stage1.weights.h5"
+    stage1.write_bytes(stage1.read_bytes()[: stage1.stat().st_size // 2])  # as if killed while saving it
     second = subprocess.run(command, cwd=tmp_path, env=_env(private_cache, tmp_path / "saved_models"),
                             capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "Resuming the unfinished run" in second.stdout
+    assert "stage1.weights.h5 was torn" in second.stderr and "stage 1 is trained again" in second.stderr
     assert f"Epoch {done_before + 1}/5" in second.stdout and "Epoch 1/5" not in second.stdout
     history = pd.read_csv(tmp_path / "saved_models" / "killed" / "history.csv")
     stage2 = history.loc[history["stage"] == "stage2", "epoch"].tolist()
     assert stage2 == list(range(len(stage2))) and len(stage2) > done_before
     assert not (tmp_path / "saved_models" / ".killed.partial").exists()
+    again = subprocess.run(command, cwd=tmp_path, env=_env(private_cache, tmp_path / "saved_models"),
+                           capture_output=True, text=True, timeout=300)  # a finished run is not replaced
+    assert again.returncode == 2 and "is a finished run; nothing was changed" in again.stderr, again.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "saved_models" / "killed" / "history.csv").equals(history)
 
 
 @pytest.mark.slow
