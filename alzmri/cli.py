@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import __version__
 from .config import PRESETS, SUBJECT_METHODS, get_config
+from .files import ensure_writable, is_disk_full
 from .compare import MODELS, PROBE, compare_protocols
 from .splits import PROTOCOLS
 
@@ -199,6 +200,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .model import load_run
     from .splits import prepare_data
 
+    if args.figures:
+        ensure_writable(args.figures, "--figures")
     data = None
     if args.data:
         config = Config.from_dict(load_run(args.run).metadata["config"]).replace(data=args.data)
@@ -254,11 +257,10 @@ def _gradcam(args: argparse.Namespace) -> int:
     from .model import load_run
 
     run = load_run(args.run)
+    out = ensure_writable(args.out, "--out")  # before the work, not after it
     files = collect_image_files(args.images)
     images = read_images_for_model(files, run.image_size)
     maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for path, name, image, heat, cls in zip(files, overlay_names(files), images, maps, chosen):
         fig = plots.gradcam_gallery(image[None], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
         print(plots.save_figure(fig, out / name))
@@ -329,6 +331,7 @@ def _compare(args: argparse.Namespace) -> int:
     from .splits import prepare_data
 
     config = _train_config(args).replace(data=args.data, shuffle_labels=False)
+    ensure_writable(args.figures, "--figures")
     data = prepare_data(config)
     print(f"Data {data.root}: {data.subjects.describe(data.frame)}")
     model = PROBE if args.model == "probe" else f"{config.backbone}, {config.profile} preset"
@@ -469,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, DatasetUnavailableError, RunError, WeightsError, FileExistsError, FileNotFoundError,
             ValueError) as err:
         print(f"alzmri {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        print(f"alzmri {args.command}: error: the disk is full ({err}). Free some space and run the same command "
+              "again: an unfinished run resumes, and finished runs were not touched", file=sys.stderr)
         return 2
 
 

@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import synthetic
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
+from .files import ensure_writable
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
@@ -331,7 +332,7 @@ def parquet_to_folders(parquet_files: list[Path], out: Path) -> Path:
 def resolve_data(spec: str, cache_dir: str | Path | None = None, config: Config | None = None,
                  progress: bool = True) -> Path:
     """Turn ``demo`` | ``kaggle`` | ``hf`` | a path into a folder-per-class root on disk."""
-    cache_dir = Path(cache_dir or default_cache_dir())
+    cache_dir = ensure_writable(cache_dir or default_cache_dir(), "the cache folder: set $ALZMRI_CACHE to move it")
     if spec == "demo":
         config = config or Config()
         return synthetic.generate_dataset(

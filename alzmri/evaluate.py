@@ -16,6 +16,7 @@ import pandas as pd
 from PIL import Image
 
 from .config import CLASS_NAMES
+from .files import ensure_writable
 from .leakage import leak_flags
 from .metrics import balanced_accuracy, compute_metrics, headline_metrics
 
@@ -127,6 +128,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     from .splits import SPLITS_FILE, independent_units, load_splits, prepare_data
 
     run = load_run(run_dir)
+    ensure_writable(run.path, "the run folder, where metrics.json and figures/ go")
     config = Config.from_dict(run.metadata["config"])
     if data is None:  # the run's own split, as trained; older runs without one recompute it
         data = load_splits(run.path, config, progress) if (run.path / SPLITS_FILE).exists() else \

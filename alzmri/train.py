@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import __version__
 from .config import CLASS_NAMES, Config
+from .files import ensure_writable
 from .model import PREPROCESSING, RunError, build_classifier, feature_extractor, head_model, set_trainable
 from .splits import SPLITS_FILE, PreparedData, prepare_data, save_splits
 
@@ -328,6 +329,7 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
     """
     run_dir = run_folder(config, run_name)
     _refuse_finished(run_dir, replace)
+    ensure_writable(run_dir.parent, "the runs folder: set $ALZMRI_RUNS or runs_dir to move it")
     with run_lock(run_dir):
         _refuse_finished(run_dir, replace)  # again: another process may have finished it meanwhile
         return _train_locked(config, run_dir, data, strategy, progress)

@@ -133,3 +133,60 @@ def test_a_finished_run_is_not_replaced_without_asking(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert "is a finished run; nothing was changed" in err and "--replace" in err
     assert sorted(p.name for p in finished.iterdir()) == ["metadata.json"]
+
+
+def test_output_folders_are_checked_before_the_work(smoke_run, tmp_path, monkeypatch, capsys):
+    import alzmri.gradcam
+
+    monkeypatch.setattr(alzmri.gradcam, "gradcam", lambda *a, **k: pytest.fail("work started"))
+    a_file = tmp_path / "taken.png"
+    a_file.write_bytes(b"not a folder")
+    from alzmri.model import load_run
+
+    image = next(Path(load_run(smoke_run).metadata["data"]).rglob("*.jpg"))
+    assert main(["gradcam", str(smoke_run), str(image), "--out", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert "taken.png (--out) is a file, not a folder" in err and a_file.read_bytes() == b"not a folder"
+    assert main(["evaluate", str(smoke_run), "--figures", str(a_file / "sub")]) == 2
+    assert "(--figures) is not writable" in capsys.readouterr().err
+
+
+def test_a_cache_or_runs_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch, capsys):
+    from alzmri.files import NotWritableError, ensure_writable
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(NotWritableError, match=r"file/cache \(the cache folder\) is not writable"):
+        ensure_writable(blocker / "cache", "the cache folder")
+    monkeypatch.setenv("ALZMRI_CACHE", str(blocker / "cache"))
+    assert main(["audit", "demo", "--profile", "smoke"]) == 2
+    assert "set $ALZMRI_CACHE to move it" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root writes to read-only folders")
+def test_a_read_only_folder_is_refused(tmp_path):
+    from alzmri.files import NotWritableError, ensure_writable
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(NotWritableError, match="is not writable"):
+            ensure_writable(folder, "a test folder")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_a_full_disk_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import alzmri.train
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "stage1.weights.h5")
+
+    monkeypatch.setattr(alzmri.train, "_train_locked", full)
+    assert main(["train", "--profile", "smoke", "--run-name", f"full-{tmp_path.name}"]) == 2
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "run the same command again" in err and "Traceback" not in err
