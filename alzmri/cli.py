@@ -215,7 +215,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Predict the class of image files."""
+    """Predict the class of image files; unreadable files are listed and make the exit status 1."""
     import json
 
     from .evaluate import predict_files
@@ -223,13 +223,24 @@ def _predict(args: argparse.Namespace) -> int:
     from .model import load_run
 
     run = load_run(args.run)
-    table = predict_files(run, collect_image_files(args.images))
+    table, problems = predict_files(run, collect_image_files(args.images))
     if args.json:
-        print(json.dumps({"predictions": table.to_dict(orient="records"), "note": DISCLAIMER}, indent=2))
+        print(json.dumps({"predictions": table.to_dict(orient="records"),
+                          "unreadable": [{"file": str(p), "error": m} for p, m in problems], "note": DISCLAIMER},
+                         indent=2))
     else:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        _print_unreadable(problems)
         print(DISCLAIMER)
-    return 0
+    return 1 if problems else 0
+
+
+def _print_unreadable(problems: list[tuple[Path, str]]) -> None:
+    """Say which input files were skipped and why (to stderr)."""
+    if problems:
+        print(f"{len(problems)} file(s) could not be read and were skipped:", file=sys.stderr)
+        for _, message in problems:
+            print(f"  {message}", file=sys.stderr)
 
 
 def overlay_names(files: list[Path], suffix: str = "_gradcam.png") -> list[str]:
@@ -253,19 +264,21 @@ def _gradcam(args: argparse.Namespace) -> int:
     from . import plots
     from .config import CLASS_NAMES
     from .gradcam import gradcam
-    from .pipeline import collect_image_files, read_images_for_model
+    from .pipeline import collect_image_files, read_readable_images
     from .model import load_run
 
     run = load_run(args.run)
     out = ensure_writable(args.out, "--out")  # before the work, not after it
-    files = collect_image_files(args.images)
-    images = read_images_for_model(files, run.image_size)
+    images, files, problems = read_readable_images(collect_image_files(args.images), run.image_size)
+    _print_unreadable(problems)
+    if not files:
+        return 1
     maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
     for path, name, image, heat, cls in zip(files, overlay_names(files), images, maps, chosen):
         fig = plots.gradcam_gallery(image[None], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
         print(plots.save_figure(fig, out / name))
     print(DISCLAIMER)
-    return 0
+    return 1 if problems else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

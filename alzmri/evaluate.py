@@ -161,12 +161,18 @@ def predict_images(run, images) -> np.ndarray:
     return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
 
 
-def predict_files(run, paths: list[Path]) -> pd.DataFrame:
-    """Class and per-class probabilities for image files (each read, checked and resized like training)."""
-    from .pipeline import read_images_for_model
+def predict_files(run, paths: list[Path]) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
+    """Class and per-class probabilities for image files (each read, checked and resized like training).
 
-    proba = predict_images(run, read_images_for_model(paths, run.image_size))
+    Returns:
+        ``(table, problems)``: one row per file that could be read, and ``(path, message)`` per file
+        that could not (it is skipped, not fatal).
+    """
+    from .pipeline import read_readable_images
+
+    images, read, problems = read_readable_images(paths, run.image_size)
+    proba = predict_images(run, images) if len(read) else np.zeros((0, len(CLASS_NAMES)))
     table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
     table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
-    table.insert(0, "file", [str(p) for p in paths])
-    return table
+    table.insert(0, "file", [str(p) for p in read])
+    return table, problems

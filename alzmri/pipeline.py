@@ -51,10 +51,13 @@ def collect_image_files(inputs: list[str]) -> list[Path]:
         if not item.exists():
             raise DatasetError(f"{item} does not exist")
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and is_visible(p.name))
+            found = sorted(p for p in item.rglob("*")
+                           if p.suffix.lower() in IMAGE_SUFFIXES and is_visible(p.name) and p.is_file())
             if not found:
                 raise DatasetError(f"No images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
             files += found
+        elif not item.is_file():
+            raise DatasetError(f"{item} is neither an image file nor a folder")
         else:
             files.append(item)
     return files
@@ -70,25 +73,49 @@ def decode_image_file(path: Path) -> np.ndarray:
             return np.asarray(to_8bit(im).convert("RGB"))
     except UnidentifiedImageError as err:
         raise DatasetError(f"{path} is not an image") from err
+    except Image.DecompressionBombError as err:
+        raise DatasetError(f"{path} is too large to decode safely ({err})") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise DatasetError(f"{path} is unreadable (truncated or corrupt: {err})") from err
 
 
 def read_images_for_model(paths: list[Path], image_size: int) -> np.ndarray:
-    """Image files as the model takes them: float32 (n, size, size, 3), raw 0–255.
+    """Image files as the model takes them: float32 (n, size, size, 3), raw 0–255; any bad file is an error.
 
     Files are decoded in parallel and resized in one batched call per original size (the same
     resize as training), which keeps prediction on files close to the speed of the model itself.
     """
+    images, _, problems = read_readable_images(paths, image_size)
+    if problems:
+        raise DatasetError(problems[0][1])
+    return images
+
+
+def read_readable_images(paths: list[Path], image_size: int) -> tuple[np.ndarray, list[Path], list[tuple[Path, str]]]:
+    """Like :func:`read_images_for_model`, but files that cannot be read are set aside, not fatal.
+
+    Returns:
+        ``(images, read, problems)``: the images of the files in ``read`` (in order) and one
+        ``(path, message)`` per file that could not be read.
+    """
+    def attempt(path: Path):
+        try:
+            return decode_image_file(path)
+        except DatasetError as err:
+            return str(err)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        decoded = list(pool.map(decode_image_file, map(Path, paths)))
+        results = list(pool.map(attempt, map(Path, paths)))
+    read = [Path(p) for p, r in zip(paths, results) if not isinstance(r, str)]
+    problems = [(Path(p), r) for p, r in zip(paths, results) if isinstance(r, str)]
+    decoded = [r for r in results if not isinstance(r, str)]
     out = np.zeros((len(decoded), image_size, image_size, 3), np.float32)
     by_shape: dict[tuple, list[int]] = {}
     for i, array in enumerate(decoded):
         by_shape.setdefault(array.shape, []).append(i)
     for members in by_shape.values():
         out[members] = resize_for_model(np.stack([decoded[i] for i in members]), image_size).numpy()
-    return out
+    return out, read, problems
 
 
 def images_only(images, labels):

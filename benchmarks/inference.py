@@ -20,7 +20,7 @@ def main() -> None:
     args = parse_args(__doc__, images=256)
 
     from alzmri.config import get_config
-    from alzmri.data import collect_image_files, read_images_for_model
+    from alzmri.pipeline import collect_image_files, read_images_for_model
     from alzmri.evaluate import predict_files
     from alzmri.gradcam import gradcam
     from alzmri.model import Run, build_classifier

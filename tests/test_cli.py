@@ -79,8 +79,11 @@ def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
     assert abs(sum(v for k, v in parsed["predictions"][0].items() if k.endswith("Demented")) - 1) < 1e-4
     (tmp_path / "notes.jpg").write_text("not really a jpeg")
     (tmp_path / "empty").mkdir()
-    cases = [([str(tmp_path / "notes.jpg")], "notes.jpg is not an image"),
-             ([str(tmp_path / "empty")], "No images"),
+    assert main(["predict", str(smoke_run), some[0], str(tmp_path / "notes.jpg")]) == 1  # the rest is predicted
+    captured = capsys.readouterr()
+    assert some[0] in captured.out and "notes.jpg" not in captured.out
+    assert "1 file(s) could not be read" in captured.err and "notes.jpg is not an image" in captured.err
+    cases = [([str(tmp_path / "empty")], "No images"),
              ([str(tmp_path / "missing.png")], "does not exist")]
     for images, message in cases:
         assert main(["predict", str(smoke_run), *images]) == 2

@@ -190,3 +190,28 @@ def test_a_full_disk_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert main(["train", "--profile", "smoke", "--run-name", f"full-{tmp_path.name}"]) == 2
     err = capsys.readouterr().err
     assert "the disk is full" in err and "run the same command again" in err and "Traceback" not in err
+
+
+def test_prediction_inputs_that_are_not_images(smoke_run, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from alzmri.model import load_run
+
+    good = next(Path(load_run(smoke_run).metadata["data"]).rglob("*.jpg"))
+    (tmp_path / "in" / "x.jpg").mkdir(parents=True)  # a folder with an image's name is not an image
+    shutil.copy(good, tmp_path / "in" / "slice.jpg")
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (128, 128)).save(bomb)
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 5000  # the 64 px slices pass; 128 x 128 is over twice that: a decompression bomb
+    try:
+        assert main(["predict", str(smoke_run), str(tmp_path / "in"), str(bomb), "--json"]) == 1
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    out = json.loads(capsys.readouterr().out)
+    assert [Path(p["file"]).name for p in out["predictions"]] == ["slice.jpg"]
+    assert len(out["unreadable"]) == 1 and "too large to decode safely" in out["unreadable"][0]["error"]
+    assert main(["predict", str(smoke_run), str(tmp_path / "in" / "x.jpg")]) == 2  # named directly: a folder
+    assert "No images" in capsys.readouterr().err
