@@ -31,6 +31,8 @@ KAGGLE_HANDLE = "uraninjo/augmented-alzheimer-mri-dataset-v2"
 HF_REPO = "Falah/Alzheimer_MRI"
 PROFILE_ENV = "ALZMRI_PROFILE"
 DEFAULT_PROFILE = "demo"
+#: Data named by a word rather than a path (see :func:`alzmri.datasets.resolve_data`).
+DATA_SOURCES: tuple[str, ...] = ("demo", "kaggle", "hf")
 #: The split protocols (explained in :mod:`alzmri.splits`) and the ways to find subjects (:mod:`alzmri.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
@@ -113,6 +115,12 @@ class Config:
         if unknown:
             raise ValueError(f"Unknown config field(s) {unknown}; valid fields: {sorted(known)}")
         return dataclasses.replace(self, **overrides)
+
+    def with_absolute_data(self) -> "Config":
+        """The same settings with a data path made absolute, so a saved run reads the same folder from anywhere."""
+        if self.data in DATA_SOURCES:
+            return self
+        return self.replace(data=str(Path(self.data).expanduser().resolve()))
 
     @classmethod
     def from_dict(cls, values: dict) -> "Config":

@@ -68,9 +68,24 @@ def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
 
 
 def write_metrics(run_dir: Path, key: str, metrics: dict) -> Path:
-    """Merge ``metrics`` under ``key`` into the run's metrics.json (atomically)."""
+    """Merge ``metrics`` under ``key`` into the run's metrics.json (atomically).
+
+    An unreadable metrics.json is kept beside it as ``metrics.json.unreadable`` (with a warning), never
+    overwritten: nothing is lost.
+    """
     path = Path(run_dir) / "metrics.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing = {}
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text())
+        except (OSError, ValueError):
+            existing = None
+        if not isinstance(existing, dict):
+            kept = path.with_name("metrics.json.unreadable")
+            path.replace(kept)
+            warnings.warn(f"{path} was not a metrics file (corrupt or hand-edited?): kept as {kept.name}, "
+                          "a new one is written", UserWarning, stacklevel=2)
+            existing = {}
     existing[key] = metrics
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(existing, indent=2) + "\n")

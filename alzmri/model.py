@@ -213,6 +213,10 @@ def load_run(path: str | Path) -> Run:
         metadata = json.loads((folder / "metadata.json").read_text())
     except (OSError, ValueError) as err:
         raise RunError(f"{folder / 'metadata.json'} is missing or unreadable ({err})") from err
+    missing = sorted({"classes", "image_size", "config"} - set(metadata)) if isinstance(metadata, dict) else ["all"]
+    if missing:
+        raise RunError(f"{folder / 'metadata.json'} is not a run's metadata (missing {', '.join(missing)}); "
+                       "was the run written by `alzmri train`?")
     try:
         model = keras.models.load_model(model_file, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 -- zipfile, h5py, keras all raise their own types

@@ -303,6 +303,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
                  strategy: str = "auto", progress: bool = True, replace: bool = False) -> Path:
     """The finished run of these settings if there is one (demo, notebooks and ``compare`` reuse it), else train it."""
+    config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
     metadata = run_dir / "metadata.json"
     if metadata.exists() and Config.from_dict(json.loads(metadata.read_text())["config"]) == config:
@@ -327,6 +328,7 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
     Raises:
         RunError: a finished run of this name exists (and not ``replace``), or another process is training it.
     """
+    config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
     _refuse_finished(run_dir, replace)
     ensure_writable(run_dir.parent, "the runs folder: set $ALZMRI_RUNS or runs_dir to move it")

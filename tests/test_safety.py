@@ -1,5 +1,6 @@
 """Run safety under bad settings and hostile names: nothing outside its folder, nothing lost, one clear line."""
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -215,3 +216,35 @@ def test_prediction_inputs_that_are_not_images(smoke_run, tmp_path, capsys):
     assert len(out["unreadable"]) == 1 and "too large to decode safely" in out["unreadable"][0]["error"]
     assert main(["predict", str(smoke_run), str(tmp_path / "in" / "x.jpg")]) == 2  # named directly: a folder
     assert "No images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("[]", "missing all"), ('{"classes": [], "config": {}}', "missing image_size"), ('{"classes": [', "unreadable"),
+    ("", "unreadable")])
+def test_a_broken_metadata_file_is_named(content, problem, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"")  # metadata is checked before the model is loaded
+    (run / "metadata.json").write_text(content)
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "metadata.json" in err and problem in err and "Traceback" not in err
+
+
+def test_a_broken_metrics_file_is_kept_aside_not_lost(tmp_path):
+    from alzmri.evaluate import write_metrics
+
+    (tmp_path / "metrics.json").write_text('{"test": {"accuracy": 0.9')  # truncated
+    with pytest.warns(UserWarning, match="kept as metrics.json.unreadable"):
+        write_metrics(tmp_path, "test", {"accuracy": 0.5})
+    assert (tmp_path / "metrics.json.unreadable").read_text() == '{"test": {"accuracy": 0.9'
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"test": {"accuracy": 0.5}}
+    write_metrics(tmp_path, "val", {"accuracy": 0.4})  # a good file is merged into
+    assert set(json.loads((tmp_path / "metrics.json").read_text())) == {"test", "val"}
+
+
+def test_a_run_remembers_its_data_folder_absolutely(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = get_config("smoke", data="my_data").with_absolute_data()
+    assert config.data == str(tmp_path / "my_data")
+    assert get_config("smoke", data="demo").with_absolute_data().data == "demo"
