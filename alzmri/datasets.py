@@ -57,7 +57,12 @@ def find_class_folders(root: Path) -> dict[str, dict[str, Path]]:
     """``{subset: {class: folder}}`` for every class folder under ``root``, at any depth."""
     found: dict[str, dict[str, Path]] = {}
     strangers: dict[str, list[str]] = {}
-    for folder, dirs, files in os.walk(root):
+    seen = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        if os.path.realpath(folder) in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(os.path.realpath(folder))
         dirs[:] = sorted(d for d in dirs if is_visible(d))
         here = Path(folder)
         name = canonical_class(here.name) if here != root else None
@@ -139,6 +144,9 @@ def _convert(path: Path, im: Image.Image, cache_dir: Path) -> Path:
     return out
 
 
+CHECK_DECODE_LIMIT = 1024  # px: a JPEG larger than this is checked at a reduced scale (the whole stream is still read)
+
+
 def check_image(path: Path, cache_dir: Path) -> tuple[str, dict]:
     """Open one file fully: ("ok" | "converted", info) or ("skipped", {"reason": ...})."""
     try:
@@ -146,8 +154,10 @@ def check_image(path: Path, cache_dir: Path) -> tuple[str, dict]:
         if size == 0:
             return "skipped", {"reason": "empty file (0 bytes)"}
         with Image.open(path) as im:
-            im.load()  # a full decode: catches truncated and corrupt files, not only bad headers
             info = {"bytes": size, "width": im.width, "height": im.height, "mode": im.mode, "used": str(path)}
+            if im.format == "JPEG" and max(im.size) > CHECK_DECODE_LIMIT:
+                im.draft(im.mode, (CHECK_DECODE_LIMIT, CHECK_DECODE_LIMIT))  # a huge JPEG, decoded reduced
+            im.load()  # a full decode: catches truncated and corrupt files, not only bad headers
             if im.format in TF_READY_FORMATS and im.mode in TF_READY_MODES:
                 return "ok", info
             info["used"] = str(_convert(path, im, cache_dir))
@@ -183,12 +193,11 @@ def index_dataset(root: str | Path, cache_dir: str | Path | None = None, workers
         raise DatasetError(f"Data folder {root} does not exist or is not a folder")
     cache_dir = Path(cache_dir or default_cache_dir())
     folders = find_class_folders(root)
-    candidates = [(subset, name, p) for subset, classes in folders.items() for name, folder in classes.items()
-                  for p in sorted(folder.rglob("*")) if p.is_file() and is_visible(p.name)]
+    candidates, unusable = _files_of(folders)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(lambda c: check_image(c[2], cache_dir), candidates), total=len(candidates),
                             desc=f"checking {root.name}", unit="file", disable=not progress))
-    rows, skipped, converted = [], [], []
+    rows, skipped, converted = [], list(unusable), []
     for (subset, name, path), (status, info) in zip(candidates, results):
         if status == "skipped":
             skipped.append({"path": str(path), "reason": info["reason"]})
@@ -206,6 +215,35 @@ def index_dataset(root: str | Path, cache_dir: str | Path | None = None, workers
                          pd.DataFrame(converted, columns=["path", "mode", "used"]))
     _warn_about_files(index)
     return index
+
+
+def _files_of(folders: dict[str, dict[str, Path]]) -> tuple[list[tuple[str, str, Path]], list[dict]]:
+    """The candidate image files of every class folder (symbolic links followed), and the files that are
+    certainly not data (broken links, hidden and ``_`` names), so the skipped report counts them."""
+    candidates, unusable = [], []
+    for subset, classes in folders.items():
+        for name, folder in classes.items():
+            for path in sorted(_walk_files(folder)):
+                if not path.exists():
+                    unusable.append({"path": str(path), "reason": "broken symbolic link"})
+                elif not is_visible(path.name):
+                    unusable.append({"path": str(path), "reason": "hidden or '_' name: not data"})
+                else:
+                    candidates.append((subset, name, path))
+    return candidates, unusable
+
+
+def _walk_files(folder: Path):
+    """Every file under ``folder`` (sub-folders too, following symbolic links, skipping hidden folders)."""
+    seen = set()
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # a link back up the tree: walked already
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if is_visible(d)]
+        yield from (Path(here) / f for f in files)
 
 
 def _check_not_empty(root: Path, folders: dict, frame: pd.DataFrame) -> None:

@@ -28,6 +28,7 @@ DESCRIPTOR_SIZE = 32
 SLICE_FEATURE_SIZE = 64
 HIGH_PASS_SIGMA = 1.5  # removes the brain's overall shape, which every slice shares
 BLOCK = 2048  # rows compared at once; bounds memory on large sets
+READ_LIMIT = 512  # long side, in px, at which images are read for features (real slices are about 200)
 FEATURES_VERSION = 2  # bump when a feature changes, so cached features are recomputed
 
 
@@ -79,9 +80,17 @@ def slice_feature(image: np.ndarray) -> np.ndarray:
 
 
 def _read_grey(path: str) -> np.ndarray:
-    """Read an image file as a grey uint8 array."""
+    """Read an image file as a grey uint8 array, decoded at most ``READ_LIMIT`` px on its long side.
+
+    Both features are 64 px or less, so a huge image (a 10,000 px scan) is decoded reduced (JPEG) or
+    shrunk at once, rather than filtered at full size.
+    """
     with Image.open(path) as im:
-        return np.asarray(im.convert("L"))
+        im.draft("L", (READ_LIMIT, READ_LIMIT))
+        grey = im.convert("L")
+        if max(grey.size) > READ_LIMIT:
+            grey.thumbnail((READ_LIMIT, READ_LIMIT), Image.Resampling.BILINEAR)
+        return np.asarray(grey)
 
 
 def compute_features(paths: list[str], workers: int = 2, progress: bool = True) -> Features:

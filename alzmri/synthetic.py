@@ -446,6 +446,8 @@ def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, s
     out = Path(out)
     params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
                   slices=slices, version=GENERATOR_VERSION)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file, not a folder: choose another --out (it is never overwritten)")
     if out.exists() and any(out.iterdir()):
         existing = _read_params(out)
         if existing == params and not overwrite:

@@ -248,3 +248,45 @@ def test_a_run_remembers_its_data_folder_absolutely(tmp_path, monkeypatch):
     config = get_config("smoke", data="my_data").with_absolute_data()
     assert config.data == str(tmp_path / "my_data")
     assert get_config("smoke", data="demo").with_absolute_data().data == "demo"
+
+
+def test_indexing_follows_linked_class_folders_and_counts_what_it_skips(tmp_path):
+    from PIL import Image
+
+    from alzmri.config import CLASS_NAMES
+    from alzmri.datasets import index_dataset
+
+    store, root = tmp_path / "store", tmp_path / "data"
+    root.mkdir()
+    for i, name in enumerate(CLASS_NAMES):
+        folder = store / name
+        folder.mkdir(parents=True)
+        for j in range(3):
+            Image.new("L", (40, 40), 30 * i + j).save(folder / f"{j}.png")
+        (root / name).symlink_to(folder, target_is_directory=True)  # class folders that are links
+    (store / CLASS_NAMES[0] / "_note.png").write_bytes(b"")
+    (store / CLASS_NAMES[0] / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (store / CLASS_NAMES[0] / "loop").symlink_to(store / CLASS_NAMES[0], target_is_directory=True)
+    with pytest.warns(UserWarning):
+        index = index_dataset(root, cache_dir=tmp_path / "cache", progress=False)
+    assert len(index.frame) == 12 and sorted(index.frame["class_name"].unique()) == sorted(CLASS_NAMES)
+    reasons = dict(zip(index.skipped["path"].map(lambda p: Path(p).name), index.skipped["reason"]))
+    assert reasons == {"_note.png": "hidden or '_' name: not data", "gone.png": "broken symbolic link"}
+
+
+def test_a_huge_image_is_read_reduced_for_features(tmp_path):
+    from PIL import Image
+
+    from alzmri.similarity import READ_LIMIT, _read_grey
+
+    big = tmp_path / "big.jpg"
+    Image.new("L", (6000, 4000), 90).save(big, quality=50)
+    grey = _read_grey(str(big))
+    assert max(grey.shape) <= READ_LIMIT and grey.shape[0] < grey.shape[1]  # aspect kept
+
+
+def test_synth_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    assert main(["synth", "--out", str(target), "--n-per-class", "4", "--size", "32"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and target.read_text() == "mine"
