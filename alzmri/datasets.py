@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import synthetic
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
-from .files import ensure_writable
+from .files import NotWritableError, ensure_writable
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
@@ -160,10 +160,16 @@ def check_image(path: Path, cache_dir: Path) -> tuple[str, dict]:
             im.load()  # a full decode: catches truncated and corrupt files, not only bad headers
             if im.format in TF_READY_FORMATS and im.mode in TF_READY_MODES:
                 return "ok", info
-            info["used"] = str(_convert(path, im, cache_dir))
+            try:
+                info["used"] = str(_convert(path, im, cache_dir))
+            except OSError as err:  # the file is fine: the cache is not
+                raise NotWritableError(f"Cannot write a converted copy of {path} into the cache {cache_dir} "
+                                       f"({err.strerror or err}): set $ALZMRI_CACHE to a writable folder") from None
             return "converted", info
     except UnidentifiedImageError:
         return "skipped", {"reason": "not an image"}
+    except NotWritableError:
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         return "skipped", {"reason": f"truncated or corrupt ({err})"}
 

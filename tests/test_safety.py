@@ -290,3 +290,19 @@ def test_synth_out_that_is_a_file_is_refused(tmp_path, capsys):
     target.write_text("mine")
     assert main(["synth", "--out", str(target), "--n-per-class", "4", "--size", "32"]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err and target.read_text() == "mine"
+
+
+def test_a_cache_that_cannot_take_a_conversion_is_not_blamed_on_the_image(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from alzmri.datasets import check_image
+    from alzmri.files import NotWritableError
+
+    rgba = tmp_path / "slice.png"
+    Image.fromarray(np.full((40, 40, 4), 120, np.uint8), "RGBA").save(rgba)
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache should be")
+    with pytest.raises(NotWritableError, match="Cannot write a converted copy of .*slice.png"):
+        check_image(rgba, blocker)
+    assert check_image(rgba, tmp_path / "ok_cache")[0] == "converted"
