@@ -93,7 +93,8 @@ def leak_flags(frame: pd.DataFrame, split_col: str = "split") -> pd.DataFrame:
     }, index=frame.index)
 
 
-def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float, split_col: str = "split") -> pd.DataFrame:
+def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
+                split_col: str = "split") -> pd.DataFrame:
     """Per evaluation split: images, and how many of them have a copy / their subject / a neighbour in train.
 
     Args:
