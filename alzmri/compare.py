@@ -50,7 +50,7 @@ def _score(data: PreparedData, predicted: np.ndarray, units: np.ndarray, n_boot:
     return {"balanced_accuracy": balanced_accuracy(labels, predicted),
             "ci": statistic_interval(lambda rows: balanced_accuracy(labels[rows], predicted[rows]), units,
                                      n_boot, seed),
-            "chance": chance_level(labels)}
+            "chance": chance_level(labels, predicted)}
 
 
 def _leaks(split: PreparedData) -> dict:
@@ -130,8 +130,8 @@ def format_comparison(table: pd.DataFrame) -> str:
         "balanced acc [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy"], table["ci"])],
         "shuffled labels [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy_shuffled"],
                                                                    table["ci_shuffled"])],
-        "chance": [f"{a:.2f}" if a == b else f"{a:.2f} / {b:.2f}"
-                   for a, b in zip(table["chance"], table["chance_shuffled"])],
+        "chance": [a if a == b else f"{a} / {b}" for a, b in
+                   zip(table["chance"].map("{:.2f}".format), table["chance_shuffled"].map("{:.2f}".format))],
     })
     return shown.to_string(index=False)
 

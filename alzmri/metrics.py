@@ -62,9 +62,16 @@ def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
         return float(balanced_accuracy_score(labels, predicted))
 
 
-def chance_level(labels: np.ndarray) -> float:
-    """The balanced accuracy of guessing: 1 / the number of classes in ``labels``."""
-    return 1.0 / max(1, len(np.unique(labels)))
+def chance_level(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """The balanced accuracy ``predicted`` would get if it had nothing to do with ``labels``.
+
+    Under a random pairing of predictions and labels the recall of a class is the share of predictions
+    of that class, so chance is their mean over the classes in ``labels``: 1/4 when every class is
+    there, up to 1/3 when one is missing and a model never predicts it, less when it predicts a class
+    the labels lack. (1 / the number of classes present would overstate chance for such a model.)
+    """
+    present = np.unique(labels)
+    return float(np.mean([(predicted == c).mean() for c in present])) if len(present) else float("nan")
 
 
 def headline_metrics(labels: np.ndarray, proba: np.ndarray) -> dict:

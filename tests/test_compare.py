@@ -185,3 +185,17 @@ def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smok
     evaluation = evaluate_run(shuffled, n_boot=20, faithfulness_images=4, progress=False)
     assert evaluation.metrics["labels"].startswith("shuffled")
     assert evaluation.metrics["balanced_accuracy"] == pytest.approx(row["balanced_accuracy_shuffled"])
+
+
+def test_chance_is_what_predictions_unrelated_to_the_labels_would_score():
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    assert metrics.chance_level(labels, np.array([0, 1, 2, 3, 0, 1, 2, 3])) == pytest.approx(0.25)
+    assert metrics.chance_level(labels, np.zeros(8, int)) == pytest.approx(0.25)  # one class always: 1/4 of the recall
+    three = np.array([0, 0, 1, 1, 2, 2])  # class 3 absent from the labels
+    assert metrics.chance_level(three, np.array([0, 1, 2, 0, 1, 2])) == pytest.approx(1 / 3)
+    assert metrics.chance_level(three, np.array([0, 1, 2, 3, 3, 3])) == pytest.approx(1 / 6)  # half wasted on 3
+    rng = np.random.default_rng(0)  # checked against shuffling the labels many times
+    predicted = rng.choice(4, 300, p=[0.1, 0.2, 0.3, 0.4])
+    truth = rng.choice(3, 300)
+    shuffled = np.mean([metrics.balanced_accuracy(rng.permutation(truth), predicted) for _ in range(400)])
+    assert metrics.chance_level(truth, predicted) == pytest.approx(shuffled, abs=0.01)
