@@ -300,13 +300,22 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
     }
 
 
+def _saved_config(metadata: Path) -> Config:
+    """The settings a finished run was trained with; a broken metadata.json is named."""
+    try:
+        return Config.from_dict(json.loads(metadata.read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunError(f"{metadata} is not a run's metadata ({type(err).__name__}: {err})") from None
+
+
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
                  strategy: str = "auto", progress: bool = True, replace: bool = False) -> Path:
     """The finished run of these settings if there is one (demo, notebooks and ``compare`` reuse it), else train it."""
     config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
     metadata = run_dir / "metadata.json"
-    if metadata.exists() and Config.from_dict(json.loads(metadata.read_text())["config"]) == config:
+    saved = _saved_config(metadata) if metadata.exists() else None
+    if saved is not None and saved.with_absolute_data() == config:  # runs saved before paths were absolute too
         if progress:
             print(f"Reusing the finished run {run_dir} (same settings); pass another --run-name to train anew")
         return run_dir
