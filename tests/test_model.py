@@ -95,7 +95,7 @@ def test_load_run_rejects_what_is_not_a_run(tmp_path):
     with pytest.raises(M.RunError, match="is not a run folder"):
         M.load_run(tmp_path)
     (tmp_path / "model.keras").write_text("definitely not a zip")
-    (tmp_path / "metadata.json").write_text('{"classes": [], "image_size": 32}')
+    (tmp_path / "metadata.json").write_text('{"classes": [], "image_size": 32, "config": {}}')
     with pytest.raises(M.RunError, match="is not a Keras model file"):
         M.load_run(tmp_path)
     (tmp_path / "metadata.json").unlink()
