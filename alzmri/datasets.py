@@ -53,18 +53,26 @@ def is_visible(name: str) -> bool:
     return not name.startswith((".", "_"))
 
 
+def walk_visible(root: Path):
+    """``os.walk`` top-down through symbolic links, each folder once (a link back up the tree is not
+    followed again), hidden and ``_`` folders left out. Yields ``(folder, dirs, files)``; the caller may
+    prune ``dirs`` in place, as with ``os.walk``."""
+    seen = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if is_visible(d))
+        yield Path(folder), dirs, files
+
+
 def find_class_folders(root: Path) -> dict[str, dict[str, Path]]:
     """``{subset: {class: folder}}`` for every class folder under ``root``, at any depth."""
     found: dict[str, dict[str, Path]] = {}
     strangers: dict[str, list[str]] = {}
-    seen = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        if os.path.realpath(folder) in seen:  # a link back up the tree
-            dirs[:] = []
-            continue
-        seen.add(os.path.realpath(folder))
-        dirs[:] = sorted(d for d in dirs if is_visible(d))
-        here = Path(folder)
+    for here, dirs, files in walk_visible(root):
         name = canonical_class(here.name) if here != root else None
         if name:
             subset = here.parent.relative_to(root).as_posix()
@@ -241,15 +249,8 @@ def _files_of(folders: dict[str, dict[str, Path]]) -> tuple[list[tuple[str, str,
 
 def _walk_files(folder: Path):
     """Every file under ``folder`` (sub-folders too, following symbolic links, skipping hidden folders)."""
-    seen = set()
-    for here, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(here)
-        if real in seen:  # a link back up the tree: walked already
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = [d for d in dirs if is_visible(d)]
-        yield from (Path(here) / f for f in files)
+    for here, _, files in walk_visible(folder):
+        yield from (here / f for f in files)
 
 
 def _check_not_empty(root: Path, folders: dict, frame: pd.DataFrame) -> None:
