@@ -18,10 +18,9 @@ from .baselines import nearest_neighbour_probe
 from .config import Config
 from .datasets import DataWarning
 from .leakage import leak_flags
-from .metrics import balanced_accuracy, chance_level, statistic_interval
+from .metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
 from .splits import PreparedData, available_protocols, independent_units
 
-MODELS = ("probe", "cnn")
 PROBE = "1-nearest-neighbour on 32x32 pose-normalised thumbnails"
 
 
@@ -42,6 +41,7 @@ def cnn_predictions(data: PreparedData, config: Config, progress: bool = True) -
 
 
 PREDICTORS = {"probe": probe_predictions, "cnn": cnn_predictions}
+MODELS = tuple(PREDICTORS)
 
 
 def _score(data: PreparedData, predicted: np.ndarray, units: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -98,7 +98,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
             warnings.simplefilter("ignore", DataWarning)  # missing classes show in the chance column
             split = data.with_protocol(protocol, cfg)
         units, unit = independent_units(split.part("test"))
-        row = {"protocol": protocol, **_leaks(split), "unit": unit, "units": int(len(np.unique(units)))}
+        row = {"protocol": protocol, **_leaks(split), "unit": unit, "units": describe_units(units, unit)["count"]}
         labellings = (("", split, False), ("_shuffled", split.with_shuffled_labels(cfg.seed), True))
         for suffix, labelled, shuffled in labellings:
             if progress and model == "cnn":

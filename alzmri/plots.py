@@ -92,10 +92,7 @@ def near_duplicate_pairs(pairs: list[tuple[str, str, float]], title: str = "") -
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write ``fig`` as PNG (creating folders), close it, and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure_to(fig, [path.parent], path.name, dpi)[0]
 
 
 def save_figure_to(fig: plt.Figure, folders: list[Path], name: str, dpi: int = 110) -> list[Path]:
