@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .datasets import DatasetError
+
 
 def thumbnails(frame: pd.DataFrame, size: int = 32) -> np.ndarray:
     """Grey ``size x size`` thumbnails of ``frame``'s images, flattened to rows in [0, 1]."""
@@ -59,5 +61,6 @@ def nearest_neighbour_probe(features: np.ndarray, labels: np.ndarray, split: np.
 
     train, held = split == "train", split == eval_split
     if not train.any() or not held.any():
-        raise ValueError(f"The probe needs train and {eval_split} images; got {int(train.sum())} and {int(held.sum())}")
+        raise DatasetError(f"The probe needs train and {eval_split} images; "
+                           f"got {int(train.sum())} and {int(held.sum())}")
     return KNeighborsClassifier(n_neighbors=1).fit(features[train], labels[train]).predict(features[held])

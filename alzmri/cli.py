@@ -12,7 +12,10 @@ import pandas as pd
 
 from . import __version__
 from .config import PRESETS, SUBJECT_METHODS, get_config
+from .errors import AlzmriError
 from .files import ensure_writable, is_disk_full
+from .model import describe_backbone
+from .timing import StageTimer
 from .compare import MODELS, PROBE, compare_protocols
 from .splits import PROTOCOLS
 
@@ -115,21 +118,23 @@ def _train_config(args: argparse.Namespace):
                            "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard", "shuffle_labels")
     if args.epochs is not None:
         overrides["finetune_epochs"] = args.epochs
-    if args.weights is not None:
-        overrides["weights"] = None if args.weights.lower() == "none" else args.weights
+    for name in ("weights", "backbone_end"):  # 'none' on the command line is None in the config
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = None if value.lower() == "none" else value
     return get_config(args.profile, **overrides)
 
 
-def _summary(run_dir: Path, metadata: dict, baseline: float | None = None) -> str:
-    """The closing table of a training run."""
+def _summary(run_dir: Path, metadata: dict) -> str:
+    """The closing table of a training run: validation only (the test split is for ``evaluate``)."""
     rows = [(split, m["images"], m["accuracy"], m["balanced_accuracy"], m["macro_f1"])
             for split, m in metadata["metrics"].items()]
     table = pd.DataFrame(rows, columns=["split", "images", "accuracy", "balanced_acc", "macro_f1"])
-    lines = [f"\nRun saved to {run_dir}", f"backbone {metadata['backbone']} ({metadata['weights']}), "
+    backbone = describe_backbone(metadata["backbone"], metadata["config"].get("backbone_end"))
+    lines = [f"\nRun saved to {run_dir}", f"backbone {backbone} ({metadata['weights']}), "
              f"{metadata['image_size']}px, split {metadata['split']}, {metadata['train_seconds']:.0f} s",
-             table.to_string(index=False, float_format=lambda v: f"{v:.3f}")]
-    if baseline is not None:
-        lines.append(f"thumbnail logistic-regression baseline (test balanced accuracy): {baseline:.3f}")
+             table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+             f"Validation only: the test split is scored once, by `python -m alzmri evaluate {run_dir}`."]
     if metadata.get("synthetic"):
         lines.append("Trained and tested on SYNTHETIC demo data: these numbers describe the method, not patients.")
     if metadata.get("labels", "true") != "true":
@@ -210,7 +215,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     _print_evaluation(evaluation)
     folders = [evaluation.run.path / "figures"] + ([Path(args.figures)] if args.figures else [])
     written = plots.save_evaluation_figures(evaluation, folders)
-    print(f"metrics: {evaluation.run.path / 'metrics.json'}\nfigures: {sorted({str(p.parent) for p in written})}")
+    print(f"metrics: {evaluation.run.path / 'metrics.json'} (under {evaluation.key!r})")
+    print(f"figures: {sorted({str(p.parent) for p in written})}")
     return 0
 
 
@@ -290,36 +296,57 @@ def _demo(args: argparse.Namespace) -> int:
     from .train import get_or_train
 
     config = _train_config(args)
+    timer = StageTimer()
     print(f"[1/6] data: {config.data} ({config.profile} preset)")
-    data = prepare_data(config)
+    with timer.stage("1 data, copies and subjects"):
+        data = prepare_data(config)
     print(f"Subjects: {data.subjects.describe(data.frame)}")
-    table, _ = audit(data, config)
+    with timer.stage("2 leakage audit"):
+        table, _ = audit(data, config)
     print(f"[2/6] leakage audit of every split protocol (test/val images with a copy or their subject in train):\n"
           f"{table.to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
-    baseline = thumbnail_baseline(data.frame)
+    with timer.stage("3 thumbnail baseline"):
+        baseline = thumbnail_baseline(data.frame)
     print(f"[3/6] thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
           f"{baseline:.3f}")
-    print(f"[4/6] training {config.backbone} at {config.image_size}px on the {config.split} split")
-    run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy, replace=args.replace)
+    print(f"[4/6] training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px on the {config.split} split")
+    with timer.stage("4 training"):
+        run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy,
+                               replace=args.replace)
     print("[5/6] evaluating on the held-out test split")
-    evaluation = evaluate_run(run_dir, data=data)
+    with timer.stage("5 evaluation, Grad-CAM, figures"):
+        evaluation = evaluate_run(run_dir, data=data)
+        folders = [run_dir / "figures", Path("figures")]
+        plots.save_evaluation_figures(evaluation, folders)
     _print_evaluation(evaluation)
-    folders = [run_dir / "figures", Path("figures")]
-    plots.save_evaluation_figures(evaluation, folders)
+    print(_against_baseline(evaluation.metrics, baseline))
     print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
     print(f"[6/6] the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
-    _report_comparison(compare_protocols(data, config, model="probe"), "probe", _data_label(data, config), folders)
+    with timer.stage("6 leakage lesson (probe)"):
+        _report_comparison(compare_protocols(data, config, model="probe"), "probe", _data_label(data), folders)
     if args.compare_splits:
         protocols = list(dict.fromkeys([config.split, "naive"]))
         print(f"\nThe same lesson with the CNN ({config.profile} preset): {protocols}, true and shuffled labels")
-        _report_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", _data_label(data, config),
-                           folders)
+        with timer.stage("7 leakage lesson (CNN)"):
+            _report_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", _data_label(data),
+                               folders)
+    print("\n" + timer.report())
     return 0
 
 
-def _data_label(data, config) -> str:
+def _against_baseline(metrics: dict, baseline: float) -> str:
+    """The model's test balanced accuracy (with its subject-level interval) beside the thumbnail baseline's."""
+    low, high = metrics["ci95"]["balanced_accuracy"]
+    gain = metrics["balanced_accuracy"] - baseline
+    verdict = ("clearly better: the baseline lies below the whole interval" if low > baseline else
+               "not clearly better: the baseline lies inside the interval" if high >= baseline else "worse")
+    return (f"Model vs thumbnail baseline, test balanced accuracy: {metrics['balanced_accuracy']:.3f} "
+            f"[{low:.3f}, {high:.3f}] vs {baseline:.3f} ({gain:+.3f}), {verdict}")
+
+
+def _data_label(data) -> str:
     """How figures name the data: synthetic data always says so."""
-    return "SYNTHETIC demo data" if config.data == "demo" else f"data: {data.root.name}"
+    return "SYNTHETIC demo data" if data.synthetic else f"data: {data.root.name}"
 
 
 def _report_comparison(table: pd.DataFrame, model: str, data_label: str, folders: list[Path],
@@ -347,12 +374,13 @@ def _compare(args: argparse.Namespace) -> int:
     ensure_writable(args.figures, "--figures")
     data = prepare_data(config)
     print(f"Data {data.root}: {data.subjects.describe(data.frame)}")
-    model = PROBE if args.model == "probe" else f"{config.backbone}, {config.profile} preset"
+    model = PROBE if args.model == "probe" else \
+        f"{describe_backbone(config.backbone, config.backbone_end)}, {config.profile} preset"
     print(f"Model: {args.model} ({model}); each protocol scored with true and with subject-shuffled labels "
           "(same split, same budget)")
     table = compare_protocols(data, config, args.protocols, model=args.model)
-    _report_comparison(table, args.model, _data_label(data, config), [Path(args.figures)], args.json)
-    if config.data == "demo":
+    _report_comparison(table, args.model, _data_label(data), [Path(args.figures)], args.json)
+    if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
     print(DISCLAIMER)
     return 0
@@ -364,6 +392,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="preset (default: $ALZMRI_PROFILE or demo)")
     p.add_argument("--weights", help="'imagenet', 'none' or a path to a local weights file")
     p.add_argument("--backbone", help="any supported keras.applications name, e.g. ResNet152V2")
+    p.add_argument("--backbone-end", dest="backbone_end",
+                   help="keep the backbone up to the end of this stage, e.g. conv3 ('none': all of it)")
     p.add_argument("--epochs", type=int, help="fine-tuning (stage 2) epochs")
     p.add_argument("--head-epochs", dest="head_epochs", type=int, help="stage 1 (head only) epochs")
     p.add_argument("--finetune-blocks", dest="finetune_blocks", type=int, help="top blocks to unfreeze (-1: all)")
@@ -474,16 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; known errors print one clear line and exit with status 2."""
-    from .datasets import DatasetError, DatasetUnavailableError
-    from .model import RunError, WeightsError
-
+    """Run one command; alzmri's own errors (bad data, settings, runs) print one clear line and exit with status 2."""
     args = build_parser().parse_args(argv)
     pd.set_option("display.width", 160)
     try:
         return args.func(args)
-    except (DatasetError, DatasetUnavailableError, RunError, WeightsError, FileExistsError, FileNotFoundError,
-            ValueError) as err:
+    except AlzmriError as err:  # the project's own errors; anything else is a bug and keeps its traceback
         print(f"alzmri {args.command}: error: {err}", file=sys.stderr)
         return 2
     except OSError as err:

@@ -17,6 +17,7 @@ import pandas as pd
 from .baselines import nearest_neighbour_probe
 from .config import Config
 from .datasets import DataWarning
+from .errors import SettingsError
 from .leakage import leak_flags
 from .metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
 from .splits import PreparedData, available_protocols, independent_units
@@ -85,12 +86,12 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
         labels, the same with a ``_shuffled`` suffix, and the resampled ``unit`` and ``units``.
     """
     if model not in PREDICTORS:
-        raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+        raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
     allowed = available_protocols(data.frame)
     protocols = protocols or allowed
     unknown = [p for p in protocols if p not in allowed]
     if unknown:
-        raise ValueError(f"This data does not allow the protocol(s) {unknown}; it allows {allowed}")
+        raise SettingsError(f"This data does not allow the protocol(s) {unknown}; it allows {allowed}")
     rows = []
     for protocol in protocols:
         cfg = config.replace(split=protocol, shuffle_labels=False)

@@ -23,6 +23,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from . import synthetic
+from .errors import AlzmriError
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
 from .files import NotWritableError, ensure_writable
 
@@ -30,11 +31,11 @@ TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
 
 
-class DatasetError(ValueError):
+class DatasetError(AlzmriError, ValueError):
     """The data on disk is not a usable dataset (layout, classes, labels); the message says why."""
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(AlzmriError, RuntimeError):
     """A dataset could not be downloaded; the message says what is needed and how to use a local copy."""
 
 
@@ -121,6 +122,11 @@ class DatasetIndex:
         for rel, size, label in sorted(zip(self.frame["relpath"], self.frame["bytes"], self.frame["label"])):
             h.update(f"{rel}\t{size}\t{label}\n".encode())
         return h.hexdigest()[:16]
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether this is alzmri's synthetic set, told by its manifest (not by how the data was named)."""
+        return (Path(self.root) / synthetic.MANIFEST).exists()
 
     def class_counts(self) -> pd.DataFrame:
         """Images per subset and class (columns in canonical class order)."""

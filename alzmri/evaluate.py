@@ -16,6 +16,7 @@ import pandas as pd
 from PIL import Image
 
 from .config import CLASS_NAMES
+from .datasets import DatasetError
 from .files import ensure_writable
 from .leakage import leak_flags
 from .metrics import balanced_accuracy, compute_metrics, headline_metrics
@@ -30,15 +31,17 @@ def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int =
     return model.predict(ds.map(images_only), verbose=1 if progress else 0)
 
 
-def quick_metrics(model, data, config) -> dict:
-    """The headline metrics (no intervals) on the val and test splits: the run's summary."""
-    metrics = {}
-    for split in ("val", "test"):
-        part = data.part(split)
-        if len(part):
-            proba = predict_frame(model, part, config.image_size, config.batch_size)
-            metrics[split] = {"images": int(len(part)), **headline_metrics(part["label"].to_numpy(), proba)}
-    return metrics
+def validation_metrics(model, data, config) -> dict:
+    """The headline metrics (no intervals) on the validation split: the summary of a training run.
+
+    Test-split numbers are left to :func:`evaluate_run` on purpose: printed after every training, they
+    invite tuning the settings on the test split.
+    """
+    part = data.part("val")
+    if part.empty:
+        return {}
+    proba = predict_frame(model, part, config.image_size, config.batch_size)
+    return {"val": {"images": int(len(part)), **headline_metrics(part["label"].to_numpy(), proba)}}
 
 
 def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
@@ -112,14 +115,23 @@ def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarr
 
 
 class Evaluation:
-    """A run evaluated on one split: the predictions, the metrics, and what the figures need."""
+    """A run evaluated on one split: the predictions, the metrics (saved under ``key``), what the figures need."""
 
-    def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict):
-        self.run, self.frame, self.proba, self.metrics = run, frame, proba, metrics
+    def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str):
+        self.run, self.frame, self.proba, self.metrics, self.key = run, frame, proba, metrics, key
 
     @property
     def labels(self) -> np.ndarray:
         return self.frame["label"].to_numpy()
+
+
+def metrics_key(run, data, split: str) -> str:
+    """Where in metrics.json an evaluation goes: ``split`` on the run's own data and protocol, else a key
+    naming the data (``test@<folder>-<protocol>-<fingerprint>``), so scoring other data never overwrites the
+    run's own result."""
+    if data.fingerprint == run.metadata.get("data_fingerprint") and data.protocol == run.metadata.get("split"):
+        return split
+    return f"{split}@{Path(data.root).name}-{data.protocol}-{data.fingerprint[:8]}"
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
@@ -135,7 +147,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         progress: show progress bars.
 
     Returns:
-        The evaluation (predictions, metrics); the metrics are also merged into ``metrics.json``.
+        The evaluation (predictions, metrics); the metrics are also merged into ``metrics.json``, under
+        ``split`` for the run's own data and protocol and under :func:`metrics_key`'s name for other data.
     """
     from .config import Config
     from .gradcam import faithfulness_report
@@ -153,20 +166,22 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
                       "(fingerprint mismatch): the split may not be the run's own", UserWarning, stacklevel=2)
     frame = data.part(split)
     if frame.empty:
-        raise ValueError(f"The {split} split of {data.root} has no images")
+        raise DatasetError(f"The {split} split of {data.root} has no images")
     proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress=progress)
     n_boot = n_boot if n_boot is not None else (200 if config.profile == "smoke" else 1000)
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
     metrics.update(split=split, split_protocol=data.protocol, labels=run.metadata.get("labels", "true"),
-                   synthetic=config.data == "demo", leakage=leak_breakdown(data, split, proba.argmax(axis=1)))
+                   synthetic=data.synthetic, leakage=leak_breakdown(data, split, proba.argmax(axis=1)),
+                   data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
     sample = frame.sample(min(faithfulness_images, len(frame)), random_state=config.seed)
     masks = evidence_masks(data.root, sample, run.image_size)
     if masks is not None:
         metrics["faithfulness"] = faithfulness_report(run.model, batch_images(sample, run.image_size), masks,
                                                       sample["label"].to_numpy(), seed=config.seed)
-    write_metrics(run.path, split, metrics)
-    return Evaluation(run, frame, proba, metrics)
+    key = metrics_key(run, data, split)
+    write_metrics(run.path, key, metrics)
+    return Evaluation(run, frame, proba, metrics, key)
 
 
 def predict_images(run, images) -> np.ndarray:

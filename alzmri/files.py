@@ -10,8 +10,10 @@ import errno
 import tempfile
 from pathlib import Path
 
+from .errors import AlzmriError
 
-class NotWritableError(ValueError):
+
+class NotWritableError(AlzmriError, ValueError):
     """An output folder cannot be created or written to."""
 
 

@@ -14,6 +14,8 @@ import functools
 import numpy as np
 from scipy import ndimage
 
+from .errors import SettingsError
+
 CANDIDATE_LAYERS = ("Activation", "ReLU", "Add")  # feature maps after a non-linearity or residual sum
 TOP_FRACTION = 0.15  # energy-in-mask looks at each heatmap's strongest 15 % of pixels
 
@@ -28,7 +30,7 @@ def find_target_layer(model, min_size: int = 7):
     layers = model.layers[: model.layers.index(head)]
     maps = [layer for layer in layers if type(layer).__name__ in CANDIDATE_LAYERS and len(layer.output.shape) == 4]
     if not maps:
-        raise ValueError(f"{model.name} has no convolutional feature map before its head; is it a classifier "
+        raise SettingsError(f"{model.name} has no convolutional feature map before its head; is it a classifier "
                          "built by alzmri.model.build_classifier?")
     big_enough = [layer for layer in maps if min(layer.output.shape[1:3]) >= min_size]
     return (big_enough or maps[:1])[-1]

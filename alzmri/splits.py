@@ -24,6 +24,7 @@ import pandas as pd
 from . import leakage
 from .config import CLASS_NAMES, SPLIT_PROTOCOLS, Config, default_cache_dir
 from .datasets import DatasetError, DatasetIndex, DataWarning, index_dataset, resolve_data
+from .errors import SettingsError
 from .similarity import Features, cached_features
 from .subjects import SubjectRecovery, recover_subjects
 
@@ -53,6 +54,10 @@ class PreparedData:
     @property
     def fingerprint(self) -> str:
         return self.index.fingerprint
+
+    @property
+    def synthetic(self) -> bool:
+        return self.index.synthetic
 
     def part(self, split: str) -> pd.DataFrame:
         return self.frame[self.frame["split"] == split]
@@ -237,7 +242,7 @@ def available_protocols(frame: pd.DataFrame) -> list[str]:
 def split_frame(frame: pd.DataFrame, protocol: str, config: Config) -> pd.DataFrame:
     """A copy of the annotated ``frame`` with a ``split`` column (train/val/test/unused) by ``protocol``."""
     if protocol not in SPLITTERS:
-        raise ValueError(f"split must be one of {list(PROTOCOLS)}, got {protocol!r}")
+        raise SettingsError(f"split must be one of {list(PROTOCOLS)}, got {protocol!r}")
     frame = frame.copy()
     frame["split"] = SPLITTERS[protocol](frame, config)
     _warn_missing_classes(frame, protocol)

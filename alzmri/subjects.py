@@ -29,6 +29,8 @@ from scipy.sparse.csgraph import connected_components
 
 from . import synthetic
 from .config import CLASS_NAMES, SUBJECT_METHODS
+from .datasets import DatasetError
+from .errors import SettingsError
 from .leakage import original_rows
 
 TEST_NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.jpe?g$", re.IGNORECASE)
@@ -241,7 +243,7 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
         The subjects, the method that found them and the neighbour evidence.
     """
     if method not in SUBJECT_METHODS:
-        raise ValueError(f"subject method must be one of {list(SUBJECT_METHODS)}, got {method!r}")
+        raise SettingsError(f"subject method must be one of {list(SUBJECT_METHODS)}, got {method!r}")
     is_original = frame["kind"].to_numpy() == "original"
     evidence = neighbour_evidence(slice_features[is_original], frame["label"].to_numpy()[is_original])
     notes = []
@@ -260,7 +262,7 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
                 notes.append(f"{agree:.1%} of the neighbouring slices named by the files are also neighbours by "
                              "the pixels.")
     if found is None and method in ("manifest", "names"):
-        raise ValueError(f"No subjects by {method} for {root}: "
+        raise DatasetError(f"No subjects by {method} for {root}: "
                          + ("no synthetic manifest there" if method == "manifest" else
                             "its file names do not follow the source set's train/test naming"))
     if found is None:

@@ -31,6 +31,7 @@ from PIL import Image
 from scipy import ndimage
 
 from .config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK
+from .errors import OutputExistsError, SettingsError
 
 #: Mean atrophy of each severity rank; the spread around it makes neighbouring classes overlap.
 RANK_SEVERITY = (0.0, 0.33, 0.66, 1.0)
@@ -308,7 +309,7 @@ def class_counts(n_per_class: int, balance: str = "original") -> dict[str, int]:
     if balance == "equal":
         return {c: n_per_class for c in CLASS_NAMES}
     if balance != "original":
-        raise ValueError(f"balance must be 'original' or 'equal', got {balance!r}")
+        raise SettingsError(f"balance must be 'original' or 'equal', got {balance!r}")
     share = {c: max(REAL_CLASS_SHARE[c], MIN_CLASS_SHARE) for c in CLASS_NAMES}
     total = sum(share.values())
     return {c: max(2, round(4 * n_per_class * share[c] / total)) for c in CLASS_NAMES}
@@ -440,20 +441,20 @@ def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, s
     from tqdm.auto import tqdm
 
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+        raise SettingsError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
     if n_per_class < 2 or size < 32 or slices < 1:
-        raise ValueError(f"need n_per_class >= 2, size >= 32 and slices >= 1 (got {n_per_class}, {size}, {slices})")
+        raise SettingsError(f"need n_per_class >= 2, size >= 32 and slices >= 1 (got {n_per_class}, {size}, {slices})")
     out = Path(out)
     params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
                   slices=slices, version=GENERATOR_VERSION)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out} is a file, not a folder: choose another --out (it is never overwritten)")
+        raise OutputExistsError(f"{out} is a file, not a folder: choose another --out (it is never overwritten)")
     if out.exists() and any(out.iterdir()):
         existing = _read_params(out)
         if existing == params and not overwrite:
             return out
         if not (overwrite or (replace_stale and existing is not None)):
-            raise FileExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
+            raise OutputExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
                                   "choose another folder or pass overwrite=True (--force)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

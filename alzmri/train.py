@@ -23,9 +23,14 @@ import pandas as pd
 
 from . import __version__
 from .config import CLASS_NAMES, Config
+from .errors import SettingsError
 from .files import ensure_writable
-from .model import PREPROCESSING, RunError, build_classifier, feature_extractor, head_model, set_trainable
+from .model import (PREPROCESSING, RunError, build_classifier, describe_backbone, feature_extractor, head_model,
+                    set_trainable)
 from .splits import SPLITS_FILE, PreparedData, prepare_data, save_splits
+
+#: In an unfinished run's folder: the fingerprint of the data it was started on.
+DATA_FILE = "data.json"
 
 
 def set_seeds(seed: int) -> None:
@@ -46,7 +51,7 @@ def get_strategy(name: str = "auto"):
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name != "auto":
-        raise ValueError(f"strategy must be 'auto', 'none' or 'mirrored', got {name!r}")
+        raise SettingsError(f"strategy must be 'auto', 'none' or 'mirrored', got {name!r}")
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()  # Colab TPU runtime
         tf.config.experimental_connect_to_cluster(resolver)
@@ -57,14 +62,23 @@ def get_strategy(name: str = "auto"):
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def use_mixed_precision_if_gpu() -> bool:
-    """Mixed float16 on a GPU (the head's softmax stays float32); float32 elsewhere."""
+@contextmanager
+def mixed_precision_if_gpu():
+    """Mixed float16 on a GPU (the head's softmax stays float32), float32 elsewhere, for one training.
+
+    Keras' dtype policy is global; the caller's policy is restored afterwards, so models built later
+    in the same process (a notebook, the tests) are not silently half precision.
+    """
     import keras
     import tensorflow as tf
 
+    before = keras.mixed_precision.global_policy()
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     keras.mixed_precision.set_global_policy("mixed_float16" if on_gpu else "float32")
-    return on_gpu
+    try:
+        yield on_gpu
+    finally:
+        keras.mixed_precision.set_global_policy(before)
 
 
 def _compile(model, learning_rate: float) -> None:
@@ -104,12 +118,36 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
     extract = tf.function(lambda images: extractor(images, training=False), reduce_retracing=True)
     features, labels = [], []
     for p in range(passes):
-        ds = make_tf_dataset(frame, config.image_size, config.batch_size, training=p > 0, seed=config.seed + p)
+        ds = make_tf_dataset(frame, config.image_size, config.batch_size, training=p > 0, seed=config.seed + p,
+                             cache=False)  # each pass is read once
         for images, batch_labels in tqdm(ds, desc=f"backbone features, pass {p + 1}/{passes}", unit="batch",
                                          total=int(np.ceil(len(frame) / config.batch_size)), disable=not progress):
             features.append(extract(images).numpy())
             labels.append(batch_labels.numpy())
     return np.concatenate(features), np.concatenate(labels)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def training_plan(config: Config) -> str:
+    """What :func:`train` will do with these settings, in words and the preset's own numbers."""
+    backbone = describe_backbone(config.backbone, config.backbone_end)
+    weights = "ImageNet weights" if config.weights == "imagenet" else (
+        "from scratch" if config.weights is None else f"weights from {config.weights}")
+    stage1 = (f"stage 1: the head alone, {_count(config.head_epochs, 'epoch')} on cached backbone features, learning rate "
+              f"{config.head_learning_rate:g}" if config.head_epochs > 0 else
+              "stage 1: skipped (head_epochs 0: a backbone trained from scratch has no features to cache yet)")
+    blocks = "all blocks" if config.finetune_blocks < 0 else f"the top {_count(config.finetune_blocks, 'block')}"
+    ratio = config.head_learning_rate / config.finetune_learning_rate
+    stage2 = (f"stage 2: {blocks} and the head, up to {_count(config.finetune_epochs, 'epoch')}, learning rate "
+              f"{config.finetune_learning_rate:g}" + (f" ({ratio:g}x lower than the head's)" if ratio > 1 else "")
+              + f", augmentation {'on' if config.augment else 'off'}, BatchNorm "
+              + ("frozen" if config.weights is not None else "learning") if config.finetune_epochs > 0 else
+              "stage 2: skipped (finetune_epochs 0)")
+    return (f"{backbone} ({weights}) at {config.image_size} px, batch {config.batch_size}; {stage1}; {stage2}; "
+            f"early stopping after {config.patience} epochs without a better val_loss")
 
 
 def _callbacks(work: Path, stage: str, config: Config) -> list:
@@ -134,11 +172,14 @@ def _callbacks(work: Path, stage: str, config: Config) -> list:
 
 
 def train_head(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
-    """Stage 1: the head on cached features of the frozen backbone (weights land in ``model``)."""
+    """Stage 1: the head on cached features of the frozen backbone (weights land in ``model``); none if
+    ``head_epochs`` is 0 (a backbone trained from scratch has no features worth a head of their own yet)."""
     import tensorflow as tf
 
     from .pipeline import class_weights
 
+    if config.head_epochs <= 0:
+        return
     set_trainable(model, 0)
     store = work / "features.npz"
     if store.exists():
@@ -214,27 +255,37 @@ def run_folder(config: Config, run_name: str | None = None) -> Path:
     """
     name = run_name or default_run_name(config)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
-        raise ValueError(f"--run-name must be a plain folder name (letters, digits, '.', '_', '-'; no path, no '..'), "
-                         f"got {name!r}: runs always live in {config.runs_dir}/")
+        raise SettingsError(f"--run-name must be a plain folder name (letters, digits, '.', '_', '-'; no path, "
+                            f"no '..'), got {name!r}: runs always live in {config.runs_dir}/")
     return Path(config.runs_dir) / name
 
 
-def _check_resumable(work: Path, config: Config) -> bool:
-    """True if ``work`` holds a partial run of the same settings; an error if its settings differ."""
+def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
+    """True if ``work`` holds a partial run of the same settings and data; an error if either differs.
+
+    The data's fingerprint counts as much as the settings: a dataset changed under the same path must
+    not resume an old run, nor reuse its cached stage-1 features.
+    """
     settings = work / "config.json"
     if not settings.exists():
         return False
     previous = json.loads(settings.read_text())
     if previous != json.loads(json.dumps(config.to_dict())):
         changed = sorted(k for k in previous if previous[k] != config.to_dict().get(k))
-        raise ValueError(f"An unfinished run in {work} was started with other settings ({changed}); "
+        raise RunError(f"An unfinished run in {work} was started with other settings ({changed}); "
                          "use another --run-name, or delete that folder to start over")
+    data_file = work / DATA_FILE
+    started_on = json.loads(data_file.read_text()).get("data_fingerprint") if data_file.exists() else None
+    if started_on != fingerprint:
+        raise RunError(f"An unfinished run in {work} was started on other data (fingerprint {started_on}, the data "
+                         f"in {config.data} now has {fingerprint}); use another --run-name, or delete that folder "
+                         "to start over")
     return True
 
 
 def _forget_empty_start(work: Path) -> None:
     """Remove a ``.partial`` folder that holds nothing but its settings: a failed start must not block the next."""
-    if work.exists() and {p.name for p in work.iterdir()} <= {"config.json"}:
+    if work.exists() and {p.name for p in work.iterdir()} <= {"config.json", DATA_FILE}:
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -276,9 +327,10 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
     return {
         "classes": list(CLASS_NAMES),
         "image_size": config.image_size,
-        "input": "raw RGB 0-255 (grayscale repeated to 3 channels); preprocessing is inside the model",
+        "input": "raw RGB 0-255, grey (the mean of R, G, B) repeated to 3 channels; preprocessing is inside the model",
         "preprocessing": PREPROCESSING.get(config.backbone, "tf"),
         "backbone": config.backbone,
+        "backbone_end": config.backbone_end,  # None: the whole backbone
         "weights": config.weights or "none (trained from scratch)",
         "profile": config.profile,
         "split": config.split,
@@ -295,7 +347,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "metrics": metrics,
         "train_seconds": round(seconds, 1),
         "libraries": library_versions(),
-        "synthetic": config.data == "demo",
+        "synthetic": data.synthetic,
         "disclaimer": "Research/teaching model, not a medical device; outputs are not diagnoses.",
     }
 
@@ -310,14 +362,26 @@ def _saved_config(metadata: Path) -> Config:
 
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
                  strategy: str = "auto", progress: bool = True, replace: bool = False) -> Path:
-    """The finished run of these settings if there is one (demo, notebooks and ``compare`` reuse it), else train it."""
+    """The finished run of these settings and data if there is one (demo, notebooks and ``compare`` reuse it),
+    else train it.
+
+    Raises:
+        RunError: a finished run of these settings was trained on other data (same path, changed files).
+    """
     config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
     metadata = run_dir / "metadata.json"
     saved = _saved_config(metadata) if metadata.exists() else None
-    if saved is not None and saved.with_absolute_data() == config:  # runs saved before paths were absolute too
+    if saved is not None and saved.with_absolute_data() == config and not replace:  # older runs saved relative paths
+        data = data or prepare_data(config, progress)
+        trained_on = json.loads(metadata.read_text()).get("data_fingerprint")
+        if trained_on != data.fingerprint:
+            raise RunError(f"{run_dir} was trained with these settings on other data (fingerprint {trained_on}; the "
+                           f"data in {data.root} now has {data.fingerprint}). Pass another --run-name to train on "
+                           "this data, or --replace to train this run again")
         if progress:
-            print(f"Reusing the finished run {run_dir} (same settings); pass another --run-name to train anew")
+            print(f"Reusing the finished run {run_dir} (same settings, same data); pass another --run-name to train "
+                  "anew")
         return run_dir
     return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress, replace=replace)
 
@@ -383,23 +447,25 @@ def run_lock(run_dir: Path):
 
 def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, strategy: str, progress: bool) -> Path:
     """:func:`train`'s work, with the run locked: prepare, resume or start, two stages, save."""
-    from .evaluate import quick_metrics
+    from .evaluate import validation_metrics
 
     start = time.time()
     set_seeds(config.seed)
-    use_mixed_precision_if_gpu()
     data = data or prepare_data(config, progress)
     work = run_dir.parent / f".{run_dir.name}.partial"
-    resuming = _check_resumable(work, config)
+    resuming = _check_resumable(work, config, data.fingerprint)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    (work / DATA_FILE).write_text(json.dumps({"data_fingerprint": data.fingerprint}) + "\n")
     if resuming:
         for message in drop_torn_checkpoints(work):
             warnings.warn(message, UserWarning, stacklevel=2)
         if progress:
             print(f"Resuming the unfinished run in {work}")
+    if progress:
+        print(f"Training {training_plan(config)}")
     try:
-        with get_strategy(strategy).scope():
+        with mixed_precision_if_gpu(), get_strategy(strategy).scope():
             model = build_classifier(config)
             if (work / "stage1.weights.h5").exists():
                 model.load_weights(work / "stage1.weights.h5")
@@ -410,7 +476,7 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     except BaseException:
         _forget_empty_start(work)
         raise
-    metrics = quick_metrics(model, data, config)
+    metrics = validation_metrics(model, data, config)
     save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work), run_dir,
              data.frame)
     shutil.rmtree(work, ignore_errors=True)

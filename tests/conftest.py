@@ -63,11 +63,12 @@ def medium_descriptors(medium_data):
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, private_cache):
-    """One run of the smoke preset, trained in-process and shared by the tests that need a model."""
-    from alzmri.train import train
+def smoke_run(private_cache):
+    """One run of the smoke preset, trained in-process, shared by the tests that need a model and by the
+    notebooks: it is saved under the session's ``$ALZMRI_RUNS`` with the default name, where their
+    ``get_or_train(config)`` finds it finished."""
+    from alzmri.train import get_or_train
 
-    runs = tmp_path_factory.mktemp("runs")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train(get_config("smoke", runs_dir=str(runs)), progress=False)
+        return get_or_train(get_config("smoke"), progress=False)

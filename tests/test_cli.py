@@ -46,6 +46,22 @@ def test_bad_data_path_is_one_clear_line(tmp_path, capsys):
     assert err.startswith("alzmri audit: error:") and "does not exist" in err and "Traceback" not in err
 
 
+def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    import alzmri.synthetic
+
+    assert main(["synth", "--out", str(tmp_path / "d"), "--size", "8"]) == 2  # alzmri's own error: one line
+    assert "size >= 32" in capsys.readouterr().err
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, or a library's own error")
+
+    monkeypatch.setattr(alzmri.synthetic, "generate_dataset", broken)
+    with pytest.raises(ValueError, match="a bug"):  # not swallowed into one line: the traceback is what helps here
+        main(["synth", "--out", str(tmp_path / "d")])
+
+
 def test_audit_reports_skipped_files(tmp_path, capsys):
     main(["synth", "--out", str(tmp_path / "d"), "--n-per-class", "12", "--size", "48", "--balance", "equal"])
     (tmp_path / "d" / "data" / "val" / "NonDemented" / "zero.jpg").write_bytes(b"")
@@ -106,11 +122,9 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path
     import json
     import re
 
-    from alzmri import config
-
     monkeypatch.chdir(tmp_path)  # the demo writes figures/ under the working folder
-    # the smoke preset pointed at the shared smoke run's folder: the demo finds that run finished and reuses it
-    monkeypatch.setitem(config.PRESETS, "smoke", config.PRESETS["smoke"].replace(runs_dir=str(smoke_run.parent)))
+    # runs in the shared smoke run's folder: the demo finds that run finished and reuses it
+    monkeypatch.setenv("ALZMRI_RUNS", str(smoke_run.parent))
     assert main(["demo", "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
     assert f"Reusing the finished run {smoke_run}" in out

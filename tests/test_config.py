@@ -31,3 +31,11 @@ def test_overrides_and_their_errors(monkeypatch):
     monkeypatch.setenv("ALZMRI_PROFILE", "tiny")
     with pytest.raises(ValueError, match=r"'tiny'.*ALZMRI_PROFILE.*smoke"):
         get_config()
+
+
+def test_runs_folder_is_read_when_a_config_is_made(monkeypatch, tmp_path):
+    monkeypatch.setenv("ALZMRI_RUNS", str(tmp_path / "a"))
+    assert get_config("smoke").runs_dir == str(tmp_path / "a")
+    monkeypatch.setenv("ALZMRI_RUNS", str(tmp_path / "b"))  # changed after import and after the first config
+    assert get_config("demo").runs_dir == str(tmp_path / "b")
+    assert get_config("demo", runs_dir="elsewhere").runs_dir == "elsewhere"  # an explicit override wins

@@ -96,3 +96,24 @@ def test_evaluation_figures_are_written(smoke_run, tmp_path):
     assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "training_curves.png",
             "confident_mistakes.png", "gradcam.png"} <= names
     assert all(p.stat().st_size > 5000 for p in written)
+
+
+def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, small_root, tmp_path, capsys):
+    import shutil
+
+    from alzmri import synthetic
+    from alzmri.cli import main
+
+    own = evaluate.evaluate_run(smoke_run, n_boot=20, progress=False).metrics
+    other = tmp_path / "their_scans"
+    shutil.copytree(small_root, other)
+    (other / synthetic.MANIFEST).unlink()  # no manifest: data alzmri did not generate, whatever it looks like
+    assert main(["evaluate", str(smoke_run), "--data", str(other)]) == 0
+    saved = json.loads((smoke_run / "metrics.json").read_text())
+    keys = [k for k in saved if k.startswith("test@their_scans-subject-")]
+    assert len(keys) == 1 and f"under {keys[0]!r}" in capsys.readouterr().out
+    theirs = saved[keys[0]]
+    assert theirs["synthetic"] is False and theirs["data"]["path"] == str(other)
+    assert saved["test"]["balanced_accuracy"] == own["balanced_accuracy"]  # the run's own result is untouched
+    assert saved["test"]["data"]["fingerprint"] == json.loads((smoke_run / "metadata.json").read_text())[
+        "data_fingerprint"] != theirs["data"]["fingerprint"]

@@ -1,5 +1,3 @@
-import time
-
 import keras
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ from alzmri.config import CLASS_NAMES, get_config
 
 @pytest.fixture(scope="module")
 def resnet():
-    return M.build_classifier(get_config("smoke", backbone="ResNet152V2", image_size=32))
+    return M.build_classifier(get_config("smoke", backbone="ResNet152V2", backbone_end=None, image_size=32))
 
 
 def test_one_flat_graph_with_preprocessing_inside(resnet):
@@ -58,15 +56,41 @@ def test_head_on_cached_features_matches_the_full_model(resnet):
 
 
 def test_imagenet_offline_fails_fast_with_a_way_out(monkeypatch):
+    # both lookups stubbed, so the test means the same on a machine with internet
     monkeypatch.setattr(M, "_cached_imagenet_file", lambda name: False)
-    start = time.monotonic()
+    monkeypatch.setattr(M, "_imagenet_reachable", lambda: False)
     with pytest.raises(M.WeightsError, match=r"need internet access.*--weights /path/to/file.h5.*--weights none"):
-        M.build_classifier(get_config("smoke", weights="imagenet", backbone="MobileNetV2"))
-    assert time.monotonic() - start < 20
+        M.build_classifier(get_config("smoke", weights="imagenet", backbone="MobileNetV2", backbone_end=None))
+
+
+def test_a_download_that_fails_midway_is_a_weights_error(monkeypatch):
+    from keras.src.utils import file_utils
+
+    def cut(*args, **kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- connection reset")
+
+    monkeypatch.setattr(M, "_cached_imagenet_file", lambda name: False)
+    monkeypatch.setattr(M, "_imagenet_reachable", lambda: True)
+    monkeypatch.setattr(file_utils, "get_file", cut)  # what keras.applications calls to download
+    with pytest.raises(M.WeightsError, match=r"could not be downloaded \(URL fetch failure.*--weights none"):
+        M.build_classifier(get_config("smoke", weights="imagenet", backbone="MobileNetV2", backbone_end=None))
+
+
+def test_reaching_the_weights_host_is_bounded_in_time(monkeypatch):
+    import urllib.request
+
+    seen = {}
+
+    def no_answer(url, timeout):
+        seen["timeout"] = timeout
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_answer)
+    assert M._imagenet_reachable() is False and 0 < seen["timeout"] <= 10
 
 
 def test_local_weights_file_loads_and_mismatch_is_clear(tmp_path):
-    config = get_config("smoke", backbone="MobileNetV2", image_size=32)
+    config = get_config("smoke", backbone="MobileNetV2", backbone_end=None, image_size=32)
     source = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     path = tmp_path / "mobilenet.weights.h5"
     source.save_weights(path)  # how a user makes the file on a machine with internet (weights="imagenet")
@@ -82,11 +106,11 @@ def test_local_weights_file_loads_and_mismatch_is_clear(tmp_path):
 
 def test_unknown_backbone_lists_the_choices():
     with pytest.raises(ValueError, match=r"'ResNet9000'.*ResNet152V2"):
-        M.build_classifier(get_config("smoke", backbone="ResNet9000"))
+        M.build_classifier(get_config("smoke", backbone="ResNet9000", backbone_end=None))
 
 
 def test_block_grouping_works_for_other_backbones():
-    mobile = M.build_classifier(get_config("smoke", backbone="MobileNetV2", image_size=32))
+    mobile = M.build_classifier(get_config("smoke", backbone="MobileNetV2", backbone_end=None, image_size=32))
     blocks = M.backbone_blocks(mobile)
     assert len(blocks) == 17 and blocks[-1][0].name == "block_16_expand" and blocks[-1][-1].name == "out_relu"
 
@@ -112,3 +136,17 @@ def test_cached_imagenet_files_are_recognised(tmp_path, monkeypatch):
     (models / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5").write_bytes(b"x")
     assert M._cached_imagenet_file("ResNet152V2") and M._cached_imagenet_file("MobileNetV2")
     assert not M._cached_imagenet_file("ResNet50V2")
+
+
+def test_a_backbone_cut_at_a_stage_ends_at_that_stages_last_block():
+    from alzmri.errors import SettingsError
+
+    cut = M.build_classifier(get_config("demo", image_size=32))  # ResNet50V2 up to stage conv3
+    whole = M.build_classifier(get_config("demo", image_size=32, backbone_end=None))
+    assert cut.layers[cut.layers.index(cut.get_layer("head_pool")) - 1].name == "conv3_block4_out"
+    assert not any(layer.name.startswith(("conv4", "conv5", "post_")) for layer in cut.layers)
+    assert cut.count_params() < 0.1 * whole.count_params()  # why the CPU presets cut: cost follows the weights
+    deep = M.build_classifier(get_config("demo", image_size=32, backbone="ResNet152V2"))  # 8 blocks in conv3
+    assert deep.layers[deep.layers.index(deep.get_layer("head_pool")) - 1].name == "conv3_block8_out"
+    with pytest.raises(SettingsError, match=r"'conv3' is not a stage of mobilenetv2.*--backbone-end none"):
+        M.build_classifier(get_config("demo", image_size=32, backbone="MobileNetV2"))

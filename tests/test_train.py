@@ -13,7 +13,7 @@ import pytest
 from alzmri.config import CLASS_NAMES, get_config
 from alzmri.datasets import index_dataset
 from alzmri.model import load_run
-from alzmri.train import _check_resumable, save_run
+from alzmri.train import DATA_FILE, _check_resumable, save_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,8 @@ def test_a_run_folder_has_model_metadata_and_history(smoke_run):
     assert meta["profile"] == "smoke" and meta["split"] == "subject" and meta["preprocessing"] == "tf"
     assert meta["data_fingerprint"] == index_dataset(meta["data"], progress=False).fingerprint
     assert {"tensorflow", "keras", "numpy", "alzmri"} <= set(meta["libraries"])
-    assert 0 <= meta["metrics"]["test"]["balanced_accuracy"] <= 1 and meta["seed"] == 42
+    assert set(meta["metrics"]) == {"val"} and meta["seed"] == 42  # test scores are evaluate's job, not train's
+    assert meta["metrics"]["val"]["images"] == meta["split_sizes"]["val"]["images"] and meta["synthetic"] is True
     history = pd.read_csv(smoke_run / "history.csv")
     assert list(history["stage"].unique()) == ["stage1", "stage2"] and "val_loss" in history
     assert meta["subjects"]["method"] == "manifest" and meta["subjects"]["ground_truth"]
@@ -49,13 +50,16 @@ def test_a_run_saves_its_split_and_no_subject_straddles_it(smoke_run):
     assert set(used["split"]) == {"train", "val", "test"}
 
 
-def test_same_settings_resume_other_settings_refuse(tmp_path):
+def test_same_settings_and_data_resume_other_settings_or_data_refuse(tmp_path):
     config = get_config("smoke")
-    assert _check_resumable(tmp_path, config) is False
+    assert _check_resumable(tmp_path, config, "abc") is False
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
-    assert _check_resumable(tmp_path, config) is True
+    (tmp_path / DATA_FILE).write_text(json.dumps({"data_fingerprint": "abc"}))
+    assert _check_resumable(tmp_path, config, "abc") is True
     with pytest.raises(ValueError, match=r"other settings \(\['image_size'\]\).*another --run-name"):
-        _check_resumable(tmp_path, config.replace(image_size=48))
+        _check_resumable(tmp_path, config.replace(image_size=48), "abc")
+    with pytest.raises(ValueError, match=r"other data \(fingerprint abc.*now has def"):
+        _check_resumable(tmp_path, config, "def")  # same settings, the files changed under the same path
 
 
 def test_failed_save_keeps_the_previous_run(smoke_run, tmp_path):
@@ -118,7 +122,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, private_cache):
         from alzmri.train import get_strategy, train
         print("replicas", get_strategy("mirrored").num_replicas_in_sync)
         run = train(get_config("smoke", runs_dir={str(tmp_path)!r}), strategy="mirrored", progress=False)
-        print("balanced", load_run(run).metadata["metrics"]["test"]["balanced_accuracy"])
+        print("balanced", load_run(run).metadata["metrics"]["val"]["balanced_accuracy"])
     """)
     result = subprocess.run([sys.executable, "-c", script], env=_env(private_cache), capture_output=True,
                             text=True, timeout=600)
@@ -178,3 +182,21 @@ def test_get_or_train_reuses_a_finished_run_of_the_same_settings(tmp_path, monke
     assert T.get_or_train(config) == run_dir
     monkeypatch.setattr(T, "train", lambda config, **k: "trained")
     assert T.get_or_train(config.replace(seed=7)) == "trained"
+
+
+def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from alzmri.model import RunError
+    from alzmri.train import get_or_train
+
+    config = get_config("smoke", runs_dir=str(tmp_path), data=str(tmp_path / "mydata")).with_absolute_data()
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "metadata.json").write_text(json.dumps({"config": config.to_dict(), "data_fingerprint": "abc"}))
+    same = SimpleNamespace(fingerprint="abc", root=tmp_path / "mydata")
+    assert get_or_train(config, run_name="finished", data=same) == finished
+    assert "same settings, same data" in capsys.readouterr().out
+    changed = SimpleNamespace(fingerprint="def", root=tmp_path / "mydata")  # same folder, other files
+    with pytest.raises(RunError, match=r"other data \(fingerprint abc; .* now has def\).*--run-name.*--replace"):
+        get_or_train(config, run_name="finished", data=changed)
