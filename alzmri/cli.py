@@ -309,7 +309,8 @@ def _demo(args: argparse.Namespace) -> int:
         baseline = thumbnail_baseline(data.frame)
     print(f"[3/6] thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
           f"{baseline:.3f}")
-    print(f"[4/6] training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px on the {config.split} split")
+    print(f"[4/6] training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px on the "
+          f"{config.split} split")
     with timer.stage("4 training"):
         run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy,
                                replace=args.replace)

@@ -299,8 +299,16 @@ def _warn_about_files(index: DatasetIndex) -> None:
 # --------------------------------------------------------------------------- sources
 
 
+#: Seconds a download may take before alzmri gives up on it (the Kaggle V2 set is a few hundred MB).
+DOWNLOAD_TIMEOUT = 900.0
+
+
 def _call_with_timeout(fn, timeout: float):
-    """Run ``fn`` in a daemon thread; raise TimeoutError if it has not finished in ``timeout`` s."""
+    """Run ``fn`` in a daemon thread; raise TimeoutError if it has not finished in ``timeout`` s.
+
+    Python cannot stop a thread from outside: after a timeout the download goes on in the background
+    until it ends or the process exits, and the message says so.
+    """
     result: dict = {}
 
     def target() -> None:
@@ -313,13 +321,14 @@ def _call_with_timeout(fn, timeout: float):
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise TimeoutError(f"no answer within {timeout:.0f} s")
+        raise TimeoutError(f"no answer within {timeout:.0f} s; the download may go on in the background until "
+                           "Python exits (restart the kernel or process to stop it)")
     if "error" in result:
         raise result["error"]
     return result["value"]
 
 
-def download_kaggle(timeout: float = 120.0) -> Path:
+def download_kaggle(timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     """Download (or reuse from ``KAGGLEHUB_CACHE``) the Kaggle V2 dataset and return its folder."""
     try:
         import kagglehub
@@ -334,7 +343,7 @@ def download_kaggle(timeout: float = 120.0) -> Path:
         ) from err
 
 
-def download_hf(cache_dir: Path, timeout: float = 120.0) -> list[Path]:
+def download_hf(cache_dir: Path, timeout: float = DOWNLOAD_TIMEOUT) -> list[Path]:
     """Download the Hugging Face ``Falah/Alzheimer_MRI`` parquet files (needs ``huggingface_hub``)."""
     try:
         from huggingface_hub import snapshot_download

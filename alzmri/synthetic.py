@@ -380,7 +380,8 @@ def _write_subject(job: tuple) -> list[dict]:
                      severity=subject.severity)
         rows.append(dict(path=original, kind="original", original="", **about))
         for copy_id in copy_ids[position]:
-            aug_image, aug_mask = augment(image, mask, np.random.default_rng([seed, class_id, number, position, 10_000 + copy_id]))
+            rng = np.random.default_rng([seed, class_id, number, position, 10_000 + copy_id])
+            aug_image, aug_mask = augment(image, mask, rng)
             name = hashlib.sha1(f"{seed}:{class_name}:{copy_id}".encode()).hexdigest()[:16]
             rel = f"{LAYOUTS[layout]['augmented']}/{class_name}/{name}.jpg"
             _save_pair(root, rel, aug_image, aug_mask)

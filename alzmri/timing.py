@@ -51,7 +51,8 @@ class StageTimer:
     def report(self) -> str:
         """The table as text, headed by the machine it was measured on."""
         table = self.table()
-        table["share"] = [f"{v:.0%}" for v in table["share"]]
+        width = max(map(len, table["stage"]))
+        lines = [f"  {stage:<{width}}  {seconds:7.1f} s  {share:4.0%}" for stage, seconds, share in table.itertuples(
+            index=False)]
         total = table["seconds"].iloc[-1]
-        return (f"Time per stage on this machine ({machine()}), {total / 60:.1f} min in all:\n"
-                + table.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        return f"Time per stage on this machine ({machine()}), {total / 60:.1f} min in all:\n" + "\n".join(lines)

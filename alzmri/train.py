@@ -136,8 +136,8 @@ def training_plan(config: Config) -> str:
     backbone = describe_backbone(config.backbone, config.backbone_end)
     weights = "ImageNet weights" if config.weights == "imagenet" else (
         "from scratch" if config.weights is None else f"weights from {config.weights}")
-    stage1 = (f"stage 1: the head alone, {_count(config.head_epochs, 'epoch')} on cached backbone features, learning rate "
-              f"{config.head_learning_rate:g}" if config.head_epochs > 0 else
+    stage1 = (f"stage 1: the head alone, {_count(config.head_epochs, 'epoch')} on cached backbone features, "
+              f"learning rate {config.head_learning_rate:g}" if config.head_epochs > 0 else
               "stage 1: skipped (head_epochs 0: a backbone trained from scratch has no features to cache yet)")
     blocks = "all blocks" if config.finetune_blocks < 0 else f"the top {_count(config.finetune_blocks, 'block')}"
     ratio = config.head_learning_rate / config.finetune_learning_rate

@@ -11,21 +11,11 @@ resident memory of the process.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import tempfile
 import time
 import warnings
 from pathlib import Path
-
-
-def machine() -> str:
-    """CPU model and cores, to put beside any absolute time."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else \
-        platform.processor()
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def main() -> None:
@@ -40,6 +30,7 @@ def main() -> None:
     from alzmri.datasets import index_dataset
     from alzmri.splits import PreparedData, annotate, audit
     from alzmri.synthetic import generate_dataset
+    from alzmri.timing import StageTimer
 
     per_class = args.originals // 4
     with tempfile.TemporaryDirectory() as scratch:
@@ -48,23 +39,18 @@ def main() -> None:
                                 copies=args.copies / 4 / per_class, progress=False)
         print(f"generated in {time.perf_counter() - start:.0f} s (not part of the audit)")
         config, cache = get_config("full", data=str(root)), Path(scratch) / "cache"
-        times = {}
-        start = time.perf_counter()
-        index = index_dataset(root, cache_dir=cache, progress=False)
-        times["index and check every file"] = time.perf_counter() - start
-        start = time.perf_counter()
-        frame, features, recovery = annotate(index, config, cache, progress=False)
-        times["features, copies, subjects"] = time.perf_counter() - start
-        start = time.perf_counter()
-        table, _ = audit(PreparedData(index, frame, config.split, features, recovery), config)
-        times["audit of the four protocols"] = time.perf_counter() - start
+        timer = StageTimer()
+        with timer.stage("index and check every file"):
+            index = index_dataset(root, cache_dir=cache, progress=False)
+        with timer.stage("features, copies, subjects"):
+            frame, features, recovery = annotate(index, config, cache, progress=False)
+        with timer.stage("audit of the four protocols"):
+            audit(PreparedData(index, frame, config.split, features, recovery), config)
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"machine: {machine()}")
     print(f"{len(index.frame)} images ({int((frame['kind'] == 'original').sum())} originals), "
           f"{frame['subject'].nunique()} subjects")
-    for stage, seconds in times.items():
-        print(f"  {stage:<30} {seconds:7.1f} s")
-    print(f"  {'total':<30} {sum(times.values()):7.1f} s;  peak memory {peak_gib:.2f} GiB")
+    print(timer.report())
+    print(f"peak memory {peak_gib:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from timing import parse_args, timed
+from timing import header, parse_args, timed
 
 
 def main() -> None:
@@ -23,16 +23,18 @@ def main() -> None:
     import keras
 
     from alzmri.config import get_config
-    from alzmri.data import class_weights, images_only, make_tf_dataset
     from alzmri.model import build_classifier, feature_extractor, head_model, set_trainable
-    from alzmri.train import _callbacks, _compile, prepare_data, set_seeds
+    from alzmri.pipeline import class_weights, images_only, make_tf_dataset
+    from alzmri.splits import prepare_data
+    from alzmri.train import _callbacks, _compile, set_seeds
 
     config = get_config(args.profile)
     set_seeds(config.seed)
     frame = prepare_data(config, progress=False).part("train").head(args.images)
     n, bs = len(frame), config.batch_size
     weights = class_weights(frame["label"].to_numpy())
-    print(f"{config.backbone} at {config.image_size}px, {n} images, batch {bs}")
+    header(f"{config.backbone} (up to {config.backbone_end or 'its end'}) at {config.image_size}px, {n} images, "
+           f"batch {bs}")
 
     # (a) cached features vs recomputing the frozen backbone
     model = build_classifier(config)

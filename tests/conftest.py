@@ -72,3 +72,4 @@ def smoke_run(private_cache):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return get_or_train(get_config("smoke"), progress=False)
+

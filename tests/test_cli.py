@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from alzmri.cli import main
+from helpers import assert_drawn
 
 
 def test_module_help_runs():
@@ -14,7 +15,7 @@ def test_module_help_runs():
 def test_synth_then_audit(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "d"), "--n-per-class", "12", "--size", "64",
                  "--grid", str(tmp_path / "grid.png")]) == 0
-    assert (tmp_path / "grid.png").stat().st_size > 10_000
+    assert_drawn(tmp_path / "grid.png")
     assert "SYNTHETIC" in capsys.readouterr().out
     assert main(["audit", str(tmp_path / "d"), "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
@@ -131,7 +132,7 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path
     assert all(f"[{i}/6]" in out for i in range(1, 7))
     assert "shuffled labels [95% CI]" in out and "Intervals resample test subjects" in out
     assert all(re.search(rf"^ *{p} ", out, re.M) for p in ("subject", "image", "official", "naive"))
-    assert (tmp_path / "figures" / "compare_probe.png").stat().st_size > 10_000
+    assert_drawn(tmp_path / "figures" / "compare_probe.png")
     run_dir = Path(re.search(r"Run saved to (\S+) \(figures", out).group(1))
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert test["ci_resampled"]["unit"] == "subject" and test["leakage"]["leaked"]["images"] == 0

@@ -7,9 +7,9 @@ from alzmri.model import as_model_batch, build_classifier, load_run
 
 
 def test_target_layer_is_the_last_feature_map_big_enough():
-    at_224 = build_classifier(get_config("smoke", backbone="ResNet50V2", image_size=224))
+    at_224 = build_classifier(get_config("smoke", backbone="ResNet50V2", backbone_end=None, image_size=224))
     assert G.find_target_layer(at_224).name == "post_relu"
-    at_64 = build_classifier(get_config("smoke", backbone="ResNet50V2", image_size=64))
+    at_64 = build_classifier(get_config("smoke", backbone="ResNet50V2", backbone_end=None, image_size=64))
     layer = G.find_target_layer(at_64)
     assert min(layer.output.shape[1:3]) >= 7 and layer.name.startswith("conv3")
     assert G.find_target_layer(at_64, min_size=1).name == "post_relu"

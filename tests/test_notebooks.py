@@ -48,7 +48,8 @@ def test_setup_stops_with_a_clear_message_when_the_colab_install_fails(monkeypat
     import sys
     import types
 
-    setup = "".join(next(c for c in json.loads(NOTEBOOKS[0].read_text())["cells"] if c["cell_type"] == "code")["source"])
+    cells = json.loads(NOTEBOOKS[0].read_text())["cells"]
+    setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))  # as in Colab
     monkeypatch.setenv("ALZMRI_REPO", "https://example.invalid/no-such-repo")
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(

@@ -6,6 +6,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -177,16 +178,16 @@ def test_get_or_train_reuses_a_finished_run_of_the_same_settings(tmp_path, monke
     run_dir.mkdir()
     saved = config.to_dict()
     saved.pop("tensorboard")  # a run saved before this field existed still counts as the same settings
-    (run_dir / "metadata.json").write_text(json.dumps({"config": saved}))
+    (run_dir / "metadata.json").write_text(json.dumps({"config": saved, "data_fingerprint": "abc"}))
+    data = SimpleNamespace(fingerprint="abc", root=Path("demo"))
     monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("should not retrain"))
-    assert T.get_or_train(config) == run_dir
+    assert T.get_or_train(config, data=data) == run_dir
     monkeypatch.setattr(T, "train", lambda config, **k: "trained")
-    assert T.get_or_train(config.replace(seed=7)) == "trained"
+    assert T.get_or_train(config.replace(seed=7), data=data) == "trained"
+    assert T.get_or_train(config, data=data, replace=True) == "trained"  # --replace trains again
 
 
 def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
-    from types import SimpleNamespace
-
     from alzmri.model import RunError
     from alzmri.train import get_or_train
 
@@ -200,3 +201,19 @@ def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
     changed = SimpleNamespace(fingerprint="def", root=tmp_path / "mydata")  # same folder, other files
     with pytest.raises(RunError, match=r"other data \(fingerprint abc; .* now has def\).*--run-name.*--replace"):
         get_or_train(config, run_name="finished", data=changed)
+
+
+def test_the_precision_policy_is_the_callers_again_after_training():
+    import keras
+
+    from alzmri.train import mixed_precision_if_gpu
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # whatever the caller had chosen
+    try:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            with mixed_precision_if_gpu() as on_gpu:
+                assert keras.mixed_precision.global_policy().name == ("mixed_float16" if on_gpu else "float32")
+                raise RuntimeError("interrupted")  # restored on the way out of a failed training too
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

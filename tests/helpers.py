@@ -1,0 +1,14 @@
+"""Assertions several test modules share."""
+
+
+def assert_drawn(path, min_pixels: int = 200) -> None:
+    """``path`` is a PNG figure with something drawn on it: it decodes, is at least ``min_pixels`` on each
+    side, and is not one flat colour (a figure whose plotting failed silently is often a blank canvas)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", path
+        grey = np.asarray(image.convert("L"), dtype=float)
+    assert min(grey.shape) >= min_pixels, (path, grey.shape)
+    assert grey.std() > 5 and len(np.unique(grey)) > 16, f"{path} looks blank"
