@@ -68,7 +68,7 @@ def _leaks(split: PreparedData) -> dict:
 
 
 def compare_protocols(data: PreparedData, config: Config, protocols: list[str] | None = None, model: str = "probe",
-                      n_boot: int = 1000, progress: bool = True) -> pd.DataFrame:
+                      n_boot: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Score ``model`` on each protocol's split with true and with subject-shuffled labels.
 
     Args:
@@ -78,7 +78,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
         protocols: which protocols (default: every one the data allows).
         model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn``
             (the project's classifier trained with ``config``: two trainings per protocol).
-        n_boot: bootstrap resamples of the test units (subjects, else copy groups).
+        n_boot: bootstrap resamples of the test units (subjects, else copy groups); default ``config.n_boot``.
         progress: print what is being trained (cnn).
 
     Returns:
@@ -105,7 +105,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
             if progress and model == "cnn":
                 print(f"compare: training on the {protocol} split, {'shuffled' if shuffled else 'true'} labels")
             predicted = PREDICTORS[model](labelled, cfg.replace(shuffle_labels=shuffled), progress)
-            score = _score(labelled, predicted, units, n_boot, cfg.seed)
+            score = _score(labelled, predicted, units, n_boot or cfg.n_boot, cfg.seed)
             row.update({f"{k}{suffix}": v for k, v in score.items()})
         rows.append(row)
     return pd.DataFrame(rows)

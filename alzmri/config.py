@@ -87,6 +87,9 @@ class Config:
     patience: int = 5  # epochs without val_loss improvement before early stopping
     feature_passes: int = 1  # augmented passes over the training set when caching stage-1 features
     seed: int = 42
+    # evaluation
+    n_boot: int = 1000  # bootstrap resamples behind every 95 % interval
+    explain_images: int = 64  # test images whose Grad-CAM maps are scored (deletion/insertion, randomisation)
     tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
     runs_dir: str = field(default_factory=default_runs_dir)
 
@@ -112,6 +115,8 @@ class Config:
             (not 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.patience < 0 or self.feature_passes < 1 or self.synth_slices < 1,
              "patience must be 0 or more, feature_passes and synth_slices 1 or more"),
+            (self.n_boot < 10 or self.explain_images < 1, f"n_boot must be at least 10 and explain_images at least 1, "
+                                                          f"got {self.n_boot} and {self.explain_images}"),
         ) if broken]
         if problems:
             raise SettingsError("; ".join(problems))
@@ -147,6 +152,7 @@ PRESETS: dict[str, Config] = {
         synth_copies=2.0,
         synth_balance="equal", synth_slices=4, image_size=32,
         batch_size=16, head_epochs=2, finetune_epochs=1, finetune_blocks=1, val_fraction=0.2, test_fraction=0.25,
+        n_boot=200, explain_images=16,
     ),
     # No ImageNet weights offline, so the CPU demo trains from scratch, where a network's cost on a CPU
     # follows its weights, not the image size (README, "Demo quality and cost"): ResNet50V2 up to the end

@@ -142,7 +142,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         run_dir: the run folder.
         split: which split to score.
         data: prepared data to score instead of the run's own (its ``splits.csv``).
-        n_boot: bootstrap resamples (default: 200 for the smoke preset, else 1000).
+        n_boot: bootstrap resamples (default: the run's ``n_boot`` setting).
         faithfulness_images: test images scored against the synthetic evidence masks.
         progress: show progress bars.
 
@@ -168,7 +168,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     if frame.empty:
         raise DatasetError(f"The {split} split of {data.root} has no images")
     proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress=progress)
-    n_boot = n_boot if n_boot is not None else (200 if config.profile == "smoke" else 1000)
+    n_boot = n_boot if n_boot is not None else config.n_boot
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
     metrics.update(split=split, split_protocol=data.protocol, labels=run.metadata.get("labels", "true"),

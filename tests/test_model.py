@@ -49,10 +49,10 @@ def test_batchnorm_statistics_stay_fixed_while_fine_tuning(resnet):
 
 def test_head_on_cached_features_matches_the_full_model(resnet):
     images = np.random.default_rng(2).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
-    features = M.feature_extractor(resnet).predict(images, verbose=0)
+    features = np.asarray(M.feature_extractor(resnet)(images, training=False))  # direct calls: no predict tracing
     assert features.shape == (4, 2048)
-    np.testing.assert_allclose(M.head_model(resnet).predict(features, verbose=0),
-                               resnet.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(M.head_model(resnet)(features, training=False)),
+                               np.asarray(resnet(images, training=False)), atol=1e-5)
 
 
 def test_imagenet_offline_fails_fast_with_a_way_out(monkeypatch):
