@@ -174,17 +174,38 @@ def _print_evaluation(evaluation) -> None:
     if m["absent_classes"]:
         print(f"note: no test images of {m['absent_classes']}: their recall is undefined (shown as 0)")
     if "faithfulness" in m:
-        f = m["faithfulness"]
-        rows = [(k, f[k]["pointing_game"], f[k]["energy_in_mask"]) for k in ("gradcam", "random", "centre")]
-        print(f"Grad-CAM faithfulness on {f['gradcam']['images']} images (layer {f['layer']}, evidence masks):")
-        print(pd.DataFrame(rows, columns=["heatmap", "pointing_game", "energy_in_mask"])
-              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        if "by_class" in f:
-            print("by true class (pointing game / energy in mask):")
-            cells = {c: {k: f"{v[k]['pointing_game']:.2f} / {v[k]['energy_in_mask']:.2f}" for k in v}
-                     for c, v in f["by_class"].items()}
-            print(pd.DataFrame(cells).to_string())
+        _print_faithfulness(m["faithfulness"])
+    if "plausibility" in m:
+        _print_plausibility(m["plausibility"])
     print(DISCLAIMER)
+
+
+def _print_faithfulness(f: dict) -> None:
+    """Deletion/insertion AUCs against the baselines, their verdict, and the randomisation cascade."""
+    from .faithfulness import faithfulness_table, randomisation_verdict, verdict
+
+    print(f"Grad-CAM faithfulness on {f['images']} test images (layer {f['layer']}, explaining {f['explains']}; "
+          f"pixels removed to {f['removed_to']}, {f['steps']} steps; intervals over {f['intervals']['count']} "
+          f"{f['intervals']['unit']}s):")
+    print(faithfulness_table(f).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(verdict(f))
+    print("model randomisation (maps of a model with re-drawn weights vs the trained model's):")
+    print(pd.DataFrame(f["randomisation"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(randomisation_verdict(f["randomisation"]))
+
+
+def _print_plausibility(p: dict) -> None:
+    """Where the maps land against the synthetic evidence masks: a plausibility check, not faithfulness."""
+    rows = [(k, p[k]["pointing_game"], p[k]["energy_in_mask"]) for k in ("gradcam", "random", "centre")]
+    print(f"plausibility on {p['gradcam']['images']} images (synthetic evidence masks: does the map land where the "
+          "generator drew the evidence? secondary to the faithfulness above):")
+    print(pd.DataFrame(rows, columns=["map", "pointing_game", "energy_in_mask"])
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if "by_class" in p:
+        print("by true class (pointing game / energy in mask):")
+        cells = {c: {k: f"{v[k]['pointing_game']:.2f} / {v[k]['energy_in_mask']:.2f}" for k in v}
+                 for c, v in p["by_class"].items()}
+        print(pd.DataFrame(cells).to_string())
 
 
 def _print_leak_breakdown(parts: dict) -> None:
@@ -265,12 +286,35 @@ def overlay_names(files: list[Path], suffix: str = "_gradcam.png") -> list[str]:
     return [name + suffix for name in unique]
 
 
+def _runs(args: argparse.Namespace) -> int:
+    """List the finished runs; only runs on the same data and protocol have comparable numbers."""
+    import json
+
+    from .cards import runs_table
+    from .config import default_runs_dir
+
+    folder = Path(args.dir or default_runs_dir())
+    table = runs_table(folder)
+    if args.json:
+        print(json.dumps({"runs_dir": str(folder), "runs": json.loads(table.to_json(orient="records"))}, indent=2))
+        return 0
+    if table.empty:
+        print(f"No finished runs in {folder} (train one: python -m alzmri demo)")
+        return 0
+    print(f"Finished runs in {folder} (balanced accuracy on each run's own test split, 95 % interval over "
+          "subjects; compare only rows with the same data and protocol):")
+    print(table.astype(object).where(table.notna(), "-").to_string(
+        index=False, formatters={c: lambda v: v if isinstance(v, str) else f"{v:.3f}"
+                                 for c in ("balanced_accuracy", "ci_low", "ci_high")}))
+    return 0
+
+
 def _gradcam(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for image files."""
     from . import plots
     from .config import CLASS_NAMES
     from .gradcam import gradcam
-    from .pipeline import collect_image_files, read_readable_images
+    from .pipeline import collect_image_files, decode_image_file, read_readable_images
     from .model import load_run
 
     run = load_run(args.run)
@@ -280,8 +324,8 @@ def _gradcam(args: argparse.Namespace) -> int:
     if not files:
         return 1
     maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
-    for path, name, image, heat, cls in zip(files, overlay_names(files), images, maps, chosen):
-        fig = plots.gradcam_gallery(image[None], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
+    for path, name, heat, cls in zip(files, overlay_names(files), maps, chosen):  # drawn at the file's own shape
+        fig = plots.gradcam_gallery([decode_image_file(path)], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
         print(plots.save_figure(fig, out / name))
     print(DISCLAIMER)
     return 1 if problems else 0
@@ -480,6 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write {protocol: {...}} to this file")
     p.add_argument("--figures", default="figures", help="folder for compare_<model>.png (default figures/)")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("runs", help="a table of the saved runs: what each is, its protocol and test score")
+    p.add_argument("--dir", help="runs folder (default: $ALZMRI_RUNS or saved_models)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.set_defaults(func=_runs)
 
     p = sub.add_parser("evaluate", help="metrics with 95 %% intervals, figures and Grad-CAM faithfulness of a run")
     p.add_argument("run", help="a run folder under saved_models/")

@@ -90,6 +90,7 @@ class Config:
     # evaluation
     n_boot: int = 1000  # bootstrap resamples behind every 95 % interval
     explain_images: int = 64  # test images whose Grad-CAM maps are scored (deletion/insertion, randomisation)
+    gradcam_layer: str | None = None  # the feature map Grad-CAM explains; None: alzmri.gradcam.find_target_layer
     tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
     runs_dir: str = field(default_factory=default_runs_dir)
 

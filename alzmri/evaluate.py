@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .cards import write_model_card
 from .config import CLASS_NAMES
 from .datasets import DatasetError
 from .files import ensure_writable
@@ -135,7 +136,7 @@ def metrics_key(run, data, split: str) -> str:
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
-                 faithfulness_images: int = 64, progress: bool = True) -> Evaluation:
+                 explain_images: int | None = None, progress: bool = True) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json.
 
     Args:
@@ -143,7 +144,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         split: which split to score.
         data: prepared data to score instead of the run's own (its ``splits.csv``).
         n_boot: bootstrap resamples (default: the run's ``n_boot`` setting).
-        faithfulness_images: test images scored against the synthetic evidence masks.
+        explain_images: test images whose Grad-CAM maps are scored (default: the run's ``explain_images``):
+            deletion/insertion and the randomisation check (``faithfulness``), and on synthetic data the
+            evidence masks (``plausibility``).
         progress: show progress bars.
 
     Returns:
@@ -151,7 +154,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         ``split`` for the run's own data and protocol and under :func:`metrics_key`'s name for other data.
     """
     from .config import Config
-    from .gradcam import faithfulness_report
+    from .faithfulness import explanation_report
     from .model import load_run
     from .splits import SPLITS_FILE, independent_units, load_splits, prepare_data
 
@@ -171,16 +174,22 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     n_boot = n_boot if n_boot is not None else config.n_boot
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
+    known = frame[frame["subject"].astype(str) != ""]
+    for name in CLASS_NAMES:  # how many brains each class's numbers rest on (0 where subjects are unknown)
+        metrics["per_class"][name]["subjects"] = int(known.loc[known["class_name"] == name, "subject"].nunique())
     metrics.update(split=split, split_protocol=data.protocol, labels=run.metadata.get("labels", "true"),
                    synthetic=data.synthetic, leakage=leak_breakdown(data, split, proba.argmax(axis=1)),
                    data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
-    sample = frame.sample(min(faithfulness_images, len(frame)), random_state=config.seed)
-    masks = evidence_masks(data.root, sample, run.image_size)
-    if masks is not None:
-        metrics["faithfulness"] = faithfulness_report(run.model, batch_images(sample, run.image_size), masks,
-                                                      sample["label"].to_numpy(), seed=config.seed)
+    sample = frame.sample(min(explain_images or config.explain_images, len(frame)), random_state=config.seed)
+    sample_units, sample_unit = independent_units(sample)
+    metrics["faithfulness"], plausibility = explanation_report(
+        run.model, batch_images(sample, run.image_size), sample_units, sample_unit, config.gradcam_layer,
+        evidence_masks(data.root, sample, run.image_size), sample["label"].to_numpy(), n_boot, config.seed)
+    if plausibility is not None:
+        metrics["plausibility"] = plausibility
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
+    write_model_card(run.path)
     return Evaluation(run, frame, proba, metrics, key)
 
 

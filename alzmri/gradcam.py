@@ -1,15 +1,16 @@
-"""Grad-CAM: where in the slice the evidence for a class came from, and how faithful that map is.
+"""Grad-CAM: where in the slice the evidence for a class came from.
 
 Grad-CAM weights each channel of a convolutional feature map by the mean gradient of the class score
 (the logit, before the softmax) with respect to it, sums, and keeps the positive part. One backward
 pass serves a whole batch: the images are independent, so the gradient of the summed scores gives each
-image its own map. On the synthetic set every image has a mask of where its class evidence lies, so
-the maps can be scored (pointing game, energy in the mask) against random and centre-blob maps.
+image its own map. Whether a map explains the model is measured in :mod:`alzmri.faithfulness`, next to
+the two maps here that know nothing of the model: random smooth maps and a centre blob.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 from scipy import ndimage
@@ -17,21 +18,28 @@ from scipy import ndimage
 from .errors import SettingsError
 
 CANDIDATE_LAYERS = ("Activation", "ReLU", "Add")  # feature maps after a non-linearity or residual sum
-TOP_FRACTION = 0.15  # energy-in-mask looks at each heatmap's strongest 15 % of pixels
+MAIN_PATH = re.compile(r"^(conv\d+_block\d+_out|post_relu)$")  # a ResNet block's output, or the backbone's last map
 
 
 def find_target_layer(model, min_size: int = 7):
-    """The last convolutional feature map of the backbone with at least ``min_size`` x ``min_size`` cells.
+    """The feature map Grad-CAM explains: the last one on the backbone's main path with at least
+    ``min_size`` x ``min_size`` cells.
 
-    At 224 px this is the backbone's last one (7x7 ``post_relu`` in ResNetV2); at small input sizes,
-    where that map shrinks to 2x2, an earlier, finer map is the one that can still point somewhere.
+    Main path: in a ResNet, a block's output (``convN_blockM_out``, the sum of the shortcut and the residual
+    branch) or the backbone's final activation (``post_relu`` in ResNetV2). A layer inside a residual branch
+    (``conv3_block4_1_relu``) sees only that branch and misses what the shortcut carries. At 224 px the pick
+    is the last map (7x7 ``post_relu``); at small input sizes, where the last map shrinks to 2x2 or 4x4, it is
+    the last block output that can still point somewhere (``conv3_block3_out``, 8x8, at 64 px). Backbones
+    without such names (MobileNet, EfficientNet) fall back to any activation or residual sum. Pass
+    ``layer_name`` to :func:`gradcam` (``--layer``, ``gradcam_layer``) to choose another.
     """
     head = model.get_layer("head_pool")
-    layers = model.layers[: model.layers.index(head)]
-    maps = [layer for layer in layers if type(layer).__name__ in CANDIDATE_LAYERS and len(layer.output.shape) == 4]
+    layers = [layer for layer in model.layers[: model.layers.index(head)] if len(layer.output.shape) == 4]
+    maps = [layer for layer in layers if MAIN_PATH.match(layer.name)] or \
+        [layer for layer in layers if type(layer).__name__ in CANDIDATE_LAYERS]
     if not maps:
         raise SettingsError(f"{model.name} has no convolutional feature map before its head; is it a classifier "
-                         "built by alzmri.model.build_classifier?")
+                            "built by alzmri.model.build_classifier?")
     big_enough = [layer for layer in maps if min(layer.output.shape[1:3]) >= min_size]
     return (big_enough or maps[:1])[-1]
 
@@ -109,35 +117,13 @@ def centre_heatmaps(n: int, size: int) -> np.ndarray:
     return np.repeat(blob[None], n, axis=0)
 
 
-def faithfulness(heatmaps: np.ndarray, masks: np.ndarray, top_fraction: float = TOP_FRACTION) -> dict:
-    """Pointing game (the hottest pixel lies in the evidence mask) and the share of top-k energy in it."""
-    n = len(heatmaps)
-    flat, inside = heatmaps.reshape(n, -1), masks.reshape(n, -1).astype(bool)
-    pointing = inside[np.arange(n), flat.argmax(axis=1)]
-    k = max(1, int(round(top_fraction * flat.shape[1])))
-    top = np.argsort(flat, axis=1)[:, -k:]
-    top_energy = np.take_along_axis(flat, top, axis=1)
-    in_mask = np.take_along_axis(inside, top, axis=1)
-    energy = (top_energy * in_mask).sum(axis=1) / np.maximum(top_energy.sum(axis=1), 1e-12)
-    return {"pointing_game": float(pointing.mean()), "energy_in_mask": float(energy.mean()), "images": n}
+def map_to_shape(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A heatmap at the model's square size, resized (bilinear) to a slice's own height and width.
 
-
-def faithfulness_report(model, images: np.ndarray, masks: np.ndarray, labels: np.ndarray | None = None,
-                        min_size: int = 7, seed: int = 0) -> dict:
-    """Grad-CAM's faithfulness next to random-map and centre-blob baselines, on the same images.
-
-    With ``labels`` (class ids), the same scores per true class follow under ``by_class``.
+    The model sees every slice squeezed into a square; drawing the map over the slice at its own aspect
+    ratio means resizing the map, never the slice.
     """
-    from .config import CLASS_NAMES
-
-    size, layer = images.shape[1], find_target_layer(model, min_size).name
-    maps = {"gradcam": gradcam(model, images, layer_name=layer)[0],
-            "random": random_heatmaps(len(images), size, seed),
-            "centre": centre_heatmaps(len(images), size)}
-    report = {"layer": layer, "top_fraction": TOP_FRACTION}
-    report.update({name: faithfulness(m, masks) for name, m in maps.items()})
-    if labels is not None:
-        report["by_class"] = {CLASS_NAMES[c]: {name: faithfulness(m[labels == c], masks[labels == c])
-                                               for name, m in maps.items()}
-                              for c in np.unique(labels)}
-    return report
+    if heatmap.shape == tuple(shape):
+        return heatmap
+    zoom = (shape[0] / heatmap.shape[0], shape[1] / heatmap.shape[1])
+    return np.clip(ndimage.zoom(heatmap.astype(np.float32), zoom, order=1, grid_mode=True, mode="nearest"), 0, 1)

@@ -258,15 +258,21 @@ def confident_mistakes(frame: pd.DataFrame, proba: np.ndarray, n: int = 8) -> pl
     return fig
 
 
-def gradcam_gallery(images: np.ndarray, heatmaps: np.ndarray, titles: list[str], title: str = "") -> plt.Figure:
-    """Each slice next to its Grad-CAM overlay."""
-    from .gradcam import overlay
+def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str = "") -> plt.Figure:
+    """Each slice next to its Grad-CAM overlay, at the slice's own shape.
+
+    ``images`` may be the slices as stored (any height and width, grey or RGB) while ``heatmaps`` are at the
+    model's square size: each map is resized to its slice (:func:`alzmri.gradcam.map_to_shape`), never the
+    slice to the map, so a 176 x 208 slice is drawn 176 x 208, not squeezed.
+    """
+    from .gradcam import map_to_shape, overlay
 
     fig, axes = plt.subplots(2, len(images), figsize=(2.0 * len(images), 4.4), squeeze=False)
     for col, (image, heat, label) in enumerate(zip(images, heatmaps, titles)):
-        grey = image.astype(np.uint8)
-        axes[0][col].imshow(grey[..., 0], cmap="gray", vmin=0, vmax=255)
-        axes[1][col].imshow(overlay(grey, heat))
+        grey = np.asarray(image).astype(np.uint8)
+        grey = grey if grey.ndim == 2 else grey[..., :3].mean(axis=-1).astype(np.uint8)
+        axes[0][col].imshow(grey, cmap="gray", vmin=0, vmax=255)
+        axes[1][col].imshow(overlay(grey, map_to_shape(heat, grey.shape)))
         axes[0][col].set_title(label, fontsize=7)
         for row in range(2):
             axes[row][col].set_xticks([])
@@ -284,11 +290,58 @@ def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
     frame = evaluation.frame
     picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
     images = batch_images(picks, evaluation.run.image_size)
-    maps, chosen = gradcam(evaluation.run.model, images)
+    layer = evaluation.metrics.get("faithfulness", {}).get("layer")
+    maps, chosen = gradcam(evaluation.run.model, images, layer_name=layer)
     titles = [f"{t.replace('Demented', '')}\n→ {CLASS_NAMES[p].replace('Demented', '')}"
               for t, p in zip(picks["class_name"], chosen)]
-    synthetic = " on SYNTHETIC slices" if evaluation.metrics.get("synthetic") else ""
-    return gradcam_gallery(images, maps, titles, title=f"Grad-CAM{synthetic} (true → predicted)")
+    kind = "SYNTHETIC slices" if evaluation.metrics.get("synthetic") else "real slices, not a diagnosis"
+    return gradcam_gallery([_grey(p) for p in picks["path"]], maps, titles,
+                           title=f"Grad-CAM on {kind} (true → predicted), at each slice's own shape")
+
+
+def deletion_insertion(report: dict, title: str = "") -> plt.Figure:
+    """The explained class's mean probability as pixels are deleted (left) and inserted (right), per map."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    for ax, kind in zip(axes, ("deletion", "insertion")):
+        for name, curve in report[f"{kind}_curve"].items():
+            x = np.linspace(0, 1, len(curve))
+            ax.plot(x, curve, marker=".", label=f"{name} (AUC {report[f'{kind}_auc'][name]:.3f})")
+        ax.set_xlabel(f"share of pixels {'removed' if kind == 'deletion' else 'put back'}, most important first")
+        ax.set_title(f"{kind}: {'lower' if kind == 'deletion' else 'higher'} is more faithful")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("probability of the explained class")
+    fig.suptitle(title or f"Deletion and insertion on {report['images']} test images (layer {report['layer']})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def randomisation_cascade(model, images: np.ndarray, layer: str, seed: int = 0, title: str = "") -> plt.Figure:
+    """The maps of a few images as more and more of the model is re-initialised, with the rank correlation."""
+    from .faithfulness import randomisation_check
+
+    cascade, maps = randomisation_check(model, images, layer, seed=seed, return_maps=True)
+    columns = ["trained"] + [step["randomised"] for step in cascade]
+    fig, axes = plt.subplots(len(images), len(columns), figsize=(1.7 * len(columns), 1.8 * len(images) + 0.6),
+                             squeeze=False)
+    for col, (name, step_maps) in enumerate(zip(columns, maps)):
+        for row, heat in enumerate(step_maps):
+            axes[row][col].imshow(heat, cmap="jet", vmin=0, vmax=1)
+            axes[row][col].set_xticks([])
+            axes[row][col].set_yticks([])
+        rho = "" if col == 0 else f"\nrho {cascade[col - 1]['rank_correlation']:.2f}"
+        axes[0][col].set_title(name.replace(" + ", "\n+ ") + rho, fontsize=7)
+    fig.suptitle(title or f"Model randomisation: Grad-CAM ({layer}) as weights are re-drawn", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _randomisation_figure(evaluation, n: int = 4) -> plt.Figure:
+    """The randomisation cascade on the first ``n`` test images of an evaluation."""
+    from .evaluate import batch_images
+
+    images = batch_images(evaluation.frame.head(n), evaluation.run.image_size)
+    return randomisation_cascade(evaluation.run.model, images, evaluation.metrics["faithfulness"]["layer"])
 
 
 def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
@@ -304,6 +357,9 @@ def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
         "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
         "gradcam.png": lambda: gradcam_examples(evaluation),
     }
+    if "faithfulness" in metrics:
+        makers["deletion_insertion.png"] = lambda: deletion_insertion(metrics["faithfulness"])
+        makers["randomisation.png"] = lambda: _randomisation_figure(evaluation)
     if history_file.exists():
         makers["training_curves.png"] = lambda: training_curves(pd.read_csv(history_file))
     return [path for name, make in makers.items() for path in save_figure_to(make(), folders, name)]

@@ -16,12 +16,14 @@ import shutil
 import time
 import warnings
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
+from .cards import write_model_card
 from .config import CLASS_NAMES, Config
 from .errors import SettingsError
 from .files import ensure_writable
@@ -346,6 +348,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "config": config.to_dict(),
         "metrics": metrics,
         "train_seconds": round(seconds, 1),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "libraries": library_versions(),
         "synthetic": data.synthetic,
         "disclaimer": "Research/teaching model, not a medical device; outputs are not diagnoses.",
@@ -479,6 +482,7 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     metrics = validation_metrics(model, data, config)
     save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work), run_dir,
              data.frame)
+    write_model_card(run_dir)  # validation only until `evaluate` scores the test split and rewrites it
     shutil.rmtree(work, ignore_errors=True)
     return run_dir
 

@@ -4,6 +4,7 @@
     on the same images already decoded in memory (goal >= 0.8)
 (2) Grad-CAM for a batch vs a forward pass of the same batch, both compiled the same way (goal <= 3x: one
     backward pass per batch)
+(3) the cost of deletion/insertion scoring per image (no goal: reported)
 
 Each side is timed --repeats times, the sides taking turns; printed: median [min-max] per side and the
 median of the per-round ratios with its spread, and the machine.
@@ -19,6 +20,7 @@ from pathlib import Path
 from timing import header, interleaved, parse_args, ratios, spread
 
 GRADCAM_BATCH = 32
+EXPLAINED = 64  # images scored by deletion/insertion, as many as `evaluate` scores
 
 
 def main() -> None:
@@ -27,9 +29,12 @@ def main() -> None:
     import tensorflow as tf
 
     from alzmri.config import get_config
+    import numpy as np
+
     from alzmri.evaluate import predict_files
+    from alzmri.faithfulness import STEPS, baseline_maps, deletion_insertion_report
     from alzmri.gradcam import gradcam
-    from alzmri.model import Run, build_classifier
+    from alzmri.model import Run, build_classifier, describe_backbone
     from alzmri.pipeline import collect_image_files, read_images_for_model
     from alzmri.splits import prepare_data
 
@@ -39,7 +44,8 @@ def main() -> None:
     files = collect_image_files([str(folder)])[: args.images]
     run = Run(folder, build_classifier(config), {"image_size": config.image_size})
     decoded = read_images_for_model(files, config.image_size)
-    header(f"{config.backbone} at {config.image_size}px, {len(files)} images from {folder}, {args.repeats} rounds")
+    header(f"{describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px, {len(files)} images "
+           f"from {folder}, {args.repeats} rounds")
 
     run.model.predict(decoded, verbose=0, batch_size=32)  # warm-up: trace every batch shape timed below
     predict_files(run, files[:8])
@@ -60,6 +66,16 @@ def main() -> None:
                          "gradcam": lambda: gradcam(run.model, batch.numpy())}, args.repeats)
     print(f"(2) batch of {GRADCAM_BATCH}: forward {spread(times['forward'])}, Grad-CAM {spread(times['gradcam'])}")
     cam_vs_forward = ratios(times["gradcam"], times["forward"])
+
+    images = decoded[:EXPLAINED]
+    cams, classes = gradcam(run.model, images)
+    maps = {"gradcam": cams, **baseline_maps(len(images), config.image_size)}
+    units = np.arange(len(images))
+    scoring = interleaved({"score": lambda: deletion_insertion_report(run.model, images, maps, classes, units, 200)},
+                          max(1, args.repeats // 2))["score"]
+    per_image = [t / len(images) for t in scoring]
+    print(f"(3) deletion + insertion scoring of {len(images)} images, 3 maps x {STEPS + 1} steps x 2: "
+          f"{spread(scoring)} in all, {spread([1000 * t for t in per_image], 'ms', 1)} per image")
 
     print(f"\nratios (median of {args.repeats} interleaved rounds [min-max], measured in this run):")
     print(f"  (1) predict on a folder / bare model.predict: {spread(files_vs_bare, '', 2)} (goal >= 0.8)")

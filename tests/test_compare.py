@@ -153,7 +153,7 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         naive = prepare_data(config, progress=False)
-    evaluation = evaluate_run(smoke_run, data=naive, n_boot=20, faithfulness_images=4, progress=False)
+    evaluation = evaluate_run(smoke_run, data=naive, n_boot=20, explain_images=4, progress=False)
     m = evaluation.metrics
     assert m["split_protocol"] == "naive"
     assert m["leakage"]["leaked"]["images"] > 0
@@ -183,7 +183,7 @@ def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smok
     assert row["ci"][0] <= row["balanced_accuracy"] <= row["ci"][1]
     from alzmri.evaluate import evaluate_run  # read back from its splits.csv: scored on the labels it learnt
 
-    evaluation = evaluate_run(shuffled, n_boot=20, faithfulness_images=4, progress=False)
+    evaluation = evaluate_run(shuffled, n_boot=20, explain_images=4, progress=False)
     assert evaluation.metrics["labels"].startswith("shuffled")
     assert evaluation.metrics["balanced_accuracy"] == pytest.approx(row["balanced_accuracy_shuffled"])
 

@@ -80,12 +80,17 @@ def test_evaluate_run_writes_metrics_and_faithfulness(smoke_run):
     assert saved["ci_resampled"] == {"unit": "subject", "count": test_subjects, "resamples": 50}
     assert saved["leakage"]["leaked"]["images"] == 0 and saved["leakage"]["clean"]["images"] == saved["images"]
     faith = saved["faithfulness"]
-    assert {"gradcam", "random", "centre"} <= set(faith)
-    assert faith["gradcam"]["images"] == faith["centre"]["images"] == min(64, len(evaluation.frame))
-    per_class = faith["by_class"]
-    assert sum(scores["gradcam"]["images"] for scores in per_class.values()) == faith["gradcam"]["images"]
+    assert faith["images"] == min(16, len(evaluation.frame)) and faith["layer"].endswith("_out")  # main path
+    for kind in ("deletion_auc", "insertion_auc"):
+        assert set(faith[kind]) == {"gradcam", "random", "centre"}
+        assert all(low <= faith[kind][m] <= high for m, (low, high) in faith[f"{kind}_ci"].items())
+    assert [step["randomised"] for step in faith["randomisation"]][0] == "head"
+    assert all(-1 <= step["rank_correlation"] <= 1 for step in faith["randomisation"])
+    plaus = saved["plausibility"]  # synthetic data: the evidence masks exist
+    per_class = plaus["by_class"]
+    assert sum(scores["gradcam"]["images"] for scores in per_class.values()) == plaus["gradcam"]["images"]
     weighted = sum(s["centre"]["pointing_game"] * s["centre"]["images"] for s in per_class.values())
-    assert weighted / faith["centre"]["images"] == pytest.approx(faith["centre"]["pointing_game"])
+    assert weighted / plaus["centre"]["images"] == pytest.approx(plaus["centre"]["pointing_game"])
     assert evaluation.proba.shape == (len(evaluation.frame), len(CLASS_NAMES))
 
 
@@ -97,7 +102,7 @@ def test_evaluation_figures_are_written(smoke_run, tmp_path):
     written = save_evaluation_figures(evaluation, [tmp_path])
     names = {p.name for p in written}
     assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "training_curves.png",
-            "confident_mistakes.png", "gradcam.png"} <= names
+            "confident_mistakes.png", "gradcam.png", "deletion_insertion.png", "randomisation.png"} <= names
     for path in written:
         assert_drawn(path)
     counts = [int(t.get_text()) for t in plots.confusion_matrices(evaluation.metrics).axes[0].texts]

@@ -6,13 +6,21 @@ from alzmri.config import get_config
 from alzmri.model import as_model_batch, build_classifier, load_run
 
 
-def test_target_layer_is_the_last_feature_map_big_enough():
-    at_224 = build_classifier(get_config("smoke", backbone="ResNet50V2", backbone_end=None, image_size=224))
-    assert G.find_target_layer(at_224).name == "post_relu"
-    at_64 = build_classifier(get_config("smoke", backbone="ResNet50V2", backbone_end=None, image_size=64))
-    layer = G.find_target_layer(at_64)
-    assert min(layer.output.shape[1:3]) >= 7 and layer.name.startswith("conv3")
-    assert G.find_target_layer(at_64, min_size=1).name == "post_relu"
+@pytest.mark.parametrize("backbone", ["ResNet50V2", "ResNet152V2"])
+def test_the_layer_is_a_block_output_on_the_main_path(backbone):
+    import keras
+
+    picks = {}
+    for size in (32, 64, 224):
+        inputs = keras.Input((size, size, 3))
+        base = getattr(keras.applications, backbone)(include_top=False, weights=None, input_tensor=inputs)
+        pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(base.output)
+        layer = G.find_target_layer(keras.Model(inputs, keras.layers.Dense(4, name="predictions")(pooled)))
+        assert G.MAIN_PATH.match(layer.name), (size, layer.name)  # never inside a residual branch
+        assert min(layer.output.shape[1:3]) >= 7 or size == 32 and layer.output.shape[1] >= 4, (size, layer.name)
+        picks[size] = layer.name
+    assert picks[224] == "post_relu"  # at full size: the backbone's last map, 7x7
+    assert picks[64].endswith("_out") and picks[32].endswith("_out")
 
 
 def test_gradcam_on_a_saved_model_one_pass_per_batch(smoke_run):
@@ -27,23 +35,18 @@ def test_gradcam_on_a_saved_model_one_pass_per_batch(smoke_run):
     assert plus.shape == maps.shape and np.isfinite(plus).all()
 
 
-def test_faithfulness_by_hand():
-    mask = np.zeros((1, 4, 4), bool)
-    mask[0, :2, :2] = True
-    inside = np.zeros((1, 4, 4))
-    inside[0, 0, 0] = 1.0
-    inside[0, 3, 3] = 0.5
-    score = G.faithfulness(inside, mask, top_fraction=2 / 16)
-    assert score["pointing_game"] == 1.0 and score["energy_in_mask"] == pytest.approx(1.0 / 1.5)
-    outside = G.faithfulness(inside[:, ::-1, ::-1], mask, top_fraction=2 / 16)
-    assert outside["pointing_game"] == 0.0 and outside["energy_in_mask"] == pytest.approx(0.5 / 1.5)
-
-
 def test_baseline_maps_are_normalised_and_differ():
     random_maps, centre = G.random_heatmaps(3, 32, seed=1), G.centre_heatmaps(3, 32)
     assert random_maps.shape == centre.shape == (3, 32, 32)
     assert random_maps.max() == pytest.approx(1) and random_maps.min() == pytest.approx(0)
     assert centre[0].argmax() in {15 * 32 + 15, 15 * 32 + 16, 16 * 32 + 15, 16 * 32 + 16}
+
+
+def test_a_map_is_resized_to_the_slice_not_the_slice_to_the_map():
+    square = np.zeros((64, 64))
+    square[:, :32] = 1.0  # left half hot
+    tall = G.map_to_shape(square, (208, 176))
+    assert tall.shape == (208, 176) and tall[:, :80].mean() > 0.95 and tall[:, 96:].mean() < 0.05
 
 
 def test_overlay_is_rgb_uint8():
@@ -63,3 +66,25 @@ def test_model_batches_are_checked():
         as_model_batch(np.array([["a"]]), 32)
     with pytest.raises(ValueError, match="1, 3 or 4 channels"):
         as_model_batch(np.zeros((2, 32, 32, 5)), 32)
+
+
+def test_gradcam_matches_the_formula_on_a_model_small_enough_to_work_out():
+    """Logit_c = sum_k W[k, c] * mean(A_k) + b_c, so alpha_k = W[k, c] / (H * W) and the map is
+    relu(sum_k W[k, c] A_k), scaled to a maximum of 1: computed here with NumPy, no TensorFlow."""
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    fmap = keras.layers.Conv2D(2, 1, activation="relu", name="conv2_block1_out")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(fmap)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="predictions")(pooled))
+    kernel = np.array([[[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]])  # A_0 = red channel, A_1 = green
+    model.get_layer("conv2_block1_out").set_weights([kernel, np.zeros(2)])
+    head = np.array([[2.0, -1.0, 0.5, 0.0], [-1.0, 3.0, 0.5, 0.0]])
+    model.get_layer("predictions").set_weights([head, np.zeros(4)])
+    images = np.random.default_rng(0).uniform(0, 1, (3, 8, 8, 3)).astype("float32")
+    for c in (0, 1, 2):
+        maps, chosen = G.gradcam(model, images, class_index=np.full(3, c), min_size=1)
+        expected = np.maximum(head[0, c] * images[..., 0] + head[1, c] * images[..., 1], 0)
+        expected /= expected.max(axis=(1, 2), keepdims=True)
+        np.testing.assert_allclose(maps, expected, atol=1e-5)
+        assert (chosen == c).all()
