@@ -31,6 +31,12 @@ def _read_json(path: Path) -> dict:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def _scored(test) -> dict | None:
+    """A test-split entry of metrics.json as ``evaluate`` writes it, or None (missing, older or hand-edited)."""
+    needed = {"images", "ci95", "ci_resampled", "per_class", *HEADLINE}
+    return test if isinstance(test, dict) and needed <= set(test) else None
+
+
 def _dataset_name(meta: dict) -> str:
     """The data a run used, as a model card names datasets."""
     spec = meta.get("config", {}).get("data", meta.get("data", "?"))
@@ -128,9 +134,9 @@ def model_card(run_dir: str | Path) -> str:
     """The model card of a run, as Markdown, from its ``metadata.json``, ``metrics.json`` and ``splits.csv``."""
     run_dir = Path(run_dir)
     meta = _read_json(run_dir / "metadata.json")
-    test = _read_json(run_dir / "metrics.json").get("test")
+    test = _scored(_read_json(run_dir / "metrics.json").get("test"))
     shuffled_dir = run_dir.parent / run_dir.name.replace(f"-{meta.get('split')}-", f"-{meta.get('split')}-shuffled-")
-    shuffled = _read_json(shuffled_dir / "metrics.json").get("test") if shuffled_dir != run_dir else None
+    shuffled = _scored(_read_json(shuffled_dir / "metrics.json").get("test")) if shuffled_dir != run_dir else None
     config = meta.get("config", {})
     sizes = meta.get("split_sizes", {})
     subjects = meta.get("subjects") or {}

@@ -116,10 +116,13 @@ def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarr
 
 
 class Evaluation:
-    """A run evaluated on one split: the predictions, the metrics (saved under ``key``), what the figures need."""
+    """A run evaluated on one split: the predictions, the metrics (saved under ``key``), what the figures need
+    (``cascade_maps``: Grad-CAM maps of a few images as the model is re-initialised step by step)."""
 
-    def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str):
+    def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str,
+                 cascade_maps: list[np.ndarray] | None = None):
         self.run, self.frame, self.proba, self.metrics, self.key = run, frame, proba, metrics, key
+        self.cascade_maps = cascade_maps
 
     @property
     def labels(self) -> np.ndarray:
@@ -182,7 +185,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
                    data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
     sample = frame.sample(min(explain_images or config.explain_images, len(frame)), random_state=config.seed)
     sample_units, sample_unit = independent_units(sample)
-    metrics["faithfulness"], plausibility = explanation_report(
+    metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
         run.model, batch_images(sample, run.image_size), sample_units, sample_unit, config.gradcam_layer,
         evidence_masks(data.root, sample, run.image_size), sample["label"].to_numpy(), n_boot, config.seed)
     if plausibility is not None:
@@ -190,7 +193,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
     write_model_card(run.path)
-    return Evaluation(run, frame, proba, metrics, key)
+    return Evaluation(run, frame, proba, metrics, key, cascade_maps)
 
 
 def predict_images(run, images) -> np.ndarray:

@@ -123,14 +123,15 @@ def _top_blocks(model) -> list[list[str]]:
     return [[layer.name for layer in block if layer.weights] for block in reversed(backbone_blocks(model))]
 
 
-def _mix_weights(target, trained, fresh, randomised: set[str]) -> None:
-    """Give ``target`` (a clone) ``fresh``'s weights in the layers named in ``randomised``, ``trained``'s elsewhere.
+def _mix_weights(target, trained, fresh: list[list[np.ndarray]], randomised: set[str]) -> None:
+    """Give ``target`` (a clone of ``trained``) the re-drawn weights ``fresh`` in the layers named in
+    ``randomised``, and the trained weights elsewhere.
 
     Clones keep the layers' order but not always their names (an input layer is renamed), so layers are
     paired by position and named by the trained model's.
     """
-    for mine, original, redrawn in zip(target.layers, trained.layers, fresh.layers):
-        mine.set_weights((redrawn if original.name in randomised else original).get_weights())
+    for mine, original, redrawn in zip(target.layers, trained.layers, fresh):
+        mine.set_weights(redrawn if original.name in randomised else original.get_weights())
 
 
 def randomisation_check(model, images: np.ndarray, layer_name: str, depths: tuple[int, ...] = (1, 2, 4, 8),
@@ -152,8 +153,8 @@ def randomisation_check(model, images: np.ndarray, layer_name: str, depths: tupl
     steps = [("head", head)] + [(f"head + top {d} block{'s' if d > 1 else ''}", head + sum(blocks[:d], []))
                                 for d in depths if d <= len(blocks)]
     keras.utils.set_random_seed(seed)
-    fresh = keras.models.clone_model(model)  # every layer re-drawn by its own initialiser, once for all steps
-    copy = keras.models.clone_model(model)
+    copy = keras.models.clone_model(model)  # every layer re-drawn by its own initialiser, once for all steps
+    fresh = [layer.get_weights() for layer in copy.layers]
     results, all_maps = [], [original]
     for what, names in steps:
         _mix_weights(copy, model, fresh, set(names))
@@ -183,7 +184,7 @@ def plausibility(heatmaps: np.ndarray, masks: np.ndarray, top_fraction: float = 
 
 def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, layer_name: str | None = None,
                        masks: np.ndarray | None = None, labels: np.ndarray | None = None, n_boot: int = 1000,
-                       seed: int = 0) -> tuple[dict, dict | None]:
+                       seed: int = 0, show: int = 4) -> tuple[dict, dict | None, list[np.ndarray]]:
     """Everything :func:`alzmri.evaluate.evaluate_run` reports about Grad-CAM on a sample of test images.
 
     Args:
@@ -196,10 +197,12 @@ def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, 
         labels: true class ids, to break plausibility down by class.
         n_boot: bootstrap resamples.
         seed: for the random maps, ties and re-initialised weights.
+        show: images whose randomisation maps are kept for a figure.
 
     Returns:
-        ``(faithfulness, plausibility)``: deletion/insertion AUCs of Grad-CAM, random and centre maps with
-        intervals and mean curves, and the randomisation cascade; plausibility is None without masks.
+        ``(faithfulness, plausibility, cascade_maps)``: deletion/insertion AUCs of Grad-CAM, random and centre
+        maps with intervals and mean curves, and the randomisation cascade; plausibility is None without
+        masks; the cascade's maps of the first ``show`` images, the trained model's first.
     """
     from .config import CLASS_NAMES
     from .gradcam import find_target_layer
@@ -211,15 +214,16 @@ def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, 
     faithful = {"layer": layer, "images": int(len(images)), "explains": "the predicted class",
                 "intervals": describe_units(units, unit)}
     faithful.update(deletion_insertion_report(model, images, maps, classes, units, n_boot, seed))
-    faithful["randomisation"] = randomisation_check(model, images, layer, seed=seed)
+    faithful["randomisation"], cascade_maps = randomisation_check(model, images, layer, seed=seed, return_maps=True)
+    cascade_maps = [maps[:show] for maps in cascade_maps]
     if masks is None:
-        return faithful, None
+        return faithful, None, cascade_maps
     plausible = {"layer": layer, "top_fraction": TOP_FRACTION,
                  **{name: plausibility(m, masks) for name, m in maps.items()}}
     if labels is not None:
         plausible["by_class"] = {CLASS_NAMES[c]: {name: plausibility(m[labels == c], masks[labels == c])
                                                   for name, m in maps.items()} for c in np.unique(labels)}
-    return faithful, plausible
+    return faithful, plausible, cascade_maps
 
 
 def faithfulness_table(report: dict) -> pd.DataFrame:

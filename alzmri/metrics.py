@@ -8,11 +8,11 @@ honest.
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .config import CLASS_NAMES, SEVERITY_RANK
 
@@ -34,32 +34,46 @@ def expected_calibration_error(labels: np.ndarray, proba: np.ndarray, bins: int 
     return float(gap)
 
 
+def confusion(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Counts of (true, predicted) class pairs over all four classes, rows true."""
+    k = len(CLASS_NAMES)
+    return np.bincount(np.asarray(labels) * k + np.asarray(predicted), minlength=k * k).reshape(k, k)
+
+
+# The headline numbers are computed from the confusion matrix with NumPy rather than with scikit-learn's
+# functions: a bootstrap calls them a thousand times, where scikit-learn's input checks cost 25 ms a call;
+# tests/test_evaluate.py checks that both agree.
+
 def quadratic_kappa(labels: np.ndarray, predicted: np.ndarray) -> float:
     """Cohen's kappa with quadratic weights over the clinical severity order (Non < VeryMild < Mild < Moderate)."""
-    from sklearn.metrics import cohen_kappa_score
+    order = np.argsort([SEVERITY_RANK[c] for c in CLASS_NAMES])  # classes from least to most severe
+    observed = confusion(labels, predicted)[np.ix_(order, order)].astype(float)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / max(observed.sum(), 1)
+    weights = np.subtract.outer(np.arange(len(order)), np.arange(len(order))) ** 2
+    disagreement = (weights * expected).sum()
+    return float(1 - (weights * observed).sum() / disagreement) if disagreement else float("nan")
 
-    rank = np.array([SEVERITY_RANK[c] for c in CLASS_NAMES])
-    return float(cohen_kappa_score(rank[labels], rank[predicted], weights="quadratic", labels=list(range(4))))
+
+def _auc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic (ties count half)."""
+    ranks = stats.rankdata(scores)
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def roc_auc_ovr(labels: np.ndarray, proba: np.ndarray) -> float:
     """Macro one-vs-rest ROC-AUC over the classes present in ``labels`` (nan with fewer than two)."""
-    from sklearn.metrics import roc_auc_score
-
     present = np.unique(labels)
     if len(present) < 2:
         return float("nan")
-    aucs = [roc_auc_score(labels == c, proba[:, c]) for c in present]
-    return float(np.mean(aucs))
+    return float(np.mean([_auc(labels == c, proba[:, c]) for c in present]))
 
 
 def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     """Mean recall over the classes present in ``labels`` (chance is 1 / their number)."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true": the metric is still defined
-        return float(balanced_accuracy_score(labels, predicted))
+    counts = confusion(labels, predicted)
+    rows = counts.sum(axis=1)
+    return float(np.mean(np.diag(counts)[rows > 0] / rows[rows > 0])) if rows.any() else float("nan")
 
 
 def chance_level(labels: np.ndarray, predicted: np.ndarray) -> float:
@@ -75,20 +89,19 @@ def chance_level(labels: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def headline_metrics(labels: np.ndarray, proba: np.ndarray) -> dict:
-    """The headline numbers for one set of predictions."""
-    from sklearn.metrics import accuracy_score, f1_score
-
+    """The headline numbers for one set of predictions (macro-F1 over the classes in the labels or predictions)."""
     predicted = proba.argmax(axis=1)
-    present = sorted(set(labels) | set(predicted))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a resample may miss a class; the metric is still defined
-        return {
-            "accuracy": float(accuracy_score(labels, predicted)),
-            "balanced_accuracy": balanced_accuracy(labels, predicted),
-            "macro_f1": float(f1_score(labels, predicted, average="macro", labels=present, zero_division=0)),
-            "quadratic_kappa": quadratic_kappa(labels, predicted),
-            "roc_auc_ovr": roc_auc_ovr(labels, proba),
-        }
+    counts = confusion(labels, predicted)
+    true_positive, in_labels, in_predicted = np.diag(counts), counts.sum(axis=1), counts.sum(axis=0)
+    present = (in_labels + in_predicted) > 0
+    f1 = 2 * true_positive[present] / (in_labels[present] + in_predicted[present])
+    return {
+        "accuracy": float(true_positive.sum() / max(counts.sum(), 1)),
+        "balanced_accuracy": balanced_accuracy(labels, predicted),
+        "macro_f1": float(f1.mean()) if present.any() else float("nan"),
+        "quadratic_kappa": quadratic_kappa(labels, predicted),
+        "roc_auc_ovr": roc_auc_ovr(labels, proba),
+    }
 
 
 def resample_rows(units: np.ndarray, n_boot: int, seed: int = 0):

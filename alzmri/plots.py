@@ -316,11 +316,16 @@ def deletion_insertion(report: dict, title: str = "") -> plt.Figure:
     return fig
 
 
-def randomisation_cascade(model, images: np.ndarray, layer: str, seed: int = 0, title: str = "") -> plt.Figure:
-    """The maps of a few images as more and more of the model is re-initialised, with the rank correlation."""
-    from .faithfulness import randomisation_check
+def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: str, title: str = "") -> plt.Figure:
+    """The maps of a few images as more and more of the model is re-initialised, with the rank correlation.
 
-    cascade, maps = randomisation_check(model, images, layer, seed=seed, return_maps=True)
+    Args:
+        cascade: the steps of :func:`alzmri.faithfulness.randomisation_check`.
+        maps: the maps of the same few images, the trained model's first, then one array per step.
+        layer: the explained layer, for the title.
+        title: a title instead of the default.
+    """
+    images = maps[0]
     columns = ["trained"] + [step["randomised"] for step in cascade]
     fig, axes = plt.subplots(len(images), len(columns), figsize=(1.7 * len(columns), 1.8 * len(images) + 0.6),
                              squeeze=False)
@@ -334,14 +339,6 @@ def randomisation_cascade(model, images: np.ndarray, layer: str, seed: int = 0, 
     fig.suptitle(title or f"Model randomisation: Grad-CAM ({layer}) as weights are re-drawn", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _randomisation_figure(evaluation, n: int = 4) -> plt.Figure:
-    """The randomisation cascade on the first ``n`` test images of an evaluation."""
-    from .evaluate import batch_images
-
-    images = batch_images(evaluation.frame.head(n), evaluation.run.image_size)
-    return randomisation_cascade(evaluation.run.model, images, evaluation.metrics["faithfulness"]["layer"])
 
 
 def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
@@ -358,8 +355,11 @@ def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
         "gradcam.png": lambda: gradcam_examples(evaluation),
     }
     if "faithfulness" in metrics:
-        makers["deletion_insertion.png"] = lambda: deletion_insertion(metrics["faithfulness"])
-        makers["randomisation.png"] = lambda: _randomisation_figure(evaluation)
+        faith = metrics["faithfulness"]
+        makers["deletion_insertion.png"] = lambda: deletion_insertion(faith)
+        if evaluation.cascade_maps:
+            makers["randomisation.png"] = lambda: randomisation_cascade(faith["randomisation"], evaluation.cascade_maps,
+                                                                        faith["layer"])
     if history_file.exists():
         makers["training_curves.png"] = lambda: training_curves(pd.read_csv(history_file))
     return [path for name, make in makers.items() for path in save_figure_to(make(), folders, name)]

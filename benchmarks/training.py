@@ -5,7 +5,10 @@
 (c) a whole `fit` epoch (pipeline, callbacks, class weights) vs bare `train_on_batch` on in-memory tensors
     at the same batch size (goal >= 0.8: the training loop adds little)
 
-Usage: python benchmarks/training.py [--profile demo] [--images 512]
+Each side is timed --repeats times, the sides taking turns; printed: median [min-max] per side and the
+median of the per-round ratios with its spread, and the machine.
+
+Usage: python benchmarks/training.py [--profile demo] [--images 512] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from timing import header, parse_args, timed
+from timing import header, interleaved, parse_args, ratios, spread
 
 
 def main() -> None:
@@ -23,7 +26,7 @@ def main() -> None:
     import keras
 
     from alzmri.config import get_config
-    from alzmri.model import build_classifier, feature_extractor, head_model, set_trainable
+    from alzmri.model import build_classifier, describe_backbone, feature_extractor, head_model, set_trainable
     from alzmri.pipeline import class_weights, images_only, make_tf_dataset
     from alzmri.splits import prepare_data
     from alzmri.train import _callbacks, _compile, set_seeds
@@ -33,8 +36,8 @@ def main() -> None:
     frame = prepare_data(config, progress=False).part("train").head(args.images)
     n, bs = len(frame), config.batch_size
     weights = class_weights(frame["label"].to_numpy())
-    header(f"{config.backbone} (up to {config.backbone_end or 'its end'}) at {config.image_size}px, {n} images, "
-           f"batch {bs}")
+    header(f"{describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px, {n} images, "
+           f"batch {bs}, {args.repeats} rounds")
 
     # (a) cached features vs recomputing the frozen backbone
     model = build_classifier(config)
@@ -45,11 +48,12 @@ def main() -> None:
     head = head_model(model)
     _compile(head, 1e-3)
     head.fit(features, labels, batch_size=bs, epochs=1, verbose=0)  # warm-up (tracing)
-    cached = timed(lambda: head.fit(features, labels, batch_size=bs, epochs=1, verbose=0))
     _compile(model, 1e-3)
     model.fit(plain, epochs=1, verbose=0)
-    recompute = timed(lambda: model.fit(plain, epochs=1, verbose=0))
-    print(f"(a) stage-1 epoch: cached features {cached:.3f} s, recomputing the backbone {recompute:.2f} s")
+    stage1 = interleaved({"cached": lambda: head.fit(features, labels, batch_size=bs, epochs=1, verbose=0),
+                          "recompute": lambda: model.fit(plain, epochs=1, verbose=0)}, args.repeats)
+    print(f"(a) stage-1 epoch: cached features {spread(stage1['cached'])}, recomputing the backbone "
+          f"{spread(stage1['recompute'])}")
 
     # (b) pipeline throughput vs training consumption; (c) fit epoch vs bare train_on_batch
     set_trainable(model, config.finetune_blocks, freeze_batchnorm=config.weights is not None)
@@ -57,26 +61,29 @@ def main() -> None:
     train_ds = make_tf_dataset(frame, config.image_size, bs, training=True, seed=config.seed)
     for _ in train_ds:  # fill the cache, as after the first epoch of a real run
         pass
-    pipeline = n / timed(lambda: [None for _ in train_ds])
     x = np.random.default_rng(0).uniform(0, 255, (bs, config.image_size, config.image_size, 3)).astype("float32")
     y = labels[:bs]
     model.train_on_batch(x, y)
     steps = int(np.ceil(n / bs))
-    bare = steps * bs / timed(lambda: [model.train_on_batch(x, y) for _ in range(steps)])
     with tempfile.TemporaryDirectory() as work:
         callbacks = _callbacks(Path(work), "bench", config)
         model.fit(train_ds, epochs=1, verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
-        (Path(work) / "again").mkdir()
-        callbacks = _callbacks(Path(work) / "again", "bench", config)
-        fit_rate = n / timed(lambda: model.fit(train_ds, epochs=1, verbose=0, class_weight=weights,
-                                               callbacks=callbacks, shuffle=False, validation_data=None))
-    print(f"(b) pipeline {pipeline:.0f} img/s, model consumes {bare:.1f} img/s")
-    print(f"(c) fit epoch {fit_rate:.1f} img/s, bare train_on_batch {bare:.1f} img/s")
+        times = interleaved({
+            "pipeline": lambda: [None for _ in train_ds],
+            "bare": lambda: [model.train_on_batch(x, y) for _ in range(steps)],
+            "fit": lambda: model.fit(train_ds, epochs=1, verbose=0, class_weight=weights, callbacks=callbacks,
+                                     shuffle=False)}, args.repeats)
+    rate = {name: [n / t for t in ts] for name, ts in times.items()}
+    rate["bare"] = [steps * bs / t for t in times["bare"]]
+    print(f"(b) pipeline {spread(rate['pipeline'], 'img/s', 0)}, model consumes {spread(rate['bare'], 'img/s', 1)}")
+    print(f"(c) fit epoch {spread(rate['fit'], 'img/s', 1)}, bare train_on_batch {spread(rate['bare'], 'img/s', 1)}")
 
-    print("\nratios (measured in this run):")
-    print(f"  (a) cached-feature stage 1 speed-up: {recompute / cached:.1f}x  (goal >= 10x)")
-    print(f"  (b) pipeline / training consumption: {pipeline / bare:.1f}x  (goal >= 3x)")
-    print(f"  (c) fit epoch / bare train_on_batch: {fit_rate / bare:.2f}  (goal >= 0.8)")
+    print(f"\nratios (median of {args.repeats} interleaved rounds [min-max], measured in this run):")
+    print(f"  (a) cached-feature stage 1 speed-up: {spread(ratios(stage1['recompute'], stage1['cached']), 'x', 1)}"
+          "  (goal >= 10x)")
+    print(f"  (b) pipeline / training consumption: {spread(ratios(rate['pipeline'], rate['bare']), 'x', 1)}"
+          "  (goal >= 3x)")
+    print(f"  (c) fit epoch / bare train_on_batch: {spread(ratios(rate['fit'], rate['bare']), '', 2)}  (goal >= 0.8)")
     keras.backend.clear_session()
 
 

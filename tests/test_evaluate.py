@@ -19,17 +19,28 @@ def _predictions(n=200, seed=0, skill=2.0):
     return labels, proba
 
 
-def test_headline_metrics_match_scikit_learn():
-    labels, proba = _predictions()
+@pytest.mark.parametrize("seed, drop", [(0, None), (1, 1), (2, 3), (3, 0)])
+def test_headline_metrics_match_scikit_learn(seed, drop):
+    from sklearn.metrics import roc_auc_score
+
+    labels, proba = _predictions(seed=seed, skill=1.0)
+    if drop is not None:  # a class missing from the labels (it may still be predicted), as in a bootstrap resample
+        keep = labels != drop
+        labels, proba = labels[keep], proba[keep]
     predicted = proba.argmax(axis=1)
     m = E.compute_metrics(labels, proba, n_boot=50)
     assert m["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, predicted))
-    assert m["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro"))
+    present = sorted(set(labels) | set(predicted))
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro", labels=present,
+                                                   zero_division=0))
     rank = np.array([2, 3, 0, 1])  # Mild, Moderate, Non, VeryMild → severity
-    assert m["quadratic_kappa"] == pytest.approx(cohen_kappa_score(rank[labels], rank[predicted], weights="quadratic"))
+    assert m["quadratic_kappa"] == pytest.approx(cohen_kappa_score(rank[labels], rank[predicted], weights="quadratic",
+                                                                   labels=[0, 1, 2, 3]))
+    auc = np.mean([roc_auc_score(labels == c, proba[:, c]) for c in np.unique(labels)])
+    assert m["roc_auc_ovr"] == pytest.approx(auc)
     assert np.array(m["confusion_matrix"]).sum() == len(labels)
-    assert np.allclose(np.array(m["confusion_matrix_normalised"]).sum(axis=1), 1, atol=1e-3)  # rounded to 4 places
+    assert np.allclose(np.array(m["confusion_matrix_normalised"]).sum(axis=1)[np.unique(labels)], 1, atol=1e-3)
 
 
 def test_kappa_is_ordinal():
@@ -109,22 +120,24 @@ def test_evaluation_figures_are_written(smoke_run, tmp_path):
     assert len(counts) == 16 and sum(counts) == len(evaluation.frame)  # every test image counted once
 
 
-def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, small_root, tmp_path, capsys):
+def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, capsys):
     import shutil
 
     from alzmri import synthetic
     from alzmri.cli import main
 
-    own = evaluate.evaluate_run(smoke_run, n_boot=20, progress=False).metrics
-    other = tmp_path / "their_scans"
-    shutil.copytree(small_root, other)
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    own = {"balanced_accuracy": 0.123, "data": {"fingerprint": "the run's own"}}  # as `evaluate RUN` left it
+    evaluate.write_metrics(run, "test", own)
+    other = synthetic.generate_dataset(tmp_path / "their_scans", n_per_class=12, size=48, seed=5, slices=4,
+                                       copies=1.0, balance="equal", progress=False)
     (other / synthetic.MANIFEST).unlink()  # no manifest: data alzmri did not generate, whatever it looks like
-    assert main(["evaluate", str(smoke_run), "--data", str(other)]) == 0
-    saved = json.loads((smoke_run / "metrics.json").read_text())
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    saved = json.loads((run / "metrics.json").read_text())
     keys = [k for k in saved if k.startswith("test@their_scans-subject-")]
     assert len(keys) == 1 and f"under {keys[0]!r}" in capsys.readouterr().out
     theirs = saved[keys[0]]
     assert theirs["synthetic"] is False and theirs["data"]["path"] == str(other)
-    assert saved["test"]["balanced_accuracy"] == own["balanced_accuracy"]  # the run's own result is untouched
-    assert saved["test"]["data"]["fingerprint"] == json.loads((smoke_run / "metadata.json").read_text())[
-        "data_fingerprint"] != theirs["data"]["fingerprint"]
+    assert saved["test"] == own  # the run's own result is untouched
+    assert theirs["data"]["fingerprint"] != json.loads((run / "metadata.json").read_text())["data_fingerprint"]

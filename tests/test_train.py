@@ -214,3 +214,15 @@ def test_the_precision_policy_is_the_callers_again_after_training():
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_the_training_plan_states_each_presets_own_numbers():
+    from alzmri.train import training_plan
+
+    demo = training_plan(get_config("demo"))
+    assert "up to stage conv3 (from scratch) at 64 px" in demo and "stage 1: skipped" in demo
+    assert "all blocks and the head, up to 8 epochs, learning rate 0.001," in demo and "augmentation off" in demo
+    assert "lower than the head's" not in demo  # the demo does not fine-tune at a lower rate: nothing claims it
+    full = training_plan(get_config("full"))
+    assert "ResNet152V2 (ImageNet weights) at 224 px" in full and "15 epochs on cached backbone features" in full
+    assert "the top 3 blocks" in full and "(10x lower than the head's)" in full and "BatchNorm frozen" in full
