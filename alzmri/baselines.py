@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -25,7 +27,9 @@ def thumbnails(frame: pd.DataFrame, size: int = 32) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR), np.float32)
 
-    return np.stack([one(p) for p in frame["path"]]).reshape(len(frame), -1) / 255.0
+    with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes without holding the GIL
+        images = list(pool.map(one, frame["path"]))
+    return np.stack(images).reshape(len(frame), -1) / 255.0
 
 
 def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: str = "test") -> float:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE
+from .faithfulness import correlation_text
 from .model import describe_backbone
 
 CARD_FILE = "MODEL_CARD.md"
@@ -121,7 +122,8 @@ def _results(test: dict | None, shuffled: dict | None) -> list[str]:
                       + " (lower is more faithful); insertion AUC "
                       + ", ".join(f"{k} {v:.3f}" for k, v in faith["insertion_auc"].items())
                       + " (higher is more faithful); rank correlation with the trained maps after re-drawing "
-                      + ", ".join(f"{s['randomised']}: {s['rank_correlation']:.2f}" for s in faith["randomisation"])
+                      + ", ".join(f"{s['randomised']}: {correlation_text(s['rank_correlation'])}"
+                                  for s in faith["randomisation"])
                       + "."]
     if shuffled:
         lines += ["", f"Shuffled-label control (same settings, labels shuffled by subject): test balanced accuracy "

@@ -164,10 +164,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     run = load_run(run_dir)
     ensure_writable(run.path, "the run folder, where metrics.json and figures/ go")
     config = Config.from_dict(run.metadata["config"])
-    if data is None:  # the run's own split, as trained; older runs without one recompute it
+    own = data is None
+    if own:  # the run's own split, as trained; older runs without one recompute it
         data = load_splits(run.path, config, progress) if (run.path / SPLITS_FILE).exists() else \
             prepare_data(config, progress=progress)
-    if data.fingerprint != run.metadata.get("data_fingerprint"):
+    if own and data.fingerprint != run.metadata.get("data_fingerprint"):  # its data changed on disk since
         warnings.warn(f"The data in {data.root} differs from what {run.path.name} was trained on "
                       "(fingerprint mismatch): the split may not be the run's own", UserWarning, stacklevel=2)
     frame = data.part(split)

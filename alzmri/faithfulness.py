@@ -163,7 +163,9 @@ def randomisation_check(model, images: np.ndarray, layer_name: str, depths: tupl
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
             rho = [stats.spearmanr(a.ravel(), b.ravel())[0] for a, b in zip(original, maps)]
         ssim = tf.image.ssim(tf.constant(original[..., None]), tf.constant(maps[..., None]), max_val=1.0).numpy()
-        results.append({"randomised": what, "layers": len(names), "rank_correlation": float(np.nanmean(rho)),
+        rho = np.asarray(rho, dtype=float)
+        results.append({"randomised": what, "layers": len(names),
+                        "rank_correlation": float(rho[~np.isnan(rho)].mean()) if (~np.isnan(rho)).any() else None,
                         "ssim": float(np.mean(ssim))})
         all_maps.append(maps)
     return (results, all_maps) if return_maps else results
@@ -238,23 +240,31 @@ def verdict(report: dict) -> str:
     """Whether Grad-CAM beat each map that knows nothing of the model, read off the intervals."""
     lines = []
     for other in (name for name in report["deletion_auc"] if name != "gradcam"):
-        for kind, better, word in (("deletion", "lower", "falls"), ("insertion", "higher", "rises")):
+        for kind, better, word in (("deletion", "lower", "fall"), ("insertion", "higher", "rise")):
             cam, base = report[f"{kind}_auc"]["gradcam"], report[f"{kind}_auc"][other]
             cam_ci, base_ci = report[f"{kind}_auc_ci"]["gradcam"], report[f"{kind}_auc_ci"][other]
             wins = cam < base if better == "lower" else cam > base
             clear = cam_ci[1] < base_ci[0] if better == "lower" else cam_ci[0] > base_ci[1]
-            lines.append(f"{kind}: Grad-CAM {cam:.3f} vs {other} {base:.3f}: the probability {word} "
-                         + ("faster with Grad-CAM" + (", intervals apart" if clear else ", intervals overlap")
-                            if wins else "NOT faster with Grad-CAM"))
+            lines.append(f"{kind}: Grad-CAM {cam:.3f} vs {other} {base:.3f}: the probability "
+                         + (f"{word}s faster with Grad-CAM" + (", intervals apart" if clear else ", intervals overlap")
+                            if wins else f"does NOT {word} faster with Grad-CAM"))
     return "\n".join(lines)
+
+
+def correlation_text(value: float | None) -> str:
+    """A rank correlation for printing; None where the maps were flat (no ranks to correlate)."""
+    return "flat" if value is None else f"{value:.2f}"
 
 
 def randomisation_verdict(cascade: list[dict], threshold: float = 0.5) -> str:
     """Whether the maps decorrelate as the model's weights are destroyed."""
     last = cascade[-1]
+    if last["rank_correlation"] is None:
+        return f"with {last['randomised']} re-drawn the maps are flat: nothing of the trained maps is left"
     if last["rank_correlation"] < threshold:
         return (f"the maps decorrelate as weights are re-initialised (rank correlation "
-                f"{cascade[0]['rank_correlation']:.2f} with the head re-drawn, {last['rank_correlation']:.2f} with "
+                f"{correlation_text(cascade[0]['rank_correlation'])} with the head re-drawn, "
+                f"{last['rank_correlation']:.2f} with "
                 f"{last['randomised']}): they depend on what the model learnt")
     return (f"the maps stay alike when the weights are destroyed (rank correlation {last['rank_correlation']:.2f} "
             f"with {last['randomised']}): they explain the image more than the model")

@@ -325,6 +325,8 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
         layer: the explained layer, for the title.
         title: a title instead of the default.
     """
+    from .faithfulness import correlation_text
+
     images = maps[0]
     columns = ["trained"] + [step["randomised"] for step in cascade]
     fig, axes = plt.subplots(len(images), len(columns), figsize=(1.7 * len(columns), 1.8 * len(images) + 0.6),
@@ -334,7 +336,7 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
             axes[row][col].imshow(heat, cmap="jet", vmin=0, vmax=1)
             axes[row][col].set_xticks([])
             axes[row][col].set_yticks([])
-        rho = "" if col == 0 else f"\nrho {cascade[col - 1]['rank_correlation']:.2f}"
+        rho = "" if col == 0 else f"\nrho {correlation_text(cascade[col - 1]['rank_correlation'])}"
         axes[0][col].set_title(name.replace(" + ", "\n+ ") + rho, fontsize=7)
     fig.suptitle(title or f"Model randomisation: Grad-CAM ({layer}) as weights are re-drawn", fontsize=10)
     fig.tight_layout()

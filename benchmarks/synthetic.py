@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from timing import parse_args, timed
+from timing import header, interleaved, parse_args, spread
 
 GOAL_IMAGES_PER_SECOND = 1000 / 60
 
@@ -18,14 +18,17 @@ def main() -> None:
     from alzmri.synthetic import generate_dataset
 
     n_per_class = max(2, round(args.images / 3 / 4))  # originals + twice as many copies = 3 x originals
+    header(f"synthetic generation, 128 px, about {args.images} images, {args.repeats} rounds")
     with tempfile.TemporaryDirectory() as folder:
-        seconds = timed(lambda: generate_dataset(Path(folder) / "s", n_per_class=n_per_class, size=128,
-                                                 progress=False))
-        images = sum(1 for p in Path(folder).rglob("*.jpg"))
-    rate = images / seconds
-    print(f"{images} synthetic 128 px images (with masks) in {seconds:.1f} s")
-    print("\nratio (measured in this run):")
-    print(f"  generation speed / goal (1,000 images a minute): {rate / GOAL_IMAGES_PER_SECOND:.1f}x  (goal >= 1x)")
+        rounds = iter(range(args.repeats))
+        seconds = interleaved({"generate": lambda: generate_dataset(Path(folder) / f"s{next(rounds)}",
+                                                                     n_per_class=n_per_class, size=128,
+                                                                     progress=False)}, args.repeats)["generate"]
+        images = sum(1 for p in (Path(folder) / "s0").rglob("*.jpg"))
+    rates = [images / t / GOAL_IMAGES_PER_SECOND for t in seconds]
+    print(f"{images} synthetic 128 px images (with masks) in {spread(seconds)}")
+    print(f"\nratio (median of {args.repeats} rounds [min-max], measured in this run):")
+    print(f"  generation speed / goal (1,000 images a minute): {spread(rates, 'x', 1)}  (goal >= 1x)")
 
 
 if __name__ == "__main__":

@@ -73,3 +73,23 @@ def smoke_run(private_cache):
         warnings.simplefilter("ignore")
         return get_or_train(get_config("smoke"), progress=False)
 
+
+
+@pytest.fixture(scope="session")
+def smoke_evaluation(smoke_run):
+    """The shared smoke run evaluated once, with what it left on disk right then (other tests evaluate the
+    same run again later): the evaluation, the saved ``test`` metrics, and the model card before and after."""
+    import json
+    from types import SimpleNamespace
+
+    from alzmri.cards import CARD_FILE
+    from alzmri.evaluate import evaluate_run
+
+    card_before = (smoke_run / CARD_FILE).read_text()
+    scored_before = (smoke_run / "metrics.json").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluation = evaluate_run(smoke_run, n_boot=50, progress=False)
+    return SimpleNamespace(evaluation=evaluation, saved=json.loads((smoke_run / "metrics.json").read_text())["test"],
+                           card_before=card_before, card_after=(smoke_run / CARD_FILE).read_text(),
+                           scored_before=scored_before)

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 from alzmri import gradcam as G
-from alzmri.config import get_config
-from alzmri.model import as_model_batch, build_classifier, load_run
+from alzmri.model import as_model_batch, load_run
 
 
 @pytest.mark.parametrize("backbone", ["ResNet50V2", "ResNet152V2"])

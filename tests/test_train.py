@@ -119,7 +119,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, private_cache):
         from alzmri.model import load_run
         from alzmri.train import get_strategy, train
         print("replicas", get_strategy("mirrored").num_replicas_in_sync)
-        run = train(get_config("smoke", runs_dir={str(tmp_path)!r}), strategy="mirrored", progress=False)
+        run = train(get_config("smoke", runs_dir={str(tmp_path)!r}, head_epochs=1), strategy="mirrored", progress=False)
         print("balanced", load_run(run).metadata["metrics"]["val"]["balanced_accuracy"])
     """)
     result = subprocess.run([sys.executable, "-c", script], env=_env(private_cache), capture_output=True,
