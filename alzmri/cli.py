@@ -232,7 +232,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.data:
         config = Config.from_dict(load_run(args.run).metadata["config"]).replace(data=args.data)
         data = prepare_data(config)
-    evaluation = evaluate_run(args.run, split=args.split, data=data)
+    evaluation = evaluate_run(args.run, split=args.split, data=data, layer_name=args.layer)
     _print_evaluation(evaluation)
     folders = [evaluation.run.path / "figures"] + ([Path(args.figures)] if args.figures else [])
     written = plots.save_evaluation_figures(evaluation, folders)
@@ -535,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="evaluate on other data ('demo', 'kaggle', 'hf' or a path)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--figures", help="also write the figures to this folder")
+    p.add_argument("--layer", help="feature map Grad-CAM explains (default: the last block output with >= 7x7 cells)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("predict", help="class and probabilities for images (not a diagnosis)")

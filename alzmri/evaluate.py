@@ -139,7 +139,8 @@ def metrics_key(run, data, split: str) -> str:
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
-                 explain_images: int | None = None, progress: bool = True) -> Evaluation:
+                 explain_images: int | None = None, layer_name: str | None = None,
+                 progress: bool = True) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json.
 
     Args:
@@ -150,6 +151,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         explain_images: test images whose Grad-CAM maps are scored (default: the run's ``explain_images``):
             deletion/insertion and the randomisation check (``faithfulness``), and on synthetic data the
             evidence masks (``plausibility``).
+        layer_name: the feature map Grad-CAM explains (default: the run's ``gradcam_layer``, else
+            :func:`alzmri.gradcam.find_target_layer`).
         progress: show progress bars.
 
     Returns:
@@ -158,11 +161,13 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     """
     from .config import Config
     from .faithfulness import explanation_report
+    from .gradcam import check_layer
     from .model import load_run
     from .splits import SPLITS_FILE, independent_units, load_splits, prepare_data
 
     run = load_run(run_dir)
     ensure_writable(run.path, "the run folder, where metrics.json and figures/ go")
+    check_layer(run.model, layer_name)  # a wrong --layer is found before the work, not after it
     config = Config.from_dict(run.metadata["config"])
     own = data is None
     if own:  # the run's own split, as trained; older runs without one recompute it
@@ -187,7 +192,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     sample = frame.sample(min(explain_images or config.explain_images, len(frame)), random_state=config.seed)
     sample_units, sample_unit = independent_units(sample)
     metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
-        run.model, batch_images(sample, run.image_size), sample_units, sample_unit, config.gradcam_layer,
+        run.model, batch_images(sample, run.image_size), sample_units, sample_unit, layer_name or config.gradcam_layer,
         evidence_masks(data.root, sample, run.image_size), sample["label"].to_numpy(), n_boot, config.seed)
     if plausibility is not None:
         metrics["plausibility"] = plausibility

@@ -44,6 +44,17 @@ def find_target_layer(model, min_size: int = 7):
     return (big_enough or maps[:1])[-1]
 
 
+def check_layer(model, layer_name: str | None) -> None:
+    """A layer named by the user must exist and be a feature map; the error lists the main-path choices."""
+    if layer_name is None:
+        return
+    layers = {layer.name: layer for layer in model.layers}
+    if layer_name not in layers or len(layers[layer_name].output.shape) != 4:
+        choices = [name for name in layers if MAIN_PATH.match(name)]
+        raise SettingsError(f"--layer {layer_name!r} is not a feature map of {model.name}; its block outputs are: "
+                            f"{', '.join(choices) or 'none named like conv3_block3_out'}")
+
+
 @functools.lru_cache(maxsize=8)
 def _cam_function(model, layer_name: str, plus_plus: bool):
     """A compiled function (images, class or -1) → (maps, classes), built once per model and layer."""
@@ -84,6 +95,7 @@ def gradcam(model, images: np.ndarray, class_index: np.ndarray | None = None, la
     """
     import tensorflow as tf
 
+    check_layer(model, layer_name)
     name = layer_name or find_target_layer(model, min_size).name
     wanted = np.full(len(images), -1) if class_index is None else np.asarray(class_index)
     maps, chosen = _cam_function(model, name, plus_plus)(tf.convert_to_tensor(images, tf.float32),

@@ -47,6 +47,18 @@ def test_bad_data_path_is_one_clear_line(tmp_path, capsys):
     assert err.startswith("alzmri audit: error:") and "does not exist" in err and "Traceback" not in err
 
 
+def test_a_layer_that_is_not_there_is_named_with_the_choices(smoke_run, tmp_path, capsys):
+    from alzmri.datasets import index_dataset
+    from alzmri.model import load_run
+
+    image = index_dataset(load_run(smoke_run).metadata["data"], progress=False).frame["path"].iloc[0]
+    assert main(["gradcam", str(smoke_run), image, "--layer", "conv9_block1_out", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'conv9_block1_out' is not a feature map" in err and "conv2_block2_out" in err
+    assert main(["evaluate", str(smoke_run), "--layer", "predictions"]) == 2  # not a feature map: refused first
+    assert "'predictions' is not a feature map" in capsys.readouterr().err
+
+
 def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
     import pytest
 
