@@ -139,6 +139,14 @@ def randomisation_check(model, images: np.ndarray, layer_name: str, depths: tupl
     """The cascade: maps of models whose head, then head and top 1, 2, 4, ... blocks are re-initialised,
     compared with the trained model's maps (per image, then averaged).
 
+    Args:
+        model: the trained classifier (left untouched: a clone is re-initialised).
+        images: the images to explain, as the model takes them.
+        layer_name: the feature map Grad-CAM explains.
+        depths: how many top blocks to re-initialise (with the head) at each step after the head alone.
+        seed: seeds Keras' random state before the weights are re-drawn, so the check is reproducible.
+        return_maps: also return every step's maps.
+
     Returns:
         One ``{"randomised": what, "layers": count, "rank_correlation": ..., "ssim": ...}`` per step, the maps
         explaining the class the trained model predicted; with ``return_maps`` also the maps, the trained

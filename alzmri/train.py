@@ -130,7 +130,19 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
 
 
 def _count(n: int, word: str) -> str:
+    """``1 epoch``, ``3 epochs``."""
     return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _finetune_plan(config: Config) -> str:
+    """Stage 2 of :func:`training_plan`."""
+    blocks = "all blocks" if config.finetune_blocks < 0 else f"the top {_count(config.finetune_blocks, 'block')}"
+    ratio = config.head_learning_rate / config.finetune_learning_rate
+    lower = f" ({ratio:g}x lower than the head's)" if ratio > 1 else ""
+    batchnorm = "frozen" if config.weights is not None else "learning"
+    return (f"stage 2: {blocks} and the head, up to {_count(config.finetune_epochs, 'epoch')}, learning rate "
+            f"{config.finetune_learning_rate:g}{lower}, augmentation {'on' if config.augment else 'off'}, "
+            f"BatchNorm {batchnorm}")
 
 
 def training_plan(config: Config) -> str:
@@ -141,13 +153,7 @@ def training_plan(config: Config) -> str:
     stage1 = (f"stage 1: the head alone, {_count(config.head_epochs, 'epoch')} on cached backbone features, "
               f"learning rate {config.head_learning_rate:g}" if config.head_epochs > 0 else
               "stage 1: skipped (head_epochs 0: a backbone trained from scratch has no features to cache yet)")
-    blocks = "all blocks" if config.finetune_blocks < 0 else f"the top {_count(config.finetune_blocks, 'block')}"
-    ratio = config.head_learning_rate / config.finetune_learning_rate
-    stage2 = (f"stage 2: {blocks} and the head, up to {_count(config.finetune_epochs, 'epoch')}, learning rate "
-              f"{config.finetune_learning_rate:g}" + (f" ({ratio:g}x lower than the head's)" if ratio > 1 else "")
-              + f", augmentation {'on' if config.augment else 'off'}, BatchNorm "
-              + ("frozen" if config.weights is not None else "learning") if config.finetune_epochs > 0 else
-              "stage 2: skipped (finetune_epochs 0)")
+    stage2 = _finetune_plan(config) if config.finetune_epochs > 0 else "stage 2: skipped (finetune_epochs 0)"
     return (f"{backbone} ({weights}) at {config.image_size} px, batch {config.batch_size}; {stage1}; {stage2}; "
             f"early stopping after {config.patience} epochs without a better val_loss")
 
@@ -263,7 +269,7 @@ def run_folder(config: Config, run_name: str | None = None) -> Path:
 
 
 def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
-    """True if ``work`` holds a partial run of the same settings and data; an error if either differs.
+    """True if ``work`` holds a partial run of the same settings and data; a RunError if either differs.
 
     The data's fingerprint counts as much as the settings: a dataset changed under the same path must
     not resume an old run, nor reuse its cached stage-1 features.
@@ -275,9 +281,13 @@ def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
     if previous != json.loads(json.dumps(config.to_dict())):
         changed = sorted(k for k in previous if previous[k] != config.to_dict().get(k))
         raise RunError(f"An unfinished run in {work} was started with other settings ({changed}); "
-                         "use another --run-name, or delete that folder to start over")
+                       "use another --run-name, or delete that folder to start over")
     data_file = work / DATA_FILE
-    started_on = json.loads(data_file.read_text()).get("data_fingerprint") if data_file.exists() else None
+    if not data_file.exists():
+        raise RunError(f"An unfinished run in {work} does not record which data it was started on (it predates "
+                       "alzmri's data check), so it cannot be resumed safely; use another --run-name, or delete "
+                       "that folder to start over")
+    started_on = json.loads(data_file.read_text()).get("data_fingerprint")
     if started_on != fingerprint:
         raise RunError(f"An unfinished run in {work} was started on other data (fingerprint {started_on}, the data "
                          f"in {config.data} now has {fingerprint}); use another --run-name, or delete that folder "

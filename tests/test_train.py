@@ -55,6 +55,8 @@ def test_same_settings_and_data_resume_other_settings_or_data_refuse(tmp_path):
     config = get_config("smoke")
     assert _check_resumable(tmp_path, config, "abc") is False
     (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+    with pytest.raises(ValueError, match="does not record which data"):  # an older partial run: not resumed blindly
+        _check_resumable(tmp_path, config, "abc")
     (tmp_path / DATA_FILE).write_text(json.dumps({"data_fingerprint": "abc"}))
     assert _check_resumable(tmp_path, config, "abc") is True
     with pytest.raises(ValueError, match=r"other settings \(\['image_size'\]\).*another --run-name"):
