@@ -143,7 +143,7 @@ def test_compare_refuses_a_protocol_the_data_does_not_allow(tmp_path, capsys):
 
 
 def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
-    from alzmri.cli import _print_evaluation
+    from alzmri.reports import print_evaluation
     from alzmri.config import Config
     from alzmri.evaluate import evaluate_run
     from alzmri.model import load_run
@@ -158,7 +158,7 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
     assert m["split_protocol"] == "naive"
     assert m["leakage"]["leaked"]["images"] > 0
     assert m["leakage"]["leaked"]["images"] + m["leakage"]["clean"]["images"] == m["images"]
-    _print_evaluation(evaluation)
+    print_evaluation(evaluation)
     out = capsys.readouterr().out
     assert "(leaked) vs the rest (clean)" in out and re.search(r"^ *leaked +\d+", out, re.M)
 
