@@ -199,3 +199,18 @@ def test_tf_pipeline_shapes_and_augmentation(small_root, tmp_path):
     first = next(iter(pipeline.make_tf_dataset(frame, 48, 10, training=True, seed=1)))[0].numpy()
     again = next(iter(pipeline.make_tf_dataset(frame, 48, 10, training=False)))[0].numpy()
     assert not np.allclose(np.sort(first.ravel()), np.sort(again.ravel()))  # augmented in training only
+
+
+def test_the_cache_holds_one_grey_channel_and_colour_is_made_grey_the_same_way_everywhere(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    colour = np.zeros((40, 40, 3), np.uint8)
+    colour[..., 0], colour[..., 1], colour[..., 2] = 30, 90, 240  # a colour image: R, G, B differ
+    path = tmp_path / "colour.png"
+    Image.fromarray(colour).save(path)
+    cached = pipeline.load_image(tf.constant(str(path)), 32)  # what the tf.data cache stores
+    assert cached.shape == (32, 32, 1) and cached.dtype == tf.uint8  # a third of RGB's memory
+    assert int(cached[0, 0, 0]) == 120  # the mean of R, G and B
+    read, _, _ = pipeline.read_readable_images([path], 32)  # the prediction path
+    assert read.shape == (1, 32, 32, 3) and np.all(read == 120)  # the same grey, repeated after the cache
