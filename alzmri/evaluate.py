@@ -138,6 +138,32 @@ def metrics_key(run, data, split: str) -> str:
     return f"{split}@{Path(data.root).name}-{data.protocol}-{data.fingerprint[:8]}"
 
 
+def _add_class_subjects(metrics: dict, frame: pd.DataFrame) -> None:
+    """How many brains each class's numbers rest on (0 where subjects are unknown), into ``per_class``."""
+    known = frame[frame["subject"].astype(str) != ""]
+    for name in CLASS_NAMES:
+        metrics["per_class"][name]["subjects"] = int(known.loc[known["class_name"] == name, "subject"].nunique())
+
+
+def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: str | None, n_boot: int,
+             seed: int) -> list[np.ndarray]:
+    """Score Grad-CAM on ``sample`` into ``metrics`` (faithfulness; plausibility where masks exist).
+
+    Returns:
+        The randomisation cascade's maps of the first few images, for the figure.
+    """
+    from .faithfulness import explanation_report
+    from .splits import independent_units
+
+    units, unit = independent_units(sample)
+    metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
+        run.model, batch_images(sample, run.image_size), units, unit, layer_name,
+        evidence_masks(root, sample, run.image_size), sample["label"].to_numpy(), n_boot, seed)
+    if plausibility is not None:
+        metrics["plausibility"] = plausibility
+    return cascade_maps
+
+
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  explain_images: int | None = None, layer_name: str | None = None,
                  progress: bool = True) -> Evaluation:
@@ -160,7 +186,6 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         ``split`` for the run's own data and protocol and under :func:`metrics_key`'s name for other data.
     """
     from .config import Config
-    from .faithfulness import explanation_report
     from .gradcam import check_layer
     from .model import load_run
     from .splits import SPLITS_FILE, independent_units, load_splits, prepare_data
@@ -183,19 +208,12 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     n_boot = n_boot if n_boot is not None else config.n_boot
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
-    known = frame[frame["subject"].astype(str) != ""]
-    for name in CLASS_NAMES:  # how many brains each class's numbers rest on (0 where subjects are unknown)
-        metrics["per_class"][name]["subjects"] = int(known.loc[known["class_name"] == name, "subject"].nunique())
+    _add_class_subjects(metrics, frame)
     metrics.update(split=split, split_protocol=data.protocol, labels=run.metadata.get("labels", "true"),
                    synthetic=data.synthetic, leakage=leak_breakdown(data, split, proba.argmax(axis=1)),
                    data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
     sample = frame.sample(min(explain_images or config.explain_images, len(frame)), random_state=config.seed)
-    sample_units, sample_unit = independent_units(sample)
-    metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
-        run.model, batch_images(sample, run.image_size), sample_units, sample_unit, layer_name or config.gradcam_layer,
-        evidence_masks(data.root, sample, run.image_size), sample["label"].to_numpy(), n_boot, config.seed)
-    if plausibility is not None:
-        metrics["plausibility"] = plausibility
+    cascade_maps = _explain(run, sample, data.root, metrics, layer_name or config.gradcam_layer, n_boot, config.seed)
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
     write_model_card(run.path)
