@@ -15,6 +15,7 @@ from .config import PRESETS, SUBJECT_METHODS, get_config
 from .errors import AlzmriError
 from .files import ensure_writable, is_disk_full
 from .model import describe_backbone
+from .cards import CARD_FILE
 from .reports import DISCLAIMER, against_baseline, print_evaluation, training_summary
 from .timing import StageTimer
 from .compare import MODELS, PROBE, compare_protocols
@@ -284,6 +285,7 @@ def _demo(args: argparse.Namespace) -> int:
     print_evaluation(evaluation)
     print(against_baseline(evaluation.metrics, baseline))
     print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
+    print(f"Its model card (what it is, its numbers, what it must not be used for): {run_dir / CARD_FILE}")
     print(f"[6/6] the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
     with timer.stage("6 leakage lesson (probe)"):
         _report_comparison(compare_protocols(data, config, model="probe"), "probe", _data_label(data), folders)

@@ -149,3 +149,7 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path
     run_dir = Path(re.search(r"Run saved to (\S+) \(figures", out).group(1))
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert test["ci_resampled"]["unit"] == "subject" and test["leakage"]["leaked"]["images"] == 0
+    card = (run_dir / "MODEL_CARD.md").read_text()  # the demo's run says what it is
+    assert "Synthetic data" in card and "Split protocol: `subject`" in card
+    assert f"| balanced_accuracy | {test['balanced_accuracy']:.3f} |" in card
+    assert main(["runs"]) == 0 and run_dir.name in capsys.readouterr().out  # and `runs` lists it
