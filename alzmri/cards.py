@@ -15,12 +15,14 @@ import pandas as pd
 
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE
 from .faithfulness import correlation_text
+from .files import write_text_atomically
+from .metrics import HEADLINE as METRICS
 from .model import describe_backbone
 
 CARD_FILE = "MODEL_CARD.md"
 LEAKY_PROTOCOLS = ("image", "official", "naive")
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
-HEADLINE = ("balanced_accuracy", "accuracy", "macro_f1", "quadratic_kappa", "roc_auc_ovr")
+HEADLINE = ("balanced_accuracy", *(m for m in METRICS if m != "balanced_accuracy"))  # the honest number first
 
 
 def _read_json(path: Path) -> dict:
@@ -205,11 +207,7 @@ def model_card(run_dir: str | Path) -> str:
 
 def write_model_card(run_dir: str | Path) -> Path:
     """Write (or rewrite) ``MODEL_CARD.md`` in the run folder, atomically."""
-    path = Path(run_dir) / CARD_FILE
-    tmp = path.with_name(f".{CARD_FILE}.tmp")
-    tmp.write_text(model_card(run_dir))
-    tmp.replace(path)
-    return path
+    return write_text_atomically(Path(run_dir) / CARD_FILE, model_card(run_dir))
 
 
 RUNS_COLUMNS = ["run", "preset", "backbone", "image_size", "data", "protocol", "labels", "test_subjects",

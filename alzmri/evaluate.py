@@ -18,7 +18,7 @@ from PIL import Image
 from .cards import write_model_card
 from .config import CLASS_NAMES
 from .datasets import DatasetError
-from .files import ensure_writable
+from .files import ensure_writable, write_text_atomically
 from .leakage import leak_flags
 from .metrics import balanced_accuracy, compute_metrics, headline_metrics
 
@@ -91,10 +91,7 @@ def write_metrics(run_dir: Path, key: str, metrics: dict) -> Path:
                           "a new one is written", UserWarning, stacklevel=2)
             existing = {}
     existing[key] = metrics
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(existing, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomically(path, json.dumps(existing, indent=2) + "\n")
 
 
 def batch_images(frame: pd.DataFrame, image_size: int) -> np.ndarray:

@@ -43,6 +43,15 @@ def ensure_writable(folder: str | Path, what: str) -> Path:
     return folder
 
 
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """Write ``text`` beside ``path`` and move it into place: a kill mid-write never leaves a torn ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
 def is_disk_full(err: BaseException) -> bool:
     """Whether an error means the disk is full (h5py and TensorFlow say so only in the message)."""
     return getattr(err, "errno", None) == errno.ENOSPC or "No space left" in str(err)

@@ -290,8 +290,8 @@ def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
     started_on = json.loads(data_file.read_text()).get("data_fingerprint")
     if started_on != fingerprint:
         raise RunError(f"An unfinished run in {work} was started on other data (fingerprint {started_on}, the data "
-                         f"in {config.data} now has {fingerprint}); use another --run-name, or delete that folder "
-                         "to start over")
+                       f"in {config.data} now has {fingerprint}); use another --run-name, or delete that folder "
+                       "to start over")
     return True
 
 
@@ -365,10 +365,11 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
     }
 
 
-def _saved_config(metadata: Path) -> Config:
-    """The settings a finished run was trained with; a broken metadata.json is named."""
+def _saved_run(metadata: Path) -> tuple[Config, dict]:
+    """The settings a finished run was trained with, and its whole metadata; a broken metadata.json is named."""
     try:
-        return Config.from_dict(json.loads(metadata.read_text())["config"])
+        saved = json.loads(metadata.read_text())
+        return Config.from_dict(saved["config"]), saved
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise RunError(f"{metadata} is not a run's metadata ({type(err).__name__}: {err})") from None
 
@@ -384,10 +385,10 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
     config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
     metadata = run_dir / "metadata.json"
-    saved = _saved_config(metadata) if metadata.exists() else None
+    saved, meta = _saved_run(metadata) if metadata.exists() else (None, {})
     if saved is not None and saved.with_absolute_data() == config and not replace:  # older runs saved relative paths
         data = data or prepare_data(config, progress)
-        trained_on = json.loads(metadata.read_text()).get("data_fingerprint")
+        trained_on = meta.get("data_fingerprint")
         if trained_on != data.fingerprint:
             raise RunError(f"{run_dir} was trained with these settings on other data (fingerprint {trained_on}; the "
                            f"data in {data.root} now has {data.fingerprint}). Pass another --run-name to train on "
