@@ -1,0 +1,124 @@
+"""The demo's story as one function: generate, find subjects, audit, baseline, train, evaluate, explain, the lesson.
+
+``python -m alzmri demo`` calls :func:`run_demo`, and so can a notebook, a test or ``benchmarks/demo.py``
+(which writes the summary it returns to ``docs/results/demo.json``, the file the docs quote).
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .config import Config
+from .model import describe_backbone
+from .timing import StageTimer, machine
+
+STEPS = 6
+
+
+def _step(number: int, text: str) -> None:
+    """Announce one step of the story."""
+    print(f"\n[{number}/{STEPS}] {text}")
+
+
+def _training_summary(run, config: Config) -> dict:
+    """Epochs run and kept, and the kept epoch's validation score, from a loaded run's history and metadata."""
+    history = pd.read_csv(run.path / "history.csv")
+    best = int(history["val_loss"].idxmin()) + 1 if "val_loss" in history and len(history) else None
+    return {"epochs_run": int(len(history)), "epochs_planned": config.head_epochs + config.finetune_epochs,
+            "best_epoch": best,
+            "val_balanced_accuracy": run.metadata.get("metrics", {}).get("val", {}).get("balanced_accuracy")}
+
+
+def next_steps(run_dir: Path) -> list[str]:
+    """What to try after the demo, as commands."""
+    return [f"python -m alzmri predict {run_dir} SLICE.jpg      # classify your own slices (with an input check)",
+            f"python -m alzmri gradcam {run_dir} SLICE.jpg --out overlays/",
+            "python -m alzmri demo --compare-splits            # the lesson with the CNN too (3 more trainings)",
+            "jupyter lab notebooks/                             # the same story, step by step"]
+
+
+def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto", replace: bool = False,
+             compare_splits: bool = False) -> dict:
+    """Run the whole demo and print its story, ending with the headline, where the files are and what next.
+
+    Args:
+        config: the preset and overrides (``data`` is normally ``"demo"``, the synthetic set).
+        run_name: the run's folder name (default: from the settings); a finished run of it is reused.
+        strategy: the ``tf.distribute`` strategy for training.
+        replace: train a finished run of that name again.
+        compare_splits: also run the leakage lesson with the CNN (three more trainings).
+
+    Returns:
+        A summary of what was measured (the layout of ``docs/results/demo.json``): machine, date, settings,
+        seconds per stage, the data and its split sizes, training, the baseline, the run's test metrics and
+        the lesson's table.
+    """
+    from .baselines import thumbnail_baseline
+    from .compare import PROBE, compare_protocols, comparison_json
+    from .evaluate import evaluate_run
+    from .plots import data_caption, save_evaluation_figures
+    from .reports import DISCLAIMER, against_baseline, print_comparison, print_evaluation
+    from .splits import audit, prepare_data
+    from .train import get_or_train
+
+    timer = StageTimer()
+    _step(1, f"data: {config.data} ({config.profile} preset)")
+    with timer.stage("1 data, copies and subjects"):
+        data = prepare_data(config)
+    print(f"Subjects: {data.subjects.describe(data.frame)}")
+    with timer.stage("2 leakage audit"):
+        table, _ = audit(data, config)
+    _step(2, "leakage audit of every split protocol (test/val images with a copy or their subject in train):")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    with timer.stage("3 thumbnail baseline"):
+        baseline = thumbnail_baseline(data.frame)
+    _step(3, f"thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
+             f"{baseline:.3f}")
+    _step(4, f"training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size} px on the "
+             f"{config.split} split")
+    with timer.stage("4 training"):
+        run_dir = get_or_train(config, run_name=run_name, data=data, strategy=strategy, replace=replace)
+    _step(5, "evaluating on the held-out test split")
+    with timer.stage("5 evaluation, Grad-CAM, figures"):
+        evaluation = evaluate_run(run_dir, data=data)
+        figures = sorted({str(p.parent) for p in save_evaluation_figures(evaluation)})
+    print_evaluation(evaluation)
+    _step(6, f"the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
+    caption = f"run {run_dir.name} · {data_caption(data.synthetic, data.root, data.fingerprint)}"
+    with timer.stage("6 leakage lesson (probe)"):
+        lesson = compare_protocols(data, config, model="probe")
+        print_comparison(lesson, "probe", caption, [run_dir / "figures"])
+    if compare_splits:
+        protocols = list(dict.fromkeys([config.split, "naive"]))
+        print(f"\nThe same lesson with the CNN ({config.profile} preset): {protocols}, true and shuffled labels")
+        with timer.stage("7 leakage lesson (CNN)"):
+            print_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", caption,
+                             [run_dir / "figures"])
+    print("\n" + timer.report())
+    print("\n" + "=" * 100)
+    print(against_baseline(evaluation.metrics, baseline))
+    if data.synthetic:
+        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
+    print(f"Run: {run_dir}  (model card: {run_dir / 'MODEL_CARD.md'}; metrics: {run_dir / 'metrics.json'})")
+    print(f"Figures: {', '.join(figures)}")
+    print("Next:\n  " + "\n  ".join(next_steps(run_dir)))
+    print(DISCLAIMER)
+    return {
+        "machine": machine(), "date": datetime.date.today().isoformat(), "command": "python -m alzmri demo",
+        "alzmri_version": __version__, "config": config.to_dict(),
+        "stages_total_seconds": round(sum(timer.seconds.values()), 1),
+        "stages": {name: round(seconds, 1) for name, seconds in timer.seconds.items()},
+        "run": run_dir.name,
+        "data": {"images": int(len(data.frame)), "originals": int((data.frame["kind"] == "original").sum()),
+                 "copies": int((data.frame["kind"] == "augmented").sum()),
+                 "subjects": int(data.frame.loc[data.frame["subject"] != "", "subject"].nunique()),
+                 "split_sizes": data.sizes()},
+        "training": _training_summary(evaluation.run, config),
+        "baseline": {"thumbnail_balanced_accuracy": baseline},
+        "test": evaluation.metrics,
+        "lesson": comparison_json(lesson, "probe"),
+    }
