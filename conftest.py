@@ -13,3 +13,7 @@ os.environ["ALZMRI_PROFILE"] = "smoke"
 os.environ["ALZMRI_CACHE"] = os.path.join(_scratch, "cache")
 os.environ["ALZMRI_RUNS"] = os.path.join(_scratch, "runs")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from alzmri.tfenv import quiet_tensorflow  # noqa: E402  (after the variables above)
+
+quiet_tensorflow()  # TensorFlow's CUDA lines on a CPU machine would bury the test output

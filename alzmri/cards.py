@@ -18,6 +18,7 @@ from .faithfulness import correlation_text
 from .files import write_text_atomically
 from .metrics import HEADLINE as METRICS
 from .model import describe_backbone
+from .safe_text import inline_code, one_line
 
 CARD_FILE = "MODEL_CARD.md"
 LEAKY_PROTOCOLS = ("image", "official", "naive")
@@ -45,16 +46,16 @@ def _dataset_name(meta: dict) -> str:
     spec = meta.get("config", {}).get("data", meta.get("data", "?"))
     if meta.get("synthetic"):
         return "synthetic (alzmri.synthetic)"
-    return {"kaggle": KAGGLE_HANDLE, "hf": HF_REPO}.get(spec, Path(str(spec)).name)
+    return {"kaggle": KAGGLE_HANDLE, "hf": HF_REPO}.get(spec, one_line(Path(str(spec)).name))
 
 
 def _front_matter(meta: dict, test: dict | None, name: str) -> str:
     """The YAML block at the top of the card (model-index results only where the test split was scored)."""
     import yaml
 
-    dataset = {"name": "alzmri synthetic demo set" if meta.get("synthetic") else Path(meta.get("data", "?")).name,
-               "type": "synthetic" if meta.get("synthetic") else meta.get("data", "?"),
-               "split": f"test ({meta.get('split', '?')} protocol)"}
+    dataset = {"name": "alzmri synthetic demo set" if meta.get("synthetic") else _dataset_name(meta),
+               "type": "synthetic" if meta.get("synthetic") else one_line(meta.get("data", "?")),
+               "split": f"test ({one_line(meta.get('split', '?'))} protocol)"}
     results = [] if not test else [{
         "task": {"type": "image-classification", "name": "Alzheimer's MRI slice classification (4 classes)"},
         "dataset": dataset,
@@ -70,7 +71,7 @@ def _front_matter(meta: dict, test: dict | None, name: str) -> str:
                  "not-for-clinical-use"] + (["synthetic-data"] if meta.get("synthetic") else []),
         "datasets": [_dataset_name(meta)],
         "metrics": list(HEADLINE),
-        "model-index": [{"name": name, "results": results}],
+        "model-index": [{"name": one_line(name), "results": results}],
     }
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n"
 
@@ -80,7 +81,7 @@ def _warnings(meta: dict, test: dict | None) -> list[str]:
     lines = []
     leaked = (test or {}).get("leakage", {}).get("leaked", {})
     if meta.get("split") in LEAKY_PROTOCOLS or leaked.get("images"):
-        lines.append(f"> **Warning: leaky protocol ({meta.get('split')}).** Test slices share brains (or augmented "
+        lines.append(f"> **Warning: leaky protocol ({inline_code(meta.get('split'))}).** Test slices share brains (or augmented "
                      f"copies) with the training slices"
                      + (f": {leaked['subjects']} test subjects, {leaked['images']} test images" if leaked else "")
                      + ". Its numbers measure memorisation of those brains, not performance on unseen people.")
@@ -92,6 +93,27 @@ def _warnings(meta: dict, test: dict | None) -> list[str]:
                      "describe the method, not patients.")
     return lines
 
+
+
+def _limitations(synthetic: bool) -> list[str]:
+    """The card's bias and limitation bullets: about the generator for a synthetic run, the real set otherwise."""
+    data = ([
+        "- Trained on SYNTHETIC slices drawn by `alzmri.synthetic`: their atrophy is programmed, their subjects, "
+        "scanner and noise are invented. The model has learnt the generator, not brains; its answers on real scans "
+        "mean nothing.",
+        "- The class proportions and the slices per subject imitate the real source set; the difficulty does not.",
+    ] if synthetic else [
+        "- One dataset, one scanner population (the Kaggle source set, itself derived from OASIS-style scans); "
+        "labels are per slice, from a curated dataset, not clinical diagnoses.",
+        "- Classes are imbalanced and the Moderate class comes from 2 subjects in the real source set: "
+        "its numbers say little.",
+    ])
+    return data + [
+        "- Slice-level splits of this data inflate accuracy by about 30 points (Yagis et al., Sci Rep 2021): "
+        "only the `subject` protocol estimates performance on unseen people.",
+        "- Grad-CAM maps are coarse (the feature map's resolution) and show what separates the predicted class, "
+        "not everything the model uses.",
+    ]
 
 def _results(test: dict | None, shuffled: dict | None) -> list[str]:
     """The Results section: headline numbers with intervals, per class, faithfulness, shuffled labels."""
@@ -119,7 +141,7 @@ def _results(test: dict | None, shuffled: dict | None) -> list[str]:
         lines += ["", f"No test images of {', '.join(test['absent_classes'])}: their recall is undefined."]
     faith = test.get("faithfulness")
     if faith and "deletion_auc" in faith:  # runs evaluated before deletion/insertion existed have none
-        lines += ["", f"Grad-CAM faithfulness ({faith['images']} test images, layer `{faith['layer']}`): deletion AUC "
+        lines += ["", f"Grad-CAM faithfulness ({faith['images']} test images, layer {inline_code(faith['layer'])}): deletion AUC "
                       + ", ".join(f"{k} {v:.3f}" for k, v in faith["deletion_auc"].items())
                       + " (lower is more faithful); insertion AUC "
                       + ", ".join(f"{k} {v:.3f}" for k, v in faith["insertion_auc"].items())
@@ -145,20 +167,20 @@ def model_card(run_dir: str | Path) -> str:
     sizes = meta.get("split_sizes", {})
     subjects = meta.get("subjects") or {}
     backbone = describe_backbone(meta.get("backbone", "?"), config.get("backbone_end"))
-    lines = [_front_matter(meta, test, run_dir.name), f"# Model card: {run_dir.name}", ""]
+    lines = [_front_matter(meta, test, run_dir.name), f"# Model card: {inline_code(run_dir.name)}", ""]
     first = _warnings(meta, test)
     lines += first + [""] if first else []
     lines += [
         "> **Not a medical device.** A teaching and research model; its outputs are not diagnoses.", "",
         "## Model details", "",
-        f"- Backbone: {backbone}, weights: {meta.get('weights', '?')}, with a new head (global average pooling, "
+        f"- Backbone: {inline_code(backbone)}, weights: {inline_code(meta.get('weights', '?'))}, with a new head (global average pooling, "
         f"dropout {config.get('dropout', '?')}, softmax over {len(CLASS_NAMES)} classes: "
         f"{', '.join(CLASS_NAMES)}).",
-        f"- Preset `{meta.get('profile', '?')}`, input {meta.get('image_size', '?')} px square "
-        f"({meta.get('input', '')}, mode `{meta.get('preprocessing', '?')}`).",
-        f"- Trained in {meta.get('train_seconds', '?')} s, seed {meta.get('seed', '?')}, created "
-        f"{meta.get('created', 'unknown')}; libraries: "
-        + ", ".join(f"{k} {v}" for k, v in meta.get("libraries", {}).items()) + ".", "",
+        f"- Preset {inline_code(meta.get('profile', '?'))}, input {one_line(meta.get('image_size', '?'))} px square "
+        f"({one_line(meta.get('input', ''))}, mode {inline_code(meta.get('preprocessing', '?'))}).",
+        f"- Trained in {one_line(meta.get('train_seconds', '?'))} s, seed {one_line(meta.get('seed', '?'))}, created "
+        f"{inline_code(meta.get('created', 'unknown'))}; libraries: "
+        + ", ".join(inline_code(f"{k} {v}") for k, v in meta.get("libraries", {}).items()) + ".", "",
         "## Intended uses", "",
         "Teaching and research: how transfer learning, honest (subject-level) evaluation and Grad-CAM behave on "
         "Alzheimer's MRI slices; a baseline to compare methods against under the same protocol.", "",
@@ -167,17 +189,17 @@ def model_card(run_dir: str | Path) -> str:
         "- Other diseases, other scanners, sequences or slice positions than those seen in training.",
         "- Comparing its numbers with runs on another split protocol or other data: they are not comparable.", "",
         "## Training data", "",
-        f"- Data: `{meta.get('data', '?')}` (fingerprint `{meta.get('data_fingerprint', '?')}`)"
+        f"- Data: {inline_code(meta.get('data', '?'))} (fingerprint {inline_code(meta.get('data_fingerprint', '?'))})"
         + ("; SYNTHETIC (alzmri's generated demo set)." if meta.get("synthetic") else "."),
-        f"- Subjects: {subjects.get('count', '?')}, found from {subjects.get('method', '?')}"
+        f"- Subjects: {one_line(subjects.get('count', '?'))}, found from {inline_code(subjects.get('method', '?'))}"
         + (" (ground truth)." if subjects.get("ground_truth") else " (recovered, not given)."),
-        f"- Labels: {meta.get('labels', 'true')}.",
+        f"- Labels: {inline_code(meta.get('labels', 'true'))}.",
         "- Per split: " + "; ".join(f"{split} {s['images']} images of {s['subjects']} subjects"
                                     for split, s in sizes.items())
-        + f" (which file went where: `{meta.get('split_file', 'splits.csv')}`).",
+        + f" (which file went where: {inline_code(meta.get('split_file', 'splits.csv'))}).",
         "",
         "## Evaluation data and protocol", "",
-        f"- Split protocol: `{meta.get('split', '?')}`"
+        f"- Split protocol: {inline_code(meta.get('split', '?'))}"
         + (" (no brain in two splits; copies follow their original)." if meta.get("split") == "subject" else
            " (LEAKY: slices of test brains are in train)." if meta.get("split") in LEAKY_PROTOCOLS else "."),
     ]
@@ -186,15 +208,7 @@ def model_card(run_dir: str | Path) -> str:
         lines.append(f"- Audit of the test split: {leaked.get('images', '?')} test images whose subject or copy is "
                      f"in train ({leaked.get('subjects', '?')} subjects), {clean.get('images', '?')} clean.")
     lines += ["", "## Results", ""] + _results(test, shuffled) + [
-        "", "## Bias, risks and limitations", "",
-        "- One dataset, one scanner population (the Kaggle source set, itself derived from OASIS-style scans); "
-        "labels are per slice, from a curated dataset, not clinical diagnoses.",
-        "- Classes are imbalanced and the Moderate class comes from 2 subjects in the real source set: "
-        "its numbers say little.",
-        "- Slice-level splits of this data inflate accuracy by about 30 points (Yagis et al., Sci Rep 2021): "
-        "only the `subject` protocol estimates performance on unseen people.",
-        "- Grad-CAM maps are coarse (the feature map's resolution) and show what separates the predicted class, "
-        "not everything the model uses.", "",
+        "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
         "## How to use", "", "```python",
         "from pathlib import Path", "",
         "from alzmri.model import load_run",
@@ -214,25 +228,54 @@ RUNS_COLUMNS = ["run", "preset", "backbone", "image_size", "data", "protocol", "
                 "balanced_accuracy", "ci_low", "ci_high", "created"]
 
 
-def runs_table(runs_dir: str | Path) -> pd.DataFrame:
+def _number(value) -> float | None:
+    """A metric read from a file that may have been edited by hand: a finite number, else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _run_row(folder: Path, meta: dict) -> list:
+    """One row of :func:`runs_table`; raises TypeError, ValueError or AttributeError on values of the wrong kind."""
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise TypeError(f"'config' is {type(config).__name__}, not a table of settings")
+    test = _read_json(folder / "metrics.json").get("test")
+    test = test if isinstance(test, dict) else {}
+    interval = test.get("ci95", {}).get("balanced_accuracy") if isinstance(test.get("ci95"), dict) else None
+    low, high = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
+    count = test.get("ci_resampled", {}).get("count") if isinstance(test.get("ci_resampled"), dict) else None
+    return [folder.name, one_line(meta.get("profile")),
+            describe_backbone(str(meta.get("backbone", "?")), config.get("backbone_end")),
+            meta.get("image_size"), _dataset_name(meta), one_line(meta.get("split")),
+            one_line(meta.get("labels", "true")), _number(count), _number(test.get("balanced_accuracy")),
+            _number(low), _number(high), one_line(meta.get("created"))]
+
+
+def runs_table(runs_dir: str | Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """One row per finished run in ``runs_dir``: what it is and how it scored on its own test split.
 
     Unfinished (``.<name>.partial``), locked, hidden and non-run folders are left out; a run whose test split
     was not scored yet has empty scores. Runs on different data or protocols are not comparable: the
     ``data`` and ``protocol`` columns say which are.
+
+    Returns:
+        The table, and ``(folder name, reason)`` for each folder that looks like a run but cannot be listed
+        (a broken or hand-edited ``metadata.json``, a missing ``model.keras``): said, not silently dropped.
     """
-    rows = []
+    rows, skipped = [], []
     folders = sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if Path(runs_dir).is_dir() else []
     for folder in folders:
+        has_meta, has_model = (folder / "metadata.json").exists(), (folder / "model.keras").exists()
+        if not (has_meta or has_model):
+            continue  # not a run at all (e.g. tensorboard/)
         meta = _read_json(folder / "metadata.json")
-        if not meta:
-            continue
-        test = _read_json(folder / "metrics.json").get("test") or {}
-        low, high = test.get("ci95", {}).get("balanced_accuracy", [None, None])
-        rows.append([folder.name, meta.get("profile"),
-                     describe_backbone(meta.get("backbone", "?"), meta.get("config", {}).get("backbone_end")),
-                     meta.get("image_size"), _dataset_name(meta), meta.get("split"), meta.get("labels", "true"),
-                     test.get("ci_resampled", {}).get("count"), test.get("balanced_accuracy"), low, high,
-                     meta.get("created")])
-    return pd.DataFrame(rows, columns=RUNS_COLUMNS)
+        problem = ("no metadata.json" if not has_meta else "metadata.json is unreadable or not a run's"
+                   if "config" not in meta else "no model.keras" if not has_model else None)
+        if problem is None:
+            try:
+                rows.append(_run_row(folder, meta))
+                continue
+            except (TypeError, ValueError, AttributeError) as err:
+                problem = f"metadata.json has values of the wrong kind ({one_line(err)})"
+        skipped.append((one_line(folder.name), problem))
+    return pd.DataFrame(rows, columns=RUNS_COLUMNS), skipped

@@ -13,34 +13,48 @@ import pandas as pd
 from . import __version__
 from .config import PRESETS, SUBJECT_METHODS, get_config
 from .errors import AlzmriError
-from .files import ensure_writable, is_disk_full
+from .tfenv import quiet_tensorflow
+from .files import NotWritableError, ensure_writable, is_disk_full
 from .model import describe_backbone
-from .cards import CARD_FILE
-from .reports import DISCLAIMER, against_baseline, print_evaluation, training_summary
-from .timing import StageTimer
+from .reports import DISCLAIMER, print_evaluation, training_summary
 from .compare import MODELS, PROBE, compare_protocols
 from .splits import PROTOCOLS
 
 
 
 def _synth(args: argparse.Namespace) -> int:
-    """Generate the synthetic demo dataset."""
+    """Generate the synthetic demo dataset (sizes from the preset unless given, checked by the config)."""
     from . import plots, synthetic
     from .datasets import index_dataset
 
-    root = synthetic.generate_dataset(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
-                                      layout=args.layout, balance=args.balance, copies=args.copies,
-                                      slices=args.slices, overwrite=args.force)
+    config = get_config(None, **{f"synth_{name}": value for name, value in vars(args).items()
+                                 if name in ("n_per_class", "size", "copies", "slices", "balance") and value is not None},
+                        **({"seed": args.seed} if args.seed is not None else {}))
+    grid = Path(args.grid).with_suffix(".png") if args.grid else None
+    if grid:
+        ensure_writable(grid.parent, "--grid's folder")  # before the work, not after it
+    root = synthetic.generate_dataset(args.out, n_per_class=config.synth_n_per_class, size=config.synth_size,
+                                      seed=config.seed if args.seed is not None else 0, layout=args.layout,
+                                      balance=config.synth_balance, copies=config.synth_copies,
+                                      slices=config.synth_slices, overwrite=args.force)
     manifest = synthetic.read_manifest(root)
     print(f"SYNTHETIC demo dataset in {root} ({len(manifest)} images of {manifest['subject'].nunique()} subjects x "
-          f"{args.slices} slices; manifest.csv, masks in _masks/)")
+          f"{config.synth_slices} slices; manifest.csv, masks in _masks/)")
     print(manifest.groupby(["subset", "class_name"]).size().unstack(fill_value=0).to_string())
-    if args.grid:
+    if grid:
         index = index_dataset(root, progress=False)
         originals = index.frame[index.frame["kind"] == "original"]
         fig = plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.synthetic), one row per class")
-        print(f"grid: {plots.save_figure(fig, args.grid)}")
+        print(f"grid: {plots.save_figure(fig, grid)}")
     return 0
+
+
+def _check_output_file(path: str | None, option: str) -> None:
+    """An output file's folder must be writable and the file not a folder, checked before the work starts."""
+    if path:
+        ensure_writable(Path(path).parent, f"the folder of {option}")
+        if Path(path).is_dir():
+            raise NotWritableError(f"{path} ({option}) is a folder, not a file")
 
 
 def _print_index(index, caught: list, show: int) -> None:
@@ -64,6 +78,7 @@ def _audit(args: argparse.Namespace) -> int:
     from .splits import PreparedData, annotate, audit
 
     config = get_config(args.profile, **_overrides(args, "seed", "duplicate_threshold", "subjects"))
+    _check_output_file(args.save_csv, "--save-csv")
     root = resolve_data(args.data, config=config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skipped and converted files are listed below
@@ -92,7 +107,7 @@ def _audit(args: argparse.Namespace) -> int:
         per_image.to_csv(args.save_csv, index=False)
         print(f"\nOne row per image: {args.save_csv}")
     leaky = table[(table["pair"] == "train→test") & (table["subject_in_train"] > 0)]
-    for _, row in leaky.iterrows():
+    for row in leaky.to_dict("records"):  # records keep integer counts integer (iterrows makes them floats)
         print(f"The {row['protocol']} split puts {row['subjects_in_train']} of its {row['subjects']} test subjects "
               f"in train ({row['subject_in_train']} of {row['images']} test images).")
     print(f"Only a split with no test subject in train estimates performance on unseen people: "
@@ -153,32 +168,28 @@ def _evaluate(args: argparse.Namespace) -> int:
         data = prepare_data(config)
     evaluation = evaluate_run(args.run, split=args.split, data=data, layer_name=args.layer)
     print_evaluation(evaluation)
-    folders = [evaluation.run.path / "figures"] + ([Path(args.figures)] if args.figures else [])
-    written = plots.save_evaluation_figures(evaluation, folders)
+    written = plots.save_evaluation_figures(evaluation, [Path(args.figures)] if args.figures else [])
     print(f"metrics: {evaluation.run.path / 'metrics.json'} (under {evaluation.key!r})")
     print(f"figures: {sorted({str(p.parent) for p in written})}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Predict the class of image files; unreadable files are listed and make the exit status 1."""
+    """Predict the class of image files, saying which run answers, what it learnt from and whether each slice looks
+    like its training data; unreadable files are listed and make the exit status 1."""
     import json
 
-    from .evaluate import predict_files
+    from .evaluate import predict_report
     from .pipeline import collect_image_files
     from .model import load_run
 
-    run = load_run(args.run)
-    table, problems = predict_files(run, collect_image_files(args.images))
+    report = predict_report(load_run(args.run), collect_image_files(args.images))
     if args.json:
-        print(json.dumps({"predictions": table.to_dict(orient="records"),
-                          "unreadable": [{"file": str(p), "error": m} for p, m in problems], "note": DISCLAIMER},
-                         indent=2))
+        print(json.dumps(report.as_dict(), indent=2))
     else:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        _print_unreadable(problems)
-        print(DISCLAIMER)
-    return 1 if problems else 0
+        print(report.as_text())
+    _print_unreadable(report.problems)
+    return 1 if report.problems else 0
 
 
 def _print_unreadable(problems: list[tuple[Path, str]]) -> None:
@@ -213,10 +224,13 @@ def _runs(args: argparse.Namespace) -> int:
     from .config import default_runs_dir
 
     folder = Path(args.dir or default_runs_dir())
-    table = runs_table(folder)
+    table, skipped = runs_table(folder)
     if args.json:
-        print(json.dumps({"runs_dir": str(folder), "runs": json.loads(table.to_json(orient="records"))}, indent=2))
+        print(json.dumps({"runs_dir": str(folder), "runs": json.loads(table.to_json(orient="records")),
+                          "skipped": [{"folder": name, "reason": why} for name, why in skipped]}, indent=2))
         return 0
+    for name, why in skipped:
+        print(f"note: skipped {folder / name}: {why}", file=sys.stderr)
     if table.empty:
         print(f"No finished runs in {folder} (train one: python -m alzmri demo)")
         return 0
@@ -229,104 +243,62 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _gradcam(args: argparse.Namespace) -> int:
-    """Write Grad-CAM overlays for image files."""
+    """Write Grad-CAM overlays for image files; their titles and the output name the run, its data and the slices
+    that look unlike its training data."""
+    import json
+
     from . import plots
     from .config import CLASS_NAMES
-    from .gradcam import gradcam
+    from .evaluate import report_images
+    from .gradcam import check_layer, gradcam
     from .pipeline import collect_image_files, decode_image_file, read_readable_images
     from .model import load_run
 
     run = load_run(args.run)
-    out = ensure_writable(args.out, "--out")  # before the work, not after it
+    check_layer(run.model, args.layer)  # a wrong --layer and an unwritable --out are found before the work
+    out = ensure_writable(args.out, "--out")
     images, files, problems = read_readable_images(collect_image_files(args.images), run.image_size)
     _print_unreadable(problems)
     if not files:
         return 1
+    report = report_images(run, images, files, problems)
     maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
-    for path, name, heat, cls in zip(files, overlay_names(files), maps, chosen):  # drawn at the file's own shape
-        fig = plots.gradcam_gallery([decode_image_file(path)], heat[None], [f"{path.name}\n→ {CLASS_NAMES[cls]}"])
-        print(plots.save_figure(fig, out / name))
-    print(DISCLAIMER)
+    title = report.provenance.figure_title("Grad-CAM (red: evidence for the predicted class)")
+    unlike = [False] * len(files) if report.scores is None else (~report.scores.in_distribution).tolist()
+    written = []
+    for path, name, heat, cls, odd in zip(files, overlay_names(files), maps, chosen, unlike):  # at the file's shape
+        label = f"{path.name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if odd else "")
+        fig = plots.gradcam_gallery([decode_image_file(path)], heat[None], [label], title=title)
+        written.append(str(plots.save_figure(fig, out / name)))
+    report.table.insert(1, "overlay", written)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.provenance.text)
+        print("\n".join(p + ("  (unlike its training data)" if odd else "") for p, odd in zip(written, unlike)))
+        print("\n".join(report.footer()))
     return 1 if problems else 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """The whole story on synthetic data: generate, find subjects, audit, train, evaluate, explain, the lesson."""
-    from . import plots
-    from .baselines import thumbnail_baseline
-    from .evaluate import evaluate_run
-    from .splits import audit, prepare_data
-    from .train import get_or_train
+    """The whole story on synthetic data (:func:`alzmri.demo.run_demo`)."""
+    from .demo import run_demo
 
-    config = _train_config(args)
-    timer = StageTimer()
-    print(f"[1/6] data: {config.data} ({config.profile} preset)")
-    with timer.stage("1 data, copies and subjects"):
-        data = prepare_data(config)
-    print(f"Subjects: {data.subjects.describe(data.frame)}")
-    with timer.stage("2 leakage audit"):
-        table, _ = audit(data, config)
-    print(f"[2/6] leakage audit of every split protocol (test/val images with a copy or their subject in train):\n"
-          f"{table.to_string(index=False, float_format=lambda v: f'{v:.3f}')}")
-    with timer.stage("3 thumbnail baseline"):
-        baseline = thumbnail_baseline(data.frame)
-    print(f"[3/6] thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
-          f"{baseline:.3f}")
-    print(f"[4/6] training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px on the "
-          f"{config.split} split")
-    with timer.stage("4 training"):
-        run_dir = get_or_train(config, run_name=args.run_name, data=data, strategy=args.strategy,
-                               replace=args.replace)
-    print("[5/6] evaluating on the held-out test split")
-    with timer.stage("5 evaluation, Grad-CAM, figures"):
-        evaluation = evaluate_run(run_dir, data=data)
-        folders = [run_dir / "figures", Path("figures")]
-        plots.save_evaluation_figures(evaluation, folders)
-    print_evaluation(evaluation)
-    print(against_baseline(evaluation.metrics, baseline))
-    print(f"Run saved to {run_dir} (figures in {', '.join(map(str, folders))})")
-    print(f"Its model card (what it is, its numbers, what it must not be used for): {run_dir / CARD_FILE}")
-    print(f"[6/6] the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
-    with timer.stage("6 leakage lesson (probe)"):
-        _report_comparison(compare_protocols(data, config, model="probe"), "probe", _data_label(data), folders)
-    if args.compare_splits:
-        protocols = list(dict.fromkeys([config.split, "naive"]))
-        print(f"\nThe same lesson with the CNN ({config.profile} preset): {protocols}, true and shuffled labels")
-        with timer.stage("7 leakage lesson (CNN)"):
-            _report_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", _data_label(data),
-                               folders)
-    print("\n" + timer.report())
+    run_demo(_train_config(args), run_name=args.run_name, strategy=args.strategy, replace=args.replace,
+             compare_splits=args.compare_splits)
     return 0
-
-
-def _data_label(data) -> str:
-    """How figures name the data: synthetic data always says so."""
-    return "SYNTHETIC demo data" if data.synthetic else f"data: {data.root.name}"
-
-
-def _report_comparison(table: pd.DataFrame, model: str, data_label: str, folders: list[Path],
-                       json_path: str | None = None) -> None:
-    """Print a protocol comparison with its lesson; save its figure (and JSON) where asked."""
-    import json
-
-    from . import plots
-    from .compare import comparison_json, format_comparison, lesson
-
-    print(format_comparison(table))
-    print(lesson(table))
-    fig = plots.protocol_comparison(table, f"{data_label}, {model}: true vs subject-shuffled labels")
-    print(f"figure: {', '.join(map(str, plots.save_figure_to(fig, folders, f'compare_{model}.png')))}")
-    if json_path:
-        Path(json_path).write_text(json.dumps(comparison_json(table, model), indent=2) + "\n")
-        print(f"json: {json_path}")
 
 
 def _compare(args: argparse.Namespace) -> int:
     """Score one model on every split protocol with true and with subject-shuffled labels."""
+    from .plots import data_caption
+    from .reports import print_comparison
     from .splits import prepare_data
 
     config = _train_config(args).replace(data=args.data, shuffle_labels=False)
-    ensure_writable(args.figures, "--figures")
+    _check_output_file(args.json, "--json")
+    if args.figures:
+        ensure_writable(args.figures, "--figures")
     data = prepare_data(config)
     print(f"Data {data.root}: {data.subjects.describe(data.frame)}")
     model = PROBE if args.model == "probe" else \
@@ -334,7 +306,10 @@ def _compare(args: argparse.Namespace) -> int:
     print(f"Model: {args.model} ({model}); each protocol scored with true and with subject-shuffled labels "
           "(same split, same budget)")
     table = compare_protocols(data, config, args.protocols, model=args.model)
-    _report_comparison(table, args.model, _data_label(data), [Path(args.figures)], args.json)
+    # by default beside nothing else: a folder named after the data, never over another data's figures
+    folder = Path(args.figures or Path("figures") / f"compare-{Path(data.root).name}-{data.fingerprint[:8]}")
+    print_comparison(table, args.model, f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {model}",
+                     [folder], args.json)
     if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
     print(DISCLAIMER)
@@ -387,16 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the synthetic demo dataset (Kaggle V2 layout)")
     p.add_argument("--out", required=True, help="folder to write (created atomically)")
-    p.add_argument("--n-per-class", type=int, default=250, help="mean originals per class (default 250)")
-    p.add_argument("--size", type=int, default=128, help="image side in pixels (default 128)")
-    p.add_argument("--seed", type=int, default=0)
+    synth = get_config(None)  # the defaults shown are the preset's, which the command uses
+    p.add_argument("--n-per-class", type=int, help=f"mean originals per class (default {synth.synth_n_per_class})")
+    p.add_argument("--size", type=int, help=f"image side in pixels (default {synth.synth_size})")
+    p.add_argument("--seed", type=int, help="everything is drawn from it (default 0)")
     p.add_argument("--layout", choices=["v2", "v1", "source"], default="v2",
                    help="v2: data/val originals + data/train copies; v1; source: the source set's own "
                         "slice-level train/test folders and file names")
-    p.add_argument("--slices", type=int, default=8, help="consecutive slices per subject (default 8)")
-    p.add_argument("--balance", choices=["original", "equal"], default="original",
+    p.add_argument("--slices", type=int, help=f"consecutive slices per subject (default {synth.synth_slices})")
+    p.add_argument("--balance", choices=["original", "equal"],
                    help="the real set's class imbalance (default) or equal classes")
-    p.add_argument("--copies", type=float, default=2.0, help="augmented images per class / mean originals per class")
+    p.add_argument("--copies", type=float,
+                   help=f"augmented images per class / mean originals per class (default {synth.synth_copies:g})")
     p.add_argument("--grid", help="also save a grid of sample images to this PNG")
     p.add_argument("--force", action="store_true", help="replace an existing folder")
     p.set_defaults(func=_synth)
@@ -432,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "preset (two trainings per protocol, finished runs reused)")
     _add_model_options(p)
     p.add_argument("--json", help="also write {protocol: {...}} to this file")
-    p.add_argument("--figures", default="figures", help="folder for compare_<model>.png (default figures/)")
+    p.add_argument("--figures", help="folder for compare_<model>.png (default: figures/compare-<data>-<fingerprint>/)")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("runs", help="a table of the saved runs: what each is, its protocol and test score")
@@ -451,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="class and probabilities for images (not a diagnosis)")
     p.add_argument("run")
     p.add_argument("images", nargs="+", help="image files or folders")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: the run, its data and test score, warnings, each prediction with in_distribution")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("gradcam", help="write Grad-CAM overlays for images")
@@ -460,14 +438,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the overlay PNGs")
     p.add_argument("--layer", help="feature-map layer (default: found automatically)")
     p.add_argument("--plus-plus", dest="plus_plus", action="store_true", help="Grad-CAM++ weights")
+    p.add_argument("--json", action="store_true", help="print JSON (the run, its data, warnings, each overlay)")
     p.set_defaults(func=_gradcam)
     return parser
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """alzmri's own warnings (notes about the data, the cache, a card) as one line; others as Python shows them."""
+    if filename.startswith(str(Path(__file__).parent)):
+        return f"alzmri: note: {message}\n"
+    return _python_formatwarning(message, category, filename, lineno, line)
+
+
+_python_formatwarning = warnings.formatwarning
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; alzmri's own errors (bad data, settings, runs) print one clear line and exit with status 2."""
     args = build_parser().parse_args(argv)
     pd.set_option("display.width", 160)
+    quiet_tensorflow()  # before any module loads TensorFlow: no CUDA noise on a CPU machine
+    warnings.formatwarning = _one_line_warning
     try:
         return args.func(args)
     except AlzmriError as err:  # the project's own errors; anything else is a bug and keeps its traceback

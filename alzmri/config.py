@@ -1,4 +1,4 @@
-"""One place for every setting: class names, presets (smoke, demo, full) and their overrides.
+"""One place for every setting: class names, presets (smoke, demo, full, colab) and their overrides.
 
 A preset is a frozen dataclass, so a run's settings are a value that can be printed, compared and
 written into the run's metadata. Pick one by name or with the ``ALZMRI_PROFILE`` environment variable
@@ -40,14 +40,58 @@ SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
 
 
+#: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
+#: Upper bounds stop a typo from running for hours or filling the disk (``--slices 1000000``).
+RANGES: dict[str, tuple[float, float, str]] = {
+    "seed": (0, 2**32 - 1, "--seed"),
+    "image_size": (32, 1024, "--image-size"),
+    "batch_size": (1, 4096, "--batch-size"),
+    "head_epochs": (0, 1000, "--head-epochs"),
+    "finetune_epochs": (0, 1000, "--epochs"),
+    "finetune_blocks": (-1, 200, "--finetune-blocks (-1: all)"),
+    "patience": (0, 1000, "patience"),
+    "feature_passes": (1, 20, "feature_passes"),
+    "n_boot": (10, 100_000, "n_boot"),
+    "explain_images": (1, 10_000, "explain_images"),
+    "dropout": (0.0, 0.999, "dropout"),
+    "duplicate_threshold": (0.001, 1, "--duplicate-threshold"),
+    "val_fraction": (0.01, 0.9, "val_fraction"),
+    "test_fraction": (0.01, 0.9, "test_fraction"),
+    "synth_n_per_class": (2, 5000, "--n-per-class"),
+    "synth_size": (32, 1024, "--size"),
+    "synth_copies": (0.0, 20.0, "--copies"),
+    "synth_slices": (1, 64, "--slices"),
+}
+
+
+def range_problems(values: dict[str, float]) -> list[str]:
+    """One message per value outside its :data:`RANGES` entry (NaN and infinity included), naming the range.
+
+    Args:
+        values: setting name to value, for names in :data:`RANGES`.
+
+    Returns:
+        The messages, empty when every value is allowed.
+    """
+    problems = []
+    for name, value in values.items():
+        low, high, shown = RANGES[name]
+        integer = isinstance(low, int) and isinstance(high, int)
+        wrong_type = integer and not (isinstance(value, int) and not isinstance(value, bool))
+        if wrong_type or not (isinstance(value, (int, float)) and low <= value <= high):
+            kind = "a whole number" if integer else "a number"
+            problems.append(f"{shown} must be {kind} from {low:,} to {high:,}, got {value!r}")
+    return problems
+
+
 def default_runs_dir() -> str:
     """Where runs are saved (``ALZMRI_RUNS`` overrides), read each time a config is made, not once at import."""
-    return os.environ.get("ALZMRI_RUNS", "saved_models")
+    return os.environ.get("ALZMRI_RUNS") or "saved_models"  # set but empty counts as unset
 
 
 def default_cache_dir() -> Path:
     """Where generated data, converted images and descriptors go (``ALZMRI_CACHE`` overrides)."""
-    return Path(os.environ.get("ALZMRI_CACHE", Path.home() / ".cache" / "alzmri"))
+    return Path(os.environ.get("ALZMRI_CACHE") or Path.home() / ".cache" / "alzmri")  # set but empty: unset
 
 
 @dataclass(frozen=True)
@@ -95,29 +139,16 @@ class Config:
     runs_dir: str = field(default_factory=default_runs_dir)
 
     def __post_init__(self) -> None:
-        """Refuse impossible settings at once, naming the setting, before any data is read."""
-        problems = [message for broken, message in (
-            (self.image_size < 32, f"image_size must be at least 32 pixels (the backbones need it), "
-                                   f"got {self.image_size}"),
-            (self.batch_size < 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.head_epochs < 0, f"head_epochs must be 0 or more, got {self.head_epochs}"),
-            (self.finetune_epochs < 0, f"finetune_epochs (--epochs) must be 0 or more, got {self.finetune_epochs}"),
+        """Refuse impossible settings at once, naming the setting and its range, before any data is read."""
+        problems = range_problems({name: getattr(self, name) for name in RANGES}) + [message for broken, message in (
             (self.head_epochs + self.finetune_epochs < 1, "head_epochs and finetune_epochs are both 0: nothing would "
                                                           "be trained"),
-            (not 0 < self.duplicate_threshold <= 1,
-             f"duplicate_threshold is a correlation in (0, 1], got {self.duplicate_threshold}"),
-            (not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
-                  and self.val_fraction + self.test_fraction < 1),
-             f"val_fraction and test_fraction must be in (0, 1) with a sum below 1, got {self.val_fraction} and "
+            (not (self.val_fraction + self.test_fraction < 1),
+             f"val_fraction and test_fraction must sum to less than 1, got {self.val_fraction} and "
              f"{self.test_fraction}"),
             (self.split not in SPLIT_PROTOCOLS, f"split must be one of {list(SPLIT_PROTOCOLS)}, got {self.split!r}"),
             (self.subjects not in SUBJECT_METHODS, f"subjects must be one of {list(SUBJECT_METHODS)}, "
                                                    f"got {self.subjects!r}"),
-            (not 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
-            (self.patience < 0 or self.feature_passes < 1 or self.synth_slices < 1,
-             "patience must be 0 or more, feature_passes and synth_slices 1 or more"),
-            (self.n_boot < 10 or self.explain_images < 1, f"n_boot must be at least 10 and explain_images at least 1, "
-                                                          f"got {self.n_boot} and {self.explain_images}"),
         ) if broken]
         if problems:
             raise SettingsError("; ".join(problems))
@@ -167,6 +198,29 @@ PRESETS: dict[str, Config] = {
     "full": Config(
         profile="full", data="kaggle", image_size=224, weights="imagenet", batch_size=32,
         head_epochs=15, finetune_epochs=15, finetune_blocks=3, feature_passes=2,
+    ),
+    # The setting this project is about, sized for a free Colab T4 so that notebook 02 takes about 20 minutes.
+    # Estimated, not measured (no T4 at hand): a T4 runs ResNet152V2 at 224 px with mixed precision at about
+    # 100-150 images/s forward and 40-60 images/s per training step of the whole network; alzmri.notebook
+    # takes 120 and 50 (a step that trains only conv5's last two blocks costs less, so 50 is on the safe
+    # side). The V2 set is 200 brains x 32 slices; the subject split (15 % val, 15 % test of each class's
+    # brains) trains on 141 brains: 4,512 originals, plus about 22,700 augmented copies of them in data/train.
+    # - use_augmented=False: 27,000 images a stage-2 epoch would take about 9 min alone; the 4,512 originals
+    #   take 90 s, and on-the-fly augmentation (augment) makes new variants every epoch instead.
+    # - stage 1: backbone features of the originals cached once plus one augmented pass (feature_passes=2)
+    #   and of the 928 val slices: 9,952 forward passes, about 1.5 min; its 10 epochs on cached vectors, seconds.
+    # - stage 2: the top 2 blocks (conv5's last two; the rest frozen) for up to 6 epochs of about 100 s
+    #   (4,512 training images at 50/s, 928 val at 120/s): about 10 min.
+    # - with about 1 min per stage for building and compiling, training takes about 13.5 min
+    #   (alzmri.notebook.training_seconds prints this estimate in notebook 02, from the data's real sizes).
+    # - before training: installing alzmri, the Kaggle download (about 40,000 small JPEGs) and the ImageNet
+    #   weights (230 MB), then index and image features (80 s on 2 CPU cores, measured by benchmarks/scale.py):
+    #   about 4-5 min. In all about 18 min, about 20 with checkpoints written to Google Drive; early stopping
+    #   can end stage 2 sooner.
+    "colab": Config(
+        profile="colab", data="kaggle", split="subject", image_size=224, backbone="ResNet152V2",
+        weights="imagenet", batch_size=32, use_augmented=False, augment=True, head_epochs=10, finetune_epochs=6,
+        finetune_blocks=2, feature_passes=2, patience=3,
     ),
 }
 

@@ -25,7 +25,8 @@ from PIL import Image, UnidentifiedImageError
 from . import synthetic
 from .errors import AlzmriError
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
-from .files import NotWritableError, ensure_writable
+from .files import NotWritableError, atomic_path, ensure_writable
+from .progress import show_bars
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
@@ -154,7 +155,8 @@ def _convert(path: Path, im: Image.Image, cache_dir: Path) -> Path:
     """Write an odd-mode image (16-bit, RGBA, palette, TIFF ...) as an 8-bit PNG that tf.data decodes."""
     out = cache_dir / "converted" / f"{hashlib.sha1(str(path).encode()).hexdigest()[:20]}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    to_8bit(im).save(out, "PNG")
+    with atomic_path(out, suffix=".png") as tmp:  # written beside, moved in whole: a reader never sees half of it
+        to_8bit(im).save(tmp, "PNG")
     return out
 
 
@@ -216,7 +218,7 @@ def index_dataset(root: str | Path, cache_dir: str | Path | None = None, workers
     candidates, unusable = _files_of(folders)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(lambda c: check_image(c[2], cache_dir), candidates), total=len(candidates),
-                            desc=f"checking {root.name}", unit="file", disable=not progress))
+                            desc=f"checking {root.name}", unit="file", disable=not show_bars(progress)))
     rows, skipped, converted = [], list(unusable), []
     for (subset, name, path), (status, info) in zip(candidates, results):
         if status == "skipped":

@@ -19,8 +19,10 @@ from .cards import write_model_card
 from .config import CLASS_NAMES
 from .datasets import DatasetError
 from .files import ensure_writable, write_text_atomically
+from .input_check import COMPONENTS, InputScores
 from .leakage import leak_flags
 from .metrics import balanced_accuracy, compute_metrics, headline_metrics
+from .progress import keras_verbose
 
 
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
@@ -29,7 +31,7 @@ def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int =
     from .pipeline import images_only, make_tf_dataset
 
     ds = make_tf_dataset(frame, image_size, batch_size, cache=False)
-    return model.predict(ds.map(images_only), verbose=1 if progress else 0)
+    return model.predict(ds.map(images_only), verbose=keras_verbose(progress))
 
 
 def validation_metrics(model, data, config) -> dict:
@@ -114,12 +116,20 @@ def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarr
 
 class Evaluation:
     """A run evaluated on one split: the predictions, the metrics (saved under ``key``), what the figures need
-    (``cascade_maps``: Grad-CAM maps of a few images as the model is re-initialised step by step)."""
+    (``cascade_maps``: Grad-CAM maps of a few images as the model is re-initialised step by step, of the rows
+    ``cascade_sample`` whose model-size images are ``cascade_images``)."""
 
     def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str,
-                 cascade_maps: list[np.ndarray] | None = None):
+                 cascade_maps: list[np.ndarray] | None = None, cascade_sample: pd.DataFrame | None = None):
         self.run, self.frame, self.proba, self.metrics, self.key = run, frame, proba, metrics, key
-        self.cascade_maps = cascade_maps
+        self.cascade_maps, self.cascade_sample = cascade_maps, cascade_sample
+
+    @property
+    def cascade_images(self) -> np.ndarray | None:
+        """The images the randomisation cascade explained, as the model took them."""
+        if self.cascade_sample is None:
+            return None
+        return batch_images(self.cascade_sample, self.run.image_size)
 
     @property
     def labels(self) -> np.ndarray:
@@ -213,8 +223,13 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     cascade_maps = _explain(run, sample, data.root, metrics, layer_name or config.gradcam_layer, n_boot, config.seed)
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
-    write_model_card(run.path)
-    return Evaluation(run, frame, proba, metrics, key, cascade_maps)
+    try:
+        write_model_card(run.path)
+    except OSError as err:  # the card must never cost the metrics (saved above) or the figures (drawn next)
+        warnings.warn(f"The model card in {run.path} could not be rewritten ({err.strerror or err}); the metrics "
+                      "are saved", UserWarning, stacklevel=2)
+    shown = sample.head(len(cascade_maps[0])) if cascade_maps else None
+    return Evaluation(run, frame, proba, metrics, key, cascade_maps, shown)
 
 
 def predict_images(run, images) -> np.ndarray:
@@ -224,18 +239,123 @@ def predict_images(run, images) -> np.ndarray:
     return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
 
 
-def predict_files(run, paths: list[Path]) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
-    """Class and per-class probabilities for image files (each read, checked and resized like training).
+def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
+    """Class probabilities and the input check of an array of images, in one pass through the model.
+
+    Args:
+        run: the loaded run (:func:`alzmri.model.load_run`).
+        images: images as :func:`alzmri.model.as_model_batch` takes them.
 
     Returns:
-        ``(table, problems)``: one row per file that could be read, and ``(path, message)`` per file
-        that could not (it is skipped, not fatal).
+        ``(proba, scores)``: probabilities (n, n_classes), and each image's input check
+        (:class:`alzmri.input_check.InputScores`), None for a run that stores no check.
+    """
+    from .input_check import load_input_check, with_features
+    from .model import as_model_batch
+
+    batch = as_model_batch(images, run.image_size)
+    check = load_input_check(run.path)
+    if not len(batch):
+        empty = np.zeros(0)
+        return np.zeros((0, len(CLASS_NAMES))), None if check is None else \
+            InputScores(empty, dict.fromkeys(COMPONENTS, empty), check.threshold)
+    if check is None:
+        return run.model.predict(batch, verbose=0, batch_size=32), None
+    proba, features = with_features(run.model).predict(batch, verbose=0, batch_size=32)
+    return proba, check.score(features, batch)
+
+
+class PredictionReport:
+    """Predictions on files with what they are: the run and its data (:mod:`alzmri.provenance`), the warnings,
+    and the input check of each slice (:mod:`alzmri.input_check`).
+
+    Attributes:
+        table: one row per readable file: ``file``, ``prediction``, one column per class, ``in_distribution``
+            and ``input_score`` (None where the run stores no check).
+        problems: ``(path, message)`` per file that could not be read.
+        scores: the input check of the table's rows, or None.
+        provenance: the run's :class:`alzmri.provenance.Provenance`.
+    """
+
+    def __init__(self, table: pd.DataFrame, problems: list[tuple[Path, str]], scores, provenance):
+        self.table, self.problems, self.scores, self.provenance = table, problems, scores, provenance
+
+    @property
+    def input_summary(self) -> str:
+        """The input check in one line (:func:`alzmri.input_check.summary`)."""
+        from .input_check import summary
+
+        return summary(self.scores)
+
+    @property
+    def input_warns(self) -> bool:
+        """Whether the input check has something to warn about: slices unlike the training data, or no check."""
+        return len(self.table) > 0 and (self.scores is None or not self.scores.in_distribution.all())
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line each: the run's warnings (synthetic data, ...), then the input check's if it warns."""
+        return self.provenance.warnings + ([self.input_summary] if self.input_warns else [])
+
+    def as_dict(self) -> dict:
+        """The JSON answer: the run, its data and test score, warnings, the input check, the predictions."""
+        from .reports import DISCLAIMER
+
+        check = None if self.scores is None else {
+            "threshold": round(float(self.scores.threshold), 4), "images": int(len(self.scores.score)),
+            "flagged": int((~self.scores.in_distribution).sum())}
+        return {**self.provenance.as_dict(), "warnings": self.warnings,
+                "input_check": {"stored": check is not None, **(check or {}), "summary": self.input_summary},
+                "predictions": json.loads(self.table.to_json(orient="records")),
+                "unreadable": [{"file": str(p), "error": m} for p, m in self.problems], "note": DISCLAIMER}
+
+    def footer(self) -> list[str]:
+        """The closing lines: the warnings (one line each), the input check, the disclaimer."""
+        from .reports import DISCLAIMER
+
+        quiet = [self.input_summary] if len(self.table) and not self.input_warns else []
+        return [f"WARNING {w}" for w in self.warnings] + quiet + [DISCLAIMER]
+
+    def as_text(self) -> str:
+        """The answer for a terminal: the run in one line, the table, the warnings one line each, the disclaimer."""
+        table = self.table if self.scores is not None else self.table.drop(columns=["in_distribution", "input_score"])
+        return "\n".join([self.provenance.text, table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+                          *self.footer()])
+
+
+def report_images(run, images: np.ndarray, files: list[Path], problems: list[tuple[Path, str]] | None = None
+                  ) -> PredictionReport:
+    """Predict and check images already read (``files``: where each came from) and say what the answers are."""
+    from .provenance import describe_run
+
+    proba, scores = predict_checked(run, images)
+    table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
+    table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
+    table.insert(0, "file", [str(p) for p in files])
+    table["in_distribution"] = [None] * len(table) if scores is None else scores.in_distribution.tolist()
+    table["input_score"] = [None] * len(table) if scores is None else np.round(scores.score, 4).tolist()
+    return PredictionReport(table, list(problems or []), scores, describe_run(run.path, run.metadata))
+
+
+def predict_report(run, paths: list[Path]) -> PredictionReport:
+    """Predict image files (each read, checked and resized like training) and say what the answers are.
+
+    Returns:
+        The :class:`PredictionReport`; a file that cannot be read is listed in its ``problems`` and skipped.
     """
     from .pipeline import read_readable_images
 
     images, read, problems = read_readable_images(paths, run.image_size)
-    proba = predict_images(run, images) if len(read) else np.zeros((0, len(CLASS_NAMES)))
-    table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
-    table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
-    table.insert(0, "file", [str(p) for p in read])
-    return table, problems
+    return report_images(run, images, read, problems)
+
+
+def predict_files(run, paths: list[Path]) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
+    """Class, per-class probabilities and the input check for image files (read, checked, resized like training).
+
+    Returns:
+        ``(table, problems)``: one row per file that could be read (see :class:`PredictionReport`), and
+        ``(path, message)`` per file that could not (it is skipped, not fatal). :func:`predict_report` also
+        says which run answered and what its answers are worth.
+    """
+    report = predict_report(run, paths)
+    return report.table, report.problems

@@ -22,6 +22,7 @@ a centre blob. Both need no masks, so they work on real slices too.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -52,6 +53,26 @@ def _pixel_ranks(heatmaps: np.ndarray, seed: int) -> np.ndarray:
     return ranks
 
 
+@functools.lru_cache(maxsize=4)
+def _probabilities_function(model):
+    """The model's probabilities as one compiled call with a fixed signature, traced once per model.
+
+    ``model.predict`` traces again for every new batch shape (deletion/insertion makes several), and after
+    a few TensorFlow warns about retracing; this is the same forward pass without the warning or the cost.
+    """
+    import tensorflow as tf
+
+    images = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+    return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[images])
+
+
+def probabilities(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities of ``images`` (float 0-255, as the model takes them), ``batch_size`` at a time."""
+    forward = _probabilities_function(model)
+    return np.concatenate([forward(np.asarray(images[i:i + batch_size], np.float32)).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
 def deletion_insertion_curves(model, images: np.ndarray, heatmaps: np.ndarray, classes: np.ndarray,
                               steps: int = STEPS, seed: int = 0,
                               batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +96,7 @@ def deletion_insertion_curves(model, images: np.ndarray, heatmaps: np.ndarray, c
     counts = np.round(np.linspace(0, 1, steps + 1) * pixels).astype(int)
     deleted = np.concatenate([np.where(ranks < k, blurred, images) for k in counts])
     inserted = np.concatenate([np.where(ranks < k, images, blurred) for k in counts])
-    proba = model.predict(np.concatenate([deleted, inserted]), batch_size=batch_size, verbose=0)
+    proba = probabilities(model, np.concatenate([deleted, inserted]), batch_size)
     picked = proba[np.arange(len(proba)), np.tile(classes, 2 * (steps + 1))]
     deletion, insertion = picked.reshape(2, steps + 1, n)
     return deletion.T, insertion.T

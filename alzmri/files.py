@@ -7,7 +7,9 @@ one line. Everything alzmri writes goes through these checks first.
 from __future__ import annotations
 
 import errno
+import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import AlzmriError
@@ -43,13 +45,56 @@ def ensure_writable(folder: str | Path, what: str) -> Path:
     return folder
 
 
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ""):
+    """A fresh temporary path beside ``path``; when the ``with`` block ends without an error, it replaces ``path``.
+
+    The temporary name is unique per call (two processes writing the same file never share one, so neither
+    tears the other's write), hidden, and in the same folder (so the final rename is atomic). On an error the
+    temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the file to write.
+        suffix: an ending the writer needs on the temporary name (``numpy.savez`` adds ``.npz`` otherwise).
+
+    Yields:
+        The temporary path to write to.
+    """
+    path = Path(path)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def file_lock(path: str | Path):
+    """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block, waiting for other holders.
+
+    ``fcntl.flock``: the operating system releases it when its holder dies, even by SIGKILL, so a crash never
+    leaves a stale lock behind.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def write_text_atomically(path: str | Path, text: str) -> Path:
     """Write ``text`` beside ``path`` and move it into place: a kill mid-write never leaves a torn ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 def is_disk_full(err: BaseException) -> bool:

@@ -64,7 +64,11 @@ def _cam_function(model, layer_name: str, plus_plus: bool):
     dense = model.get_layer("predictions")
     probe = keras.Model(model.inputs, [model.get_layer(layer_name).output, dense.input])
 
-    @tf.function(reduce_retracing=True)
+    # One signature, any batch size: traced once per model and layer. Without it each new batch size (and each
+    # model of the randomisation check) traces again, and TensorFlow warns about retracing.
+    images = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+
+    @tf.function(input_signature=[images, tf.TensorSpec([None], tf.int64)])
     def cams(x, wanted):
         with tf.GradientTape() as tape:
             fmap, pooled = probe(x, training=False)
@@ -103,14 +107,28 @@ def gradcam(model, images: np.ndarray, class_index: np.ndarray | None = None, la
     return maps.numpy(), chosen.numpy()
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The heatmap in the 'jet' colour map blended over a grey or RGB uint8 slice (RGB uint8 out)."""
+def brain_mask(image: np.ndarray, background: int = 10) -> np.ndarray:
+    """Where the brain is in a slice on a black background: pixels above ``background``, holes filled.
+
+    Filling the holes keeps the dark ventricles, which sit inside the brain and are evidence themselves.
+    """
+    grey = image if image.ndim == 2 else image[..., :3].mean(axis=-1)
+    return ndimage.binary_fill_holes(grey > background)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, brain_only: bool = True) -> np.ndarray:
+    """The heatmap in the 'jet' colour map blended over a grey or RGB uint8 slice (RGB uint8 out).
+
+    With ``brain_only`` the background stays grey: heat drawn on the black around the brain would suggest
+    evidence where there is no tissue (the map is coarse and spills over the brain's edge).
+    """
     from matplotlib import colormaps
 
     grey = image if image.ndim == 2 else image[..., :3].mean(axis=-1)
     base = np.repeat(grey[..., None].astype(np.float32) / 255.0, 3, axis=-1)
     colour = colormaps["jet"](np.clip(heatmap, 0, 1))[..., :3]
-    return (np.clip((1 - alpha) * base + alpha * colour, 0, 1) * 255).round().astype(np.uint8)
+    weight = alpha * (brain_mask(grey)[..., None] if brain_only else 1.0)
+    return (np.clip((1 - weight) * base + weight * colour, 0, 1) * 255).round().astype(np.uint8)
 
 
 def random_heatmaps(n: int, size: int, seed: int = 0) -> np.ndarray:

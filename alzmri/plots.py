@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .config import CLASS_NAMES  # noqa: E402
+from .safe_text import plot_text  # noqa: E402
 
 
 def _grey(path: str) -> np.ndarray:
@@ -220,17 +221,20 @@ def reliability_diagram(labels: np.ndarray, proba: np.ndarray, bins: int = 10, e
 
 
 def training_curves(history: pd.DataFrame) -> plt.Figure:
-    """Loss and accuracy per epoch over both stages, the switch to fine-tuning marked."""
+    """Loss and accuracy per epoch over the stages that ran, the switch to fine-tuning marked."""
+    stages = history["stage"].unique().tolist()
+    xlabel = ("epoch (stage 1, then stage 2)" if len(stages) > 1 else
+              "epoch (stage 1 only: the head)" if stages == ["stage1"] else "epoch (stage 2 only: no stage 1)")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for column, style in ((metric, "-"), (f"val_{metric}", "--")):
             if column in history:
                 ax.plot(history["step"], history[column], style, marker="o", ms=3, label=column)
         switch = history.index[history["stage"] == "stage2"]
-        if len(switch):
+        if len(switch) and len(stages) > 1:
             ax.axvline(history.loc[switch[0], "step"] - 0.5, color="grey", lw=0.8)
             ax.text(history.loc[switch[0], "step"], ax.get_ylim()[1], " fine-tuning", va="top", fontsize=8)
-        ax.set_xlabel("epoch (stage 1, then stage 2)")
+        ax.set_xlabel(xlabel)
         ax.set_title(metric)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -258,16 +262,27 @@ def confident_mistakes(frame: pd.DataFrame, proba: np.ndarray, n: int = 8) -> pl
     return fig
 
 
+def _heat_colour_bar(fig: plt.Figure, axes) -> None:
+    """One colour bar for the Grad-CAM overlays on ``axes``: what red and blue mean."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "jet"), ax=axes, fraction=0.025, pad=0.02)
+    bar.set_label("Grad-CAM: evidence for the class\n(0 none, 1 strongest; on the brain only)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
+
+
 def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str = "") -> plt.Figure:
-    """Each slice next to its Grad-CAM overlay, at the slice's own shape.
+    """Each slice above its Grad-CAM overlay, at the slice's own shape, with a colour bar.
 
     ``images`` may be the slices as stored (any height and width, grey or RGB) while ``heatmaps`` are at the
     model's square size: each map is resized to its slice (:func:`alzmri.gradcam.map_to_shape`), never the
-    slice to the map, so a 176 x 208 slice is drawn 176 x 208, not squeezed.
+    slice to the map, so a 176 x 208 slice is drawn 176 x 208, not squeezed. Heat is drawn on the brain only.
     """
     from .gradcam import map_to_shape, overlay
 
-    fig, axes = plt.subplots(2, len(images), figsize=(2.0 * len(images), 4.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(images), figsize=(2.0 * len(images) + 1.2, 4.6), squeeze=False,
+                             layout="constrained")
     for col, (image, heat, label) in enumerate(zip(images, heatmaps, titles)):
         grey = np.asarray(image).astype(np.uint8)
         grey = grey if grey.ndim == 2 else grey[..., :3].mean(axis=-1).astype(np.uint8)
@@ -277,17 +292,27 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
         for row in range(2):
             axes[row][col].set_xticks([])
             axes[row][col].set_yticks([])
+    _heat_colour_bar(fig, axes[1, :].tolist())
     fig.suptitle(title or "Grad-CAM (red: evidence for the predicted class)", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
+def one_slice_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
+    """The middle slice of each subject (rows without a subject kept as they are), in ``frame``'s order.
+
+    Neighbouring slices of one brain look nearly alike, so a gallery of them shows one example four times.
+    """
+    known = frame["subject"].astype(str) != ""
+    middle = frame[known].groupby("subject", sort=False, group_keys=False).apply(lambda g: g.iloc[[len(g) // 2]])
+    return pd.concat([middle, frame[~known]])
+
+
 def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
-    """Grad-CAM overlays for a few test images of each class (true → predicted in the titles)."""
+    """Grad-CAM overlays for test images of each class, each from a different subject (true → predicted)."""
     from .evaluate import batch_images
     from .gradcam import gradcam
 
-    frame = evaluation.frame
+    frame = one_slice_per_subject(evaluation.frame)
     picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
     images = batch_images(picks, evaluation.run.image_size)
     layer = evaluation.metrics.get("faithfulness", {}).get("layer")
@@ -296,7 +321,7 @@ def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
               for t, p in zip(picks["class_name"], chosen)]
     kind = "SYNTHETIC slices" if evaluation.metrics.get("synthetic") else "real slices, not a diagnosis"
     return gradcam_gallery([_grey(p) for p in picks["path"]], maps, titles,
-                           title=f"Grad-CAM on {kind} (true → predicted), at each slice's own shape")
+                           title=f"Grad-CAM on {kind}, one per subject (true → predicted), at each slice's own shape")
 
 
 def deletion_insertion(report: dict, title: str = "") -> plt.Figure:
@@ -316,7 +341,8 @@ def deletion_insertion(report: dict, title: str = "") -> plt.Figure:
     return fig
 
 
-def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: str, title: str = "") -> plt.Figure:
+def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: str, title: str = "",
+                          images: np.ndarray | None = None, row_labels: list[str] | None = None) -> plt.Figure:
     """The maps of a few images as more and more of the model is re-initialised, with the rank correlation.
 
     Args:
@@ -324,33 +350,78 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
         maps: the maps of the same few images, the trained model's first, then one array per step.
         layer: the explained layer, for the title.
         title: a title instead of the default.
+        images: the explained images as the model took them; each map is then drawn over its slice (brain
+            only) and the slice alone comes first, so a reader sees what the map is about.
+        row_labels: one label per image (e.g. its class), written beside its row.
     """
     from .faithfulness import correlation_text
+    from .gradcam import overlay
 
-    images = maps[0]
     columns = ["trained"] + [step["randomised"] for step in cascade]
-    fig, axes = plt.subplots(len(images), len(columns), figsize=(1.7 * len(columns), 1.8 * len(images) + 0.6),
-                             squeeze=False)
-    for col, (name, step_maps) in enumerate(zip(columns, maps)):
-        for row, heat in enumerate(step_maps):
-            axes[row][col].imshow(heat, cmap="jet", vmin=0, vmax=1)
-            axes[row][col].set_xticks([])
-            axes[row][col].set_yticks([])
+    slices = None if images is None else [np.asarray(i)[..., :3].mean(axis=-1).astype(np.uint8) for i in images]
+    offset = 0 if slices is None else 1
+    rows = len(maps[0])
+    fig, axes = plt.subplots(rows, len(columns) + offset, figsize=(1.7 * (len(columns) + offset) + 1.0,
+                                                                   1.8 * rows + 0.8), squeeze=False,
+                             layout="constrained")
+    for row in range(rows):
+        if slices is not None:
+            axes[row][0].imshow(slices[row], cmap="gray", vmin=0, vmax=255)
+        for col, step_maps in enumerate(maps):
+            heat = step_maps[row]
+            shown = heat if slices is None else overlay(slices[row], heat)
+            axes[row][col + offset].imshow(shown, **({"cmap": "jet", "vmin": 0, "vmax": 1} if slices is None else {}))
+        axes[row][0].set_ylabel(row_labels[row] if row_labels else f"image {row + 1}", fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if slices is not None:
+        axes[0][0].set_title("slice", fontsize=7)
+    for col, name in enumerate(columns):
         rho = "" if col == 0 else f"\nrho {correlation_text(cascade[col - 1]['rank_correlation'])}"
-        axes[0][col].set_title(name.replace(" + ", "\n+ ") + rho, fontsize=7)
-    fig.suptitle(title or f"Model randomisation: Grad-CAM ({layer}) as weights are re-drawn", fontsize=10)
-    fig.tight_layout()
+        axes[0][col + offset].set_title(name.replace(" + ", "\n+ ") + rho, fontsize=7)
+    _heat_colour_bar(fig, axes[:, offset:].ravel().tolist())
+    fig.suptitle(title or f"Model randomisation: Grad-CAM ({layer}) as weights are re-drawn; rho: rank correlation "
+                 "with the trained model's map", fontsize=9)
     return fig
 
 
-def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
-    """Confusion matrix, ROC, reliability, training curves, mistakes and Grad-CAM, into each folder."""
+def data_caption(synthetic: bool, root: str | Path, fingerprint: str = "") -> str:
+    """How figures and reports name data: synthetic data always says so, other data by folder and fingerprint."""
+    if synthetic:
+        return "SYNTHETIC demo data"
+    return f"data {Path(root).name}" + (f" ({fingerprint[:8]})" if fingerprint else "")
+
+
+def stamp(fig: plt.Figure, caption: str) -> plt.Figure:
+    """Write ``caption`` (what run and what data a figure shows) under the figure, and return it."""
+    fig.text(0.5, -0.01, plot_text(caption), ha="center", va="top", fontsize=7, color="#444444")
+    return fig
+
+
+def evaluation_caption(evaluation) -> str:
+    """The line under every figure of an evaluation: the run, the data it scored, split and protocol."""
+    m = evaluation.metrics
+    data = m.get("data", {})
+    return (f"run {evaluation.run.path.name} · {data_caption(m.get('synthetic'), data.get('path', '?'), data.get('fingerprint', ''))}"
+            f" · {m['split']} split, {m['split_protocol']} protocol · not a diagnosis")
+
+
+def evaluation_figures_folder(evaluation) -> Path:
+    """Where an evaluation's figures go: the run's ``figures/``, or ``figures/<key>/`` for other data or splits,
+    so scoring other data never overwrites the figures of the run's own test split."""
+    folder = evaluation.run.path / "figures"
+    return folder if evaluation.key == "test" else folder / evaluation.key.replace("/", "_")
+
+
+def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[Path]:
+    """Confusion matrix, ROC, reliability, training curves, mistakes, Grad-CAM and its checks, each stamped
+    with the run and the data, into :func:`evaluation_figures_folder` and any ``extra_folders``."""
     metrics, labels, proba = evaluation.metrics, evaluation.labels, evaluation.proba
-    tag = " (SYNTHETIC data)" if metrics.get("synthetic") else ""
+    caption = evaluation_caption(evaluation)
     history_file = evaluation.run.path / "history.csv"
     makers = {
-        "confusion_matrix.png": lambda: confusion_matrices(
-            metrics, f"{evaluation.run.path.name}: {metrics['split']} split ({metrics['split_protocol']}){tag}"),
+        "confusion_matrix.png": lambda: confusion_matrices(metrics, f"{metrics['split']} split, confusion matrix"),
         "roc_curves.png": lambda: roc_curves(labels, proba),
         "reliability.png": lambda: reliability_diagram(labels, proba, ece=metrics["expected_calibration_error"]),
         "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
@@ -360,8 +431,12 @@ def save_evaluation_figures(evaluation, folders: list[Path]) -> list[Path]:
         faith = metrics["faithfulness"]
         makers["deletion_insertion.png"] = lambda: deletion_insertion(faith)
         if evaluation.cascade_maps:
-            makers["randomisation.png"] = lambda: randomisation_cascade(faith["randomisation"], evaluation.cascade_maps,
-                                                                        faith["layer"])
+            sample = evaluation.cascade_sample
+            makers["randomisation.png"] = lambda: randomisation_cascade(
+                faith["randomisation"], evaluation.cascade_maps, faith["layer"],
+                images=evaluation.cascade_images, row_labels=[f"true {c.replace('Demented', '')}"
+                                                              for c in sample["class_name"]])
     if history_file.exists():
         makers["training_curves.png"] = lambda: training_curves(pd.read_csv(history_file))
-    return [path for name, make in makers.items() for path in save_figure_to(make(), folders, name)]
+    folders = [evaluation_figures_folder(evaluation), *map(Path, extra_folders)]
+    return [path for name, make in makers.items() for path in save_figure_to(stamp(make(), caption), folders, name)]

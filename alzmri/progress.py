@@ -10,12 +10,17 @@ from __future__ import annotations
 import sys
 
 
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter or Colab kernel (an IPython shell with a kernel), not merely beside one."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
 def watched() -> bool:
-    """Whether output is watched live: standard error is a terminal, or this runs in a Jupyter kernel."""
-    if "ipykernel" in sys.modules:
-        return True
+    """Whether output is watched live: standard error is a terminal, or this runs in a notebook."""
     stream = sys.stderr
-    return bool(getattr(stream, "isatty", None) and stream.isatty())
+    return in_notebook() or bool(getattr(stream, "isatty", None) and stream.isatty())
 
 
 def show_bars(progress: bool) -> bool:

@@ -107,3 +107,33 @@ def against_baseline(metrics: dict, baseline: float) -> str:
                "not clearly better: the baseline lies inside the interval" if high >= baseline else "worse")
     return (f"Model vs thumbnail baseline, test balanced accuracy: {metrics['balanced_accuracy']:.3f} "
             f"[{low:.3f}, {high:.3f}] vs {baseline:.3f} ({gain:+.3f}), {verdict}")
+
+
+def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: list[Path],
+                     json_path: str | None = None) -> list[Path]:
+    """Print a protocol comparison with its lesson; save its figure, stamped with ``caption``, into ``folders``.
+
+    Args:
+        table: :func:`alzmri.compare.compare_protocols`'s result.
+        model: ``probe`` or ``cnn``, in the figure's name and the JSON.
+        caption: what was compared on what data (a run and/or the data's name), under the figure.
+        folders: where ``compare_<model>.png`` goes.
+        json_path: also write :func:`alzmri.compare.comparison_json` there.
+
+    Returns:
+        The figure's paths.
+    """
+    import json
+
+    from . import plots
+    from .compare import comparison_json, format_comparison, lesson
+
+    print(format_comparison(table))
+    print(lesson(table))
+    fig = plots.stamp(plots.protocol_comparison(table, f"{model}: true vs subject-shuffled labels"), caption)
+    written = plots.save_figure_to(fig, folders, f"compare_{model}.png")
+    print(f"figure: {', '.join(map(str, written))}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(comparison_json(table, model), indent=2) + "\n")
+        print(f"json: {json_path}")
+    return written

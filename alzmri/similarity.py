@@ -16,6 +16,8 @@ Correlation becomes a dot product of standardised rows; large sets are compared 
 
 from __future__ import annotations
 
+import warnings
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+
+from .files import atomic_path
+from .progress import show_bars
 
 DESCRIPTOR_SIZE = 32
 SLICE_FEATURE_SIZE = 64
@@ -103,7 +108,7 @@ def compute_features(paths: list[str], workers: int = 2, progress: bool = True) 
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         rows = list(tqdm(pool.map(one, paths), total=len(paths), desc="image features", unit="img",
-                         disable=not progress))
+                         disable=not show_bars(progress)))
     if not rows:
         return Features(np.zeros((0, DESCRIPTOR_SIZE**2), np.float32), np.zeros((0, SLICE_FEATURE_SIZE**2), np.float32))
     return Features(np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows]))
@@ -121,15 +126,18 @@ def cached_features(paths: list[str], cache_dir: Path, fingerprint: str, progres
         try:
             with np.load(path) as stored:
                 features = Features(stored["copy"], stored["slice"])
-            if len(features.copy) == len(paths):
+            expected = [(len(paths), DESCRIPTOR_SIZE**2), (len(paths), SLICE_FEATURE_SIZE**2)]
+            if [features.copy.shape, features.slice.shape] == expected:
                 return features
-        except (OSError, ValueError, KeyError):
-            pass  # a torn or foreign cache file is recomputed
+            problem = "holds features of another shape"
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            problem = f"is damaged ({type(err).__name__})"
+        warnings.warn(f"The features cache {path} {problem}: computing the features again", UserWarning,
+                      stacklevel=2)
     features = compute_features(paths, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, copy=features.copy, slice=features.slice)
-    tmp.replace(path)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, copy=features.copy, slice=features.slice)
     return features
 
 

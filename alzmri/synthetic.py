@@ -21,6 +21,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,10 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from .config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK
+from .config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK, range_problems
 from .errors import OutputExistsError, SettingsError
+from .files import file_lock
+from .progress import show_bars
 
 #: Mean atrophy of each severity rank; the spread around it makes neighbouring classes overlap.
 RANK_SEVERITY = (0.0, 0.33, 0.66, 1.0)
@@ -443,38 +446,78 @@ def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, s
 
     if layout not in LAYOUTS:
         raise SettingsError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
-    if n_per_class < 2 or size < 32 or slices < 1:
-        raise SettingsError(f"need n_per_class >= 2, size >= 32 and slices >= 1 (got {n_per_class}, {size}, {slices})")
+    problems = range_problems({"synth_n_per_class": n_per_class, "synth_size": size, "seed": seed,
+                               "synth_copies": copies, "synth_slices": slices})
+    if problems:
+        raise SettingsError("; ".join(problems))
     out = Path(out)
     params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
                   slices=slices, version=GENERATOR_VERSION)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"{out} is a file, not a folder: choose another --out (it is never overwritten)")
-    if out.exists() and any(out.iterdir()):
-        existing = _read_params(out)
-        if existing == params and not overwrite:
-            return out
-        if not (overwrite or (replace_stale and existing is not None)):
-            raise OutputExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
-                                  "choose another folder or pass overwrite=True (--force)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        jobs = _jobs(tmp, n_per_class, size, seed, layout, balance, copies, slices)
-        bar = tqdm(total=len(jobs), desc="synthetic subjects", unit="subject", disable=not progress)
-        rows = []
-        with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
-            for subject_rows in pool.map(_write_subject, jobs, chunksize=4):
-                rows += subject_rows
-                bar.update()
-        bar.close()
-        _write_metadata(tmp, rows, params)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with file_lock(out.parent / f".{out.name}.lock"):  # one writer at a time; readers see whole sets only
+        if out.exists() and any(out.iterdir()):
+            existing = _read_params(out)
+            if existing == params and not overwrite and _complete(out):
+                return out
+            if not (overwrite or (replace_stale and existing is not None)):
+                raise OutputExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
+                                        "choose another folder or pass overwrite=True (--force)")
+            if existing == params and not overwrite:
+                warnings.warn(f"The synthetic set in {out} is damaged (files missing or empty): generating it again",
+                              UserWarning, stacklevel=2)
+        _remove_leftovers(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        try:
+            jobs = _jobs(tmp, n_per_class, size, seed, layout, balance, copies, slices)
+            bar = tqdm(total=len(jobs), desc="synthetic subjects", unit="subject", disable=not show_bars(progress))
+            rows = []
+            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) if workers > 1 \
+                    else _Serial() as pool:
+                for subject_rows in pool.map(_write_subject, jobs, chunksize=4):
+                    rows += subject_rows
+                    bar.update()
+            bar.close()
+            _write_metadata(tmp, rows, params)
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _complete(root: Path) -> bool:
+    """Whether every file the manifest of a synthetic set lists is there and not empty."""
+    manifest = read_manifest(root)
+    if manifest is None or manifest.empty:
+        return False
+    try:
+        return all((root / rel).stat().st_size > 0 for rel in [*manifest["path"], *manifest["mask"]])
+    except OSError:
+        return False
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Delete the hidden half-written folders that a killed generation of ``out`` left beside it.
+
+    Called with the generation lock held, so no living generator of ``out`` is writing one of them.
+    """
+    for leftover in out.parent.glob(f".{out.name}-*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """In a worker process: ask Linux to end it when its parent dies (SIGKILL included), so none is orphaned."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _Serial:

@@ -27,6 +27,8 @@ from .cards import write_model_card
 from .config import CLASS_NAMES, Config
 from .errors import SettingsError
 from .files import ensure_writable
+from .input_check import CHECK_FILE, fit_input_check
+from .progress import keras_verbose, show_bars
 from .model import (PREPROCESSING, RunError, build_classifier, describe_backbone, feature_extractor, head_model,
                     set_trainable)
 from .splits import SPLITS_FILE, PreparedData, prepare_data, save_splits
@@ -123,7 +125,7 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
         ds = make_tf_dataset(frame, config.image_size, config.batch_size, training=p > 0, seed=config.seed + p,
                              cache=False)  # each pass is read once
         for images, batch_labels in tqdm(ds, desc=f"backbone features, pass {p + 1}/{passes}", unit="batch",
-                                         total=int(np.ceil(len(frame) / config.batch_size)), disable=not progress):
+                                         total=int(np.ceil(len(frame) / config.batch_size)), disable=not show_bars(progress)):
             features.append(extract(images).numpy())
             labels.append(batch_labels.numpy())
     return np.concatenate(features), np.concatenate(labels)
@@ -204,7 +206,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
     batches = tf.data.Dataset.from_tensor_slices((x_train[:n_train], y_train[:n_train]))
     batches = batches.shuffle(n_train, seed=config.seed).batch(config.batch_size)
     head.fit(batches, validation_data=(x_val[:n_val], y_val[:n_val]), epochs=config.head_epochs,
-             class_weight=class_weights(y_train), shuffle=False, verbose=2 if progress else 0,
+             class_weight=class_weights(y_train), shuffle=False, verbose=keras_verbose(progress, per_epoch=True),
              callbacks=_callbacks(work, "stage1", config))
     _load_best(head, work, "stage1")
 
@@ -223,7 +225,7 @@ def finetune(model, data: PreparedData, config: Config, work: Path, progress: bo
     val = make_tf_dataset(val_part.iloc[:_even(len(val_part))], config.image_size, config.batch_size)
     model.fit(train, validation_data=val, epochs=config.finetune_epochs,
               class_weight=class_weights(data.part("train")["label"].to_numpy()), shuffle=False,
-              verbose=1 if progress else 0,
+              verbose=keras_verbose(progress, per_epoch=True),
               callbacks=_callbacks(work, "stage2", config))
     _load_best(model, work, "stage2")
 
@@ -314,8 +316,10 @@ def history_frame(work: Path) -> pd.DataFrame:
     return history
 
 
-def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits: pd.DataFrame | None = None) -> Path:
-    """Write model, metadata, history and (given ``splits``) which file went where to ``run_dir`` atomically."""
+def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits: pd.DataFrame | None = None,
+             input_check=None) -> Path:
+    """Write model, metadata, history, (given ``splits``) which file went where and (given ``input_check``, an
+    :class:`alzmri.input_check.InputCheck`) the input check's reference to ``run_dir`` atomically."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_dir.parent / f".{run_dir.name}.saving"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -325,6 +329,8 @@ def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits
     history.to_csv(tmp / "history.csv", index=False)
     if splits is not None:
         save_splits(splits, tmp / SPLITS_FILE)
+    if input_check is not None:
+        input_check.save(tmp / CHECK_FILE)
     old = run_dir.parent / f".{run_dir.name}.old"
     if run_dir.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -334,8 +340,9 @@ def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits
     return run_dir
 
 
-def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: float) -> dict:
-    """Everything needed to reuse or audit a run later."""
+def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: float,
+                   input_check: dict | None = None) -> dict:
+    """Everything needed to reuse or audit a run later (``input_check``: the check's settings, if one was built)."""
     return {
         "classes": list(CLASS_NAMES),
         "image_size": config.image_size,
@@ -361,6 +368,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "libraries": library_versions(),
         "synthetic": data.synthetic,
+        "input_check": input_check or {"file": None, "note": "not stored: no training or no validation slices"},
         "disclaimer": "Research/teaching model, not a medical device; outputs are not diagnoses.",
     }
 
@@ -391,11 +399,11 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
         trained_on = meta.get("data_fingerprint")
         if trained_on != data.fingerprint:
             raise RunError(f"{run_dir} was trained with these settings on other data (fingerprint {trained_on}; the "
-                           f"data in {data.root} now has {data.fingerprint}). Pass another --run-name to train on "
-                           "this data, or --replace to train this run again")
+                           f"data in {data.root} now has {data.fingerprint}). Pass another run_name (--run-name on the "
+                           "command line) to train on this data, or replace=True (--replace) to train this run again")
         if progress:
-            print(f"Reusing the finished run {run_dir} (same settings, same data); pass another --run-name to train "
-                  "anew")
+            print(f"Reusing the finished run {run_dir} (same settings, same data); to train anew, pass another "
+                  "run_name, e.g. get_or_train(config, run_name=\"try2\") (--run-name on the command line)")
         return run_dir
     return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress, replace=replace)
 
@@ -491,8 +499,9 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
         _forget_empty_start(work)
         raise
     metrics = validation_metrics(model, data, config)
-    save_run(model, build_metadata(config, data, metrics, time.time() - start), history_frame(work), run_dir,
-             data.frame)
+    check = fit_input_check(model, data.part("train"), data.part("val"), config.image_size, config.seed)
+    metadata = build_metadata(config, data, metrics, time.time() - start, check.settings() if check else None)
+    save_run(model, metadata, history_frame(work), run_dir, data.frame, check)
     write_model_card(run_dir)  # validation only until `evaluate` scores the test split and rewrites it
     shutil.rmtree(work, ignore_errors=True)
     return run_dir

@@ -65,7 +65,7 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
     import alzmri.synthetic
 
     assert main(["synth", "--out", str(tmp_path / "d"), "--size", "8"]) == 2  # alzmri's own error: one line
-    assert "size >= 32" in capsys.readouterr().err
+    assert "--size must be a whole number from 32 to 1,024" in capsys.readouterr().err
 
     def broken(*args, **kwargs):
         raise ValueError("a bug, or a library's own error")
@@ -136,7 +136,7 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path
     import json
     import re
 
-    monkeypatch.chdir(tmp_path)  # the demo writes figures/ under the working folder
+    monkeypatch.chdir(tmp_path)  # the demo must write nothing under the working folder
     # runs in the shared smoke run's folder: the demo finds that run finished and reuses it
     monkeypatch.setenv("ALZMRI_RUNS", str(smoke_run.parent))
     assert main(["demo", "--profile", "smoke"]) == 0
@@ -145,8 +145,11 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path
     assert all(f"[{i}/6]" in out for i in range(1, 7))
     assert "shuffled labels [95% CI]" in out and "Intervals resample test subjects" in out
     assert all(re.search(rf"^ *{p} ", out, re.M) for p in ("subject", "image", "official", "naive"))
-    assert_drawn(tmp_path / "figures" / "compare_probe.png")
-    run_dir = Path(re.search(r"Run saved to (\S+) \(figures", out).group(1))
+    run_dir = Path(re.search(r"^Run: (\S+)  \(model card", out, re.M).group(1))
+    assert_drawn(run_dir / "figures" / "compare_probe.png")  # beside the run, not over the README's figures
+    assert not (tmp_path / "figures").exists()
+    ending = out[out.rindex("=" * 100):]  # the demo ends with its headline, where its files are, what next
+    assert "Model vs thumbnail baseline" in ending and "Next:" in ending and f"predict {run_dir}" in ending
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     assert test["ci_resampled"]["unit"] == "subject" and test["leakage"]["leaked"]["images"] == 0
     card = (run_dir / "MODEL_CARD.md").read_text()  # the demo's run says what it is

@@ -39,3 +39,14 @@ def test_runs_folder_is_read_when_a_config_is_made(monkeypatch, tmp_path):
     monkeypatch.setenv("ALZMRI_RUNS", str(tmp_path / "b"))  # changed after import and after the first config
     assert get_config("demo").runs_dir == str(tmp_path / "b")
     assert get_config("demo", runs_dir="elsewhere").runs_dir == "elsewhere"  # an explicit override wins
+
+
+def test_an_empty_environment_variable_counts_as_unset(monkeypatch):
+    from pathlib import Path
+
+    from alzmri.config import default_cache_dir
+
+    monkeypatch.setenv("ALZMRI_CACHE", "")
+    monkeypatch.setenv("ALZMRI_RUNS", "")
+    assert default_cache_dir() == Path.home() / ".cache" / "alzmri"  # not the working folder
+    assert get_config("smoke").runs_dir == "saved_models"

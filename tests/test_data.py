@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +215,32 @@ def test_the_cache_holds_one_grey_channel_and_colour_is_made_grey_the_same_way_e
     assert int(cached[0, 0, 0]) == 120  # the mean of R, G and B
     read, _, _ = pipeline.read_readable_images([path], 32)  # the prediction path
     assert read.shape == (1, 32, 32, 3) and np.all(read == 120)  # the same grey, repeated after the cache
+
+
+def _convert_many(source: str, cache: str, times: int) -> None:
+    from alzmri.datasets import check_image
+
+    for _ in range(times):
+        check_image(Path(source), Path(cache))
+
+
+def test_a_converted_image_is_never_seen_half_written(tmp_path):
+    import multiprocessing
+
+    from alzmri.datasets import check_image
+
+    source = tmp_path / "rgba.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 4), dtype=np.uint8), "RGBA").save(source)
+    status, info = check_image(source, tmp_path / "cache")
+    assert status == "converted"
+    writer = multiprocessing.get_context("fork").Process(target=_convert_many,
+                                                         args=(str(source), str(tmp_path / "cache"), 60))
+    writer.start()
+    reads = 0
+    while writer.is_alive():
+        with Image.open(info["used"]) as im:
+            im.load()  # a torn file fails to decode
+        reads += 1
+    writer.join()
+    assert writer.exitcode == 0 and reads > 0
+    assert [p.name for p in Path(info["used"]).parent.iterdir()] == [Path(info["used"]).name]

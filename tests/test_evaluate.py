@@ -128,6 +128,7 @@ def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, ca
 
     run = tmp_path / "run"
     shutil.copytree(smoke_run, run)
+    shutil.rmtree(run / "figures", ignore_errors=True)  # whatever earlier tests drew for the run's own split
     own = {"balanced_accuracy": 0.123, "data": {"fingerprint": "the run's own"}}  # as `evaluate RUN` left it
     evaluate.write_metrics(run, "test", own)
     other = synthetic.generate_dataset(tmp_path / "their_scans", n_per_class=12, size=48, seed=5, slices=4,
@@ -141,3 +142,26 @@ def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, ca
     assert theirs["synthetic"] is False and theirs["data"]["path"] == str(other)
     assert saved["test"] == own  # the run's own result is untouched
     assert theirs["data"]["fingerprint"] != json.loads((run / "metadata.json").read_text())["data_fingerprint"]
+    assert not (run / "figures" / "confusion_matrix.png").exists()  # the run's own figures are not overwritten:
+    assert_drawn(run / "figures" / keys[0] / "confusion_matrix.png")  # the other data's go beside its key
+
+
+def test_a_card_that_cannot_be_written_never_costs_the_metrics_or_figures(smoke_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from alzmri.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    shutil.rmtree(run / "figures", ignore_errors=True)
+    (run / "metrics.json").unlink(missing_ok=True)
+
+    def read_only(run_dir):  # as a read-only MODEL_CARD.md behaves for a user who is not root
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(evaluate, "write_model_card", read_only)
+    with pytest.warns(UserWarning, match=r"could not be rewritten \(Permission denied\); the metrics are saved"):
+        assert main(["evaluate", str(run)]) == 0
+    assert "test" in json.loads((run / "metrics.json").read_text())
+    assert_drawn(run / "figures" / "confusion_matrix.png")
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left behind

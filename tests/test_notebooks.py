@@ -1,11 +1,29 @@
-"""The notebooks themselves run under nbval (see pyproject.toml); here: they are committed clean."""
+"""The notebooks themselves run under nbval (see pyproject.toml); here: they are committed clean, their text holds
+under every profile, and the helpers behind their printed lines say what they should."""
 
 import json
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+#: What differs by profile, so markdown must not state it (the notebooks print it from the config).
+PROFILE_FACTS = {
+    "a backbone": re.compile(r"\b(?:ResNet|EfficientNet|MobileNet|DenseNet|VGG|Xception|Inception|ConvNeXt|NASNet|"
+                             r"RegNet)\w*\d\w*", re.IGNORECASE),
+    "an image size": re.compile(r"\b\d+\s*(?:px|pixels?)\b|\b\d+-pixel", re.IGNORECASE),
+    "an epoch count": re.compile(r"\b\d+\s+(?:\w+\s+)?epochs?\b", re.IGNORECASE),
+    "a learning-rate ratio": re.compile(r"\b\d+\s*[x×]\s+lower", re.IGNORECASE),
+}
+#: The notebook way to change a run is a function argument, never a command-line flag or command.
+CLI_TEXT = re.compile(r"(?<![\w-])--[a-z][\w-]*|python -m alzmri")
+
+
+def _cells(path: Path, kind: str) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == kind]
 
 
 def test_the_four_numbered_notebooks_exist():
@@ -20,7 +38,9 @@ def test_outputs_are_stripped_and_setup_comes_first(path):
     assert all(not c["outputs"] and c["execution_count"] is None for c in code), f"run nbstripout on {path.name}"
     assert "colab.research.google.com" in "".join(book["cells"][0]["source"])  # the Open-in-Colab badge
     first_code = "".join(code[0]["source"])
-    assert "IN_COLAB" in first_code and "ALZMRI_PROFILE" in first_code
+    assert "IN_COLAB" in first_code and "ALZMRI_PROFILE" in first_code and "USE_DRIVE = False" in first_code
+    quiet = first_code.index('os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL"')  # before anything can load TensorFlow
+    assert quiet < first_code.index("import alzmri") and "import tensorflow" not in first_code
     assert max(len("".join(c["source"]).splitlines()) for c in code[1:]) <= 15  # logic lives in the package
 
 
@@ -57,3 +77,63 @@ def test_setup_stops_with_a_clear_message_when_the_colab_install_fails(monkeypat
     with pytest.raises(RuntimeError, match=r"(?s)Could not install alzmri from https://example.invalid/no-such-repo: "
                                            r"fatal: repository .* not found.*ALZMRI_REPO"):
         exec(compile(setup, "setup-cell", "exec"), {})
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_is_asked_for_a_t4_gpu(path):
+    metadata = json.loads(path.read_text())["metadata"]
+    assert metadata["accelerator"] == "GPU" and metadata["colab"]["gpuType"] == "T4"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markdown_states_nothing_a_profile_could_contradict(path):
+    """Backbone, image size, epochs and stage details differ by profile: printed from the config, never written."""
+    for text in _cells(path, "markdown"):
+        for fact, pattern in PROFILE_FACTS.items():
+            found = pattern.search(text)
+            assert not found, f"{path.name} markdown names {fact} ({found.group(0)!r}); print it from the config"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_command_line_in_notebook_text(path):
+    for text in _cells(path, "markdown") + _cells(path, "code"):
+        found = CLI_TEXT.search(text)
+        assert not found, f"{path.name} names the command line ({found.group(0)!r}); use a function argument"
+
+
+@pytest.mark.parametrize("profile", ["smoke", "demo", "full", "colab"])
+def test_what_the_notebooks_print_for_a_profile_comes_from_its_config(profile):
+    from alzmri.config import get_config
+    from alzmri.notebook import describe_profile, training_time
+    from alzmri.train import training_plan
+
+    config = get_config(profile)
+    line, plan = describe_profile(config), training_plan(config)
+    assert config.backbone in line and f"{config.image_size} px" in line and config.backbone in plan
+    assert ("stage 1 (the head" in line) == (config.head_epochs > 0) and f"up to {config.finetune_epochs} epoch" in plan
+    data = SimpleNamespace(sizes=lambda: {"train": {"images": 1000}, "val": {"images": 100}, "test": {"images": 100}})
+    assert re.search(r"takes up to (under a minute|about \d+ min) on .+ \((measured|estimated|rough)", 
+                     training_time(config, data))
+
+
+def _split(counts: dict[str, dict[str, int]]) -> SimpleNamespace:
+    """Prepared data stand-in: ``counts[split][class]`` subjects of 10 slices each."""
+    rows = [(split, cls, f"{split}-{cls}-{i}") for split, per_class in counts.items()
+            for cls, n in per_class.items() for i in range(n) for _ in range(10)]
+    frame = pd.DataFrame(rows, columns=["split", "class_name", "subject"])
+    return SimpleNamespace(part=lambda split: frame[frame["split"] == split])
+
+
+def test_a_gap_between_validation_and_test_is_explained_by_the_brains_behind_them():
+    from alzmri.notebook import val_test_note, validation_note
+
+    data = _split({"val": {"NonDemented": 5, "MildDemented": 2, "ModerateDemented": 1},
+                   "test": {"NonDemented": 5, "MildDemented": 2, "ModerateDemented": 1}})
+    metadata = {"metrics": {"val": {"images": 80, "balanced_accuracy": 0.444}}}
+    note = validation_note(metadata, data)
+    assert "0.444 on 80 slices of 8 brains" in note and "up to 0.33" in note and "chose the kept epoch" in note
+    far = val_test_note(metadata, {"balanced_accuracy": 0.767, "ci95": {"balanced_accuracy": [0.55, 0.892]}}, data)
+    assert "test 0.767 [0.550, 0.892]" in far and "A gap of 0.32" in far and "rest on 1 and 1 brain" in far
+    assert "chose the kept epoch" in far
+    near = val_test_note(metadata, {"balanced_accuracy": 0.47, "ci95": {"balanced_accuracy": [0.3, 0.6]}}, data)
+    assert near.endswith("They agree within the test interval.")

@@ -42,12 +42,16 @@ def test_run_names_stay_inside_the_runs_folder(name, tmp_path, monkeypatch, caps
 
 
 @pytest.mark.parametrize("argv, setting", [
-    (["train", "--image-size", "0"], "image_size"),
-    (["train", "--image-size", "-64"], "image_size"),
-    (["train", "--batch-size", "0"], "batch_size"),
-    (["train", "--epochs", "-1"], "finetune_epochs"),
+    (["train", "--image-size", "0"], "--image-size must be a whole number from 32 to 1,024"),
+    (["train", "--image-size", "-64"], "--image-size"),
+    (["train", "--image-size", "100000"], "--image-size must be a whole number from 32 to 1,024, got 100000"),
+    (["train", "--batch-size", "0"], "--batch-size"),
+    (["train", "--epochs", "-1"], "--epochs"),
+    (["train", "--seed", "-1"], "--seed must be a whole number from 0 to 4,294,967,295"),
+    (["train", "--seed", str(2**40)], "--seed"),
+    (["train", "--finetune-blocks", "-5"], "--finetune-blocks (-1: all) must be a whole number from -1"),
     (["demo", "--epochs", "0", "--head-epochs", "0"], "nothing would be trained"),
-    (["audit", "demo", "--duplicate-threshold", "1.5"], "duplicate_threshold"),
+    (["audit", "demo", "--duplicate-threshold", "1.5"], "--duplicate-threshold"),
 ])
 def test_bad_settings_are_refused_before_any_data_is_read(argv, setting, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -306,3 +310,32 @@ def test_a_cache_that_cannot_take_a_conversion_is_not_blamed_on_the_image(tmp_pa
     with pytest.raises(NotWritableError, match="Cannot write a converted copy of .*slice.png"):
         check_image(rgba, blocker)
     assert check_image(rgba, tmp_path / "ok_cache")[0] == "converted"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--copies", "nan", "--copies must be a number from 0.0 to 20.0, got nan"),
+    ("--copies", "inf", "--copies must be a number"),
+    ("--copies", "-1", "--copies must be a number"),
+    ("--seed", "-1", "--seed must be a whole number"),
+    ("--slices", "1000000", "--slices must be a whole number from 1 to 64"),
+    ("--size", "100000", "--size must be a whole number from 32 to 1,024"),
+])
+def test_synth_settings_are_checked_before_anything_is_written(option, value, message, tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "out"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [["audit", "demo", "--save-csv"], ["compare", "demo", "--json"]])
+def test_an_output_file_under_a_file_is_refused_before_the_work(argv, tmp_path, monkeypatch, capsys):
+    _refuse_data_reads(monkeypatch)
+    a_file = tmp_path / "afile"
+    a_file.write_text("keep")
+    assert main(argv + [str(a_file / "x.out"), "--profile", "smoke"]) == 2
+    assert "afile (the folder of --" in capsys.readouterr().err and a_file.read_text() == "keep"
+
+
+def test_synth_grid_prints_the_file_it_wrote(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "set"), "--n-per-class", "4", "--size", "48", "--slices", "2",
+                 "--grid", str(tmp_path / "grid")]) == 0
+    assert f"grid: {tmp_path / 'grid.png'}" in capsys.readouterr().out and (tmp_path / "grid.png").exists()

@@ -1,4 +1,6 @@
 import hashlib
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +110,71 @@ def test_existing_dataset_is_reused_not_regenerated(small_root):
     before = (small_root / "manifest.csv").stat().st_mtime_ns
     again = synthetic.generate_dataset(small_root, n_per_class=30, size=64, seed=3, balance="equal", progress=False)
     assert again == small_root and (small_root / "manifest.csv").stat().st_mtime_ns == before
+
+
+def _generate(out: str) -> None:
+    synthetic.generate_dataset(out, n_per_class=12, size=48, seed=1, slices=3, progress=False)
+
+
+def test_concurrent_generations_of_one_set_leave_one_whole_set(tmp_path):
+    import multiprocessing
+
+    out = tmp_path / "shared"
+    workers = [multiprocessing.get_context("spawn").Process(target=_generate, args=(str(out),)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    assert synthetic._complete(out) and not list(tmp_path.glob(".shared-*"))
+
+
+def test_a_damaged_set_is_generated_again(tmp_path):
+    out = synthetic.generate_dataset(tmp_path / "set", n_per_class=8, size=48, seed=2, slices=2, progress=False)
+    victim = next(out.rglob("*.jpg"))
+    victim.unlink()
+    with pytest.warns(UserWarning, match="damaged"):
+        synthetic.generate_dataset(out, n_per_class=8, size=48, seed=2, slices=2, replace_stale=True, progress=False)
+    assert victim.exists() and synthetic._complete(out)
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid``, read from /proc."""
+    from pathlib import Path
+
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers end with their parent through Linux prctl")
+def test_killing_a_generation_ends_its_workers_and_the_next_start_cleans_up(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "big"
+    code = ("from alzmri import synthetic; synthetic.generate_dataset(%r, n_per_class=400, size=128, slices=8, "
+            "progress=False)" % str(out))
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while len(_children(parent.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = _children(parent.pid)
+    assert len(workers) >= 2 and list(tmp_path.glob(".big-*"))  # writing into its hidden folder
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                   for pid in workers)  # no worker outlives its parent
+    synthetic.generate_dataset(out, n_per_class=8, size=48, slices=2, overwrite=True, progress=False)
+    assert not list(tmp_path.glob(".big-*"))  # the dead run's half-written folder is gone

@@ -1,0 +1,40 @@
+"""Atomic writes: a unique temporary file per writer, so concurrent writers never tear or lose each other's file."""
+
+import json
+import multiprocessing
+
+import pytest
+
+from alzmri.files import atomic_path, write_text_atomically
+
+
+def _write_many(path: str, writer: int, times: int) -> None:
+    for i in range(times):
+        write_text_atomically(path, json.dumps({"writer": writer, "i": i, "pad": "x" * 20000}))
+
+
+def test_two_processes_writing_one_file_never_tear_it(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_text_atomically(path, "{}")
+    workers = [multiprocessing.get_context("fork").Process(target=_write_many, args=(str(path), w, 150))
+               for w in range(2)]
+    for worker in workers:
+        worker.start()
+    reads = 0
+    while any(w.is_alive() for w in workers):
+        json.loads(path.read_text())  # every read sees a whole file
+        reads += 1
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0  # no writer lost its temporary file to the other
+    assert reads > 0 and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "card.md"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["card.md"]
