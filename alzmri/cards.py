@@ -8,31 +8,22 @@ saves a run; ``evaluate`` rewrites it with the test results.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE
+from .config import CLASS_NAMES
 from .faithfulness import correlation_text
 from .files import write_text_atomically
 from .metrics import HEADLINE as METRICS
 from .model import describe_backbone
+from .provenance import LEAKY_PROTOCOLS, data_name
+from .provenance import read_json
 from .safe_text import inline_code, one_line
 
 CARD_FILE = "MODEL_CARD.md"
-LEAKY_PROTOCOLS = ("image", "official", "naive")
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
 HEADLINE = ("balanced_accuracy", *(m for m in METRICS if m != "balanced_accuracy"))  # the honest number first
-
-
-def _read_json(path: Path) -> dict:
-    """A JSON file as a dict; missing or unreadable: empty (a card is still written from what there is)."""
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _scored(test) -> dict | None:
@@ -42,11 +33,8 @@ def _scored(test) -> dict | None:
 
 
 def _dataset_name(meta: dict) -> str:
-    """The data a run used, as a model card names datasets."""
-    spec = meta.get("config", {}).get("data", meta.get("data", "?"))
-    if meta.get("synthetic"):
-        return "synthetic (alzmri.synthetic)"
-    return {"kaggle": KAGGLE_HANDLE, "hf": HF_REPO}.get(spec, one_line(Path(str(spec)).name))
+    """The data a run used, as a model card names datasets (:func:`alzmri.provenance.data_name`, on one line)."""
+    return one_line(data_name(meta))
 
 
 def _front_matter(meta: dict, test: dict | None, name: str) -> str:
@@ -159,10 +147,10 @@ def _results(test: dict | None, shuffled: dict | None) -> list[str]:
 def model_card(run_dir: str | Path) -> str:
     """The model card of a run, as Markdown, from its ``metadata.json``, ``metrics.json`` and ``splits.csv``."""
     run_dir = Path(run_dir)
-    meta = _read_json(run_dir / "metadata.json")
-    test = _scored(_read_json(run_dir / "metrics.json").get("test"))
+    meta = read_json(run_dir / "metadata.json")
+    test = _scored(read_json(run_dir / "metrics.json").get("test"))
     shuffled_dir = run_dir.parent / run_dir.name.replace(f"-{meta.get('split')}-", f"-{meta.get('split')}-shuffled-")
-    shuffled = _scored(_read_json(shuffled_dir / "metrics.json").get("test")) if shuffled_dir != run_dir else None
+    shuffled = _scored(read_json(shuffled_dir / "metrics.json").get("test")) if shuffled_dir != run_dir else None
     config = meta.get("config", {})
     sizes = meta.get("split_sizes", {})
     subjects = meta.get("subjects") or {}
@@ -238,7 +226,7 @@ def _run_row(folder: Path, meta: dict) -> list:
     config = meta.get("config")
     if not isinstance(config, dict):
         raise TypeError(f"'config' is {type(config).__name__}, not a table of settings")
-    test = _read_json(folder / "metrics.json").get("test")
+    test = read_json(folder / "metrics.json").get("test")
     test = test if isinstance(test, dict) else {}
     interval = test.get("ci95", {}).get("balanced_accuracy") if isinstance(test.get("ci95"), dict) else None
     low, high = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
@@ -268,7 +256,7 @@ def runs_table(runs_dir: str | Path) -> tuple[pd.DataFrame, list[tuple[str, str]
         has_meta, has_model = (folder / "metadata.json").exists(), (folder / "model.keras").exists()
         if not (has_meta or has_model):
             continue  # not a run at all (e.g. tensorboard/)
-        meta = _read_json(folder / "metadata.json")
+        meta = read_json(folder / "metadata.json")
         problem = ("no metadata.json" if not has_meta else "metadata.json is unreadable or not a run's"
                    if "config" not in meta else "no model.keras" if not has_model else None)
         if problem is None:

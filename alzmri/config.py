@@ -163,9 +163,11 @@ class Config:
 
     def with_absolute_data(self) -> "Config":
         """The same settings with a data path made absolute, so a saved run reads the same folder from anywhere."""
-        if self.data in DATA_SOURCES:
+        from .datasets import is_url_or_stdin
+
+        if self.data in DATA_SOURCES or is_url_or_stdin(self.data):  # not paths: refused by name when read
             return self
-        return self.replace(data=str(Path(self.data).expanduser().resolve()))
+        return self.replace(data=os.path.realpath(Path(self.data).expanduser()))  # a link loop: named when read
 
     @classmethod
     def from_dict(cls, values: dict) -> "Config":

@@ -9,9 +9,12 @@ with a warning, never halfway through an epoch.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from . import synthetic
 from .errors import AlzmriError
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
-from .files import NotWritableError, atomic_path, ensure_writable
+from .files import NotWritableError, atomic_path, ensure_writable, file_lock
 from .progress import show_bars
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
@@ -48,6 +51,43 @@ def canonical_class(name: str) -> str | None:
     """Map any spelling of a class name (case, ``_``, ``-``, spaces) to its canonical form, else None."""
     key = re.sub(r"[\s_\-]+", "", name).lower()
     return next((c for c in CLASS_NAMES if c.lower() == key), None)
+
+
+def is_url_or_stdin(spec: str) -> bool:
+    """Whether an input names a URL (``https://...``) or standard input (``-``): neither is read as a file."""
+    return spec == "-" or "://" in spec
+
+
+def existing_path(spec: str | Path, what: str = "", hint: str = "") -> Path:
+    """An input path that exists, or a DatasetError that says why it cannot be read.
+
+    Args:
+        spec: the path as the user gave it.
+        what: the start of the message, naming the input (e.g. ``"Data path "``).
+        hint: added to the "does not exist" message (e.g. what else may be given).
+
+    Returns:
+        The path, ``~`` expanded.
+
+    Raises:
+        DatasetError: a URL or ``-`` (standard input), a symbolic link loop, a broken link, a missing or an
+            unreadable path, each said as such.
+    """
+    if is_url_or_stdin(str(spec)):
+        raise DatasetError(f"{what}{spec}: URLs and standard input are not read; download the file first and "
+                           "pass its path")
+    path = Path(spec).expanduser()
+    try:
+        path.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise DatasetError(f"{what}{path} cannot be reached: symbolic link loop") from None
+        if err.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise DatasetError(f"{what}{path} cannot be read: {err.strerror or err}") from None
+        if path.is_symlink():
+            raise DatasetError(f"{what}{path} is a broken symbolic link (to {os.readlink(path)})") from None
+        raise DatasetError(f"{what}{path} does not exist{hint}") from None
+    return path
 
 
 def is_visible(name: str) -> bool:
@@ -83,10 +123,25 @@ def find_class_folders(root: Path) -> dict[str, dict[str, Path]]:
                                    f"{found[subset][name].name!r} and {here.name!r}")
             found[subset][name] = here
             dirs[:] = []  # images may sit in sub-folders of a class folder; they belong to it
-        elif any(is_visible(f) for f in files) and here != root:
+            continue
+        _refuse_class_files(here, files)
+        if any(is_visible(f) for f in files) and here != root:
             strangers.setdefault(here.parent.relative_to(root).as_posix(), []).append(here.name)
     _check_layout(root, found, strangers)
     return found
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".7z", ".rar")
+
+
+def _refuse_class_files(folder: Path, files: list[str]) -> None:
+    """A file named as a class (``MildDemented`` or ``MildDemented.zip``) where class folders sit is an error
+    that names it: read as nothing, it would silently drop the class from its subset."""
+    for name in files:
+        stem = next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
+        if canonical_class(stem):
+            raise DatasetError(f"{folder / name} is a file, not a folder of class {canonical_class(stem)}'s images "
+                               "(extract it first if it is an archive)")
 
 
 def _check_layout(root: Path, found: dict, strangers: dict) -> None:
@@ -210,9 +265,9 @@ def index_dataset(root: str | Path, cache_dir: str | Path | None = None, workers
     """Index and check every image under ``root`` (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    root = Path(root).expanduser().resolve()
+    root = existing_path(root, "Data folder ").resolve()
     if not root.is_dir():
-        raise DatasetError(f"Data folder {root} does not exist or is not a folder")
+        raise DatasetError(f"Data folder {root} is a file, not a folder (extract it first if it is an archive)")
     cache_dir = Path(cache_dir or default_cache_dir())
     folders = find_class_folders(root)
     candidates, unusable = _files_of(folders)
@@ -368,27 +423,79 @@ def _split_name(parquet: Path) -> str:
 
 
 def parquet_to_folders(parquet_files: list[Path], out: Path) -> Path:
-    """Write the images of ``Falah/Alzheimer_MRI``-style parquet files into class folders under ``out``."""
-    import pyarrow.parquet as pq
+    """Write the images of ``Falah/Alzheimer_MRI``-style parquet files into class folders under ``out``.
 
+    Args:
+        parquet_files: parquet files with an ``image`` column (a struct with ``bytes``, or the bytes) and a
+            ``label`` column (see :func:`parquet_label`); the split (``train``, ``test``) comes from each name.
+        out: the folder to write ``<split>/<class>/<file>-<row>.img`` into.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        DatasetError: no files, or a file that is unreadable, empty, without those columns, or with a bad label.
+    """
     if not parquet_files:
         raise DatasetError("No parquet files given")
     for parquet in parquet_files:
-        try:
-            table = pq.read_table(parquet)
-        except Exception as err:  # noqa: BLE001 -- pyarrow raises several types for bad files
-            raise DatasetError(f"{parquet} is not a readable parquet file: {err}") from err
-        if not {"image", "label"} <= set(table.column_names):
-            raise DatasetError(f"{parquet} has columns {table.column_names}; expected 'image' and 'label'")
+        table = _read_parquet(parquet)
         split = _split_name(parquet)
         for row, (image, label) in enumerate(zip(table.column("image").to_pylist(), table.column("label").to_pylist())):
-            if label not in range(len(CLASS_NAMES)):
-                raise DatasetError(f"{parquet} row {row}: label {label!r} is not one of 0-{len(CLASS_NAMES) - 1}")
             data = image.get("bytes") if isinstance(image, dict) else image
-            target = out / split / CLASS_NAMES[label] / f"{parquet.stem}-{row:05d}.img"
+            target = out / split / CLASS_NAMES[parquet_label(label, f"{parquet} row {row}")] / \
+                f"{parquet.stem}-{row:05d}.img"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data or b"")  # empty bytes become a 0-byte file, skipped with a warning
     return out
+
+
+def _read_parquet(parquet: Path):
+    """The table of one parquet file, checked to have rows and the ``image`` and ``label`` columns."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(parquet)
+    except Exception as err:  # noqa: BLE001 -- pyarrow raises several types for bad files
+        with open(parquet, "rb") as handle:
+            lfs = handle.read(40).startswith(b"version https://git-lfs")
+        raise DatasetError(f"{parquet} is a Git LFS pointer, not the data: run `git lfs pull` in the clone" if lfs
+                           else f"{parquet} is not a readable parquet file: {err}") from err
+    if not {"image", "label"} <= set(table.column_names):
+        raise DatasetError(f"{parquet} has columns {table.column_names}; expected 'image' and 'label'")
+    if table.num_rows == 0:
+        raise DatasetError(f"{parquet} has no rows: an empty parquet file holds no images")
+    return table
+
+
+def parquet_label(label, where: str) -> int:
+    """The class id of one parquet label.
+
+    Args:
+        label: an id 0-3 as an integer, a whole float (``2.0``) or text (``"3"``), or a class name in any
+            spelling (``"Mild_Demented"``).
+        where: the file and row, for the message.
+
+    Returns:
+        The class id (an index into ``CLASS_NAMES``).
+
+    Raises:
+        DatasetError: anything else (another number, a fraction, an empty or unknown value).
+    """
+    value = label
+    if isinstance(label, str):
+        name = canonical_class(label.strip())
+        if name:
+            return CLASS_NAMES.index(name)
+        try:
+            value = float(label)
+        except ValueError:
+            value = None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and float(value).is_integer() and 0 <= value < len(CLASS_NAMES):
+        return int(value)
+    raise DatasetError(f"{where}: label {label!r} is not one of 0-{len(CLASS_NAMES) - 1} (a whole number, also as "
+                       f"text) or a class name ({', '.join(CLASS_NAMES)})")
 
 
 def resolve_data(spec: str, cache_dir: str | Path | None = None, config: Config | None = None,
@@ -407,18 +514,60 @@ def resolve_data(spec: str, cache_dir: str | Path | None = None, config: Config 
         return download_kaggle()
     if spec == "hf":
         return _parquet_root(download_hf(cache_dir), cache_dir)
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise DatasetError(f"Data path {path} does not exist; use 'demo', 'kaggle', 'hf' or an existing folder")
-    parquets = [path] if path.suffix == ".parquet" else sorted(path.glob("*.parquet")) if path.is_dir() else []
+    path = existing_path(spec, "Data path ", "; use 'demo', 'kaggle', 'hf' or an existing folder")
+    parquets = parquet_files(path)
     return _parquet_root(parquets, cache_dir) if parquets else path
 
 
+def parquet_files(path: Path) -> list[Path]:
+    """The parquet files a data path names: itself, the ones in it, or those in its ``data/`` folder (the
+    layout of the Hugging Face repository, as ``snapshot_download`` or a clone gives it, README.md beside).
+
+    Args:
+        path: an existing data path.
+
+    Returns:
+        The parquet files, sorted; empty when the path holds none (a folder of images).
+    """
+    if path.is_file():
+        return [path] if path.suffix == ".parquet" else []
+    for folder in (path, path / "data"):
+        found = sorted(p for p in folder.glob("*.parquet") if p.is_file())
+        if found:
+            return found
+    return []
+
+
 def _parquet_root(parquets: list[Path], cache_dir: Path) -> Path:
-    """Class folders extracted from parquet files, once per set of files."""
-    key = hashlib.sha1("".join(f"{p.resolve()}:{p.stat().st_size}" for p in parquets).encode()).hexdigest()[:12]
-    out = cache_dir / f"parquet-{key}"
-    if not (out / ".complete").exists():
-        parquet_to_folders(parquets, out)
-        (out / ".complete").write_text("ok\n")
+    """Class folders extracted from parquet files, once per content: the key hashes every file's name and
+    bytes, so a file re-exported with other labels (same size, even same time) is extracted again."""
+    out = cache_dir / f"parquet-{_content_key(parquets)}"
+    if not out.is_dir():
+        with file_lock(cache_dir / f".{out.name}.lock"):  # one process extracts, the others wait and reuse it
+            if not out.is_dir():
+                _extract_whole(parquets, out)
     return out
+
+
+def _content_key(parquets: list[Path]) -> str:
+    """A short hash of the parquet files' names (their split) and contents."""
+    digest = hashlib.sha256()
+    for parquet in parquets:
+        digest.update(f"{parquet.name}\0{parquet.stat().st_size}\0".encode())
+        with open(parquet, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _extract_whole(parquets: list[Path], out: Path) -> None:
+    """Extract into a hidden folder beside ``out`` and move it into place whole (the caller holds the lock),
+    so no reader sees, and no kill leaves, half an extraction; a killed extraction's leftovers go first."""
+    for leftover in out.parent.glob(f".{out.name}.*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        parquet_to_folders(parquets, work)
+        os.replace(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

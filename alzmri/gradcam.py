@@ -107,6 +107,28 @@ def gradcam(model, images: np.ndarray, class_index: np.ndarray | None = None, la
     return maps.numpy(), chosen.numpy()
 
 
+def gradcam_batches(model, images: np.ndarray, batch_size: int = 64, layer_name: str | None = None,
+                    plus_plus: bool = False, progress: bool = True):
+    """:func:`gradcam` over many images, ``batch_size`` at a time, with a progress bar.
+
+    One call over thousands of images builds one huge gradient tape (gigabytes) and says nothing for
+    minutes; batches keep memory flat and let the caller save each batch's overlays as they come.
+
+    Yields:
+        ``(start, maps, classes)`` per batch: the index of its first image, its maps and explained classes.
+    """
+    from tqdm.auto import tqdm
+
+    from .progress import show_bars
+
+    with tqdm(total=len(images), desc="Grad-CAM", unit="img", disable=not show_bars(progress)) as bar:
+        for start in range(0, len(images), batch_size):
+            maps, classes = gradcam(model, images[start:start + batch_size], layer_name=layer_name,
+                                    plus_plus=plus_plus)
+            yield start, maps, classes
+            bar.update(len(maps))
+
+
 def brain_mask(image: np.ndarray, background: int = 10) -> np.ndarray:
     """Where the brain is in a slice on a black background: pixels above ``background``, holes filled.
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from .datasets import DatasetError, is_visible, to_8bit
+from .datasets import DatasetError, existing_path, is_visible, to_8bit
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -58,11 +58,21 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".we
 
 
 def collect_image_files(inputs: list[str]) -> list[Path]:
-    """Image files named directly or found in folders; a missing path or an image-less folder is an error."""
+    """Image files named directly or found in folders.
+
+    Args:
+        inputs: file and folder paths, as given.
+
+    Returns:
+        The files, folders' images sorted and in the order the folders were given.
+
+    Raises:
+        DatasetError: an input that is a URL or ``-``, a symbolic link loop, missing, neither a file nor a folder,
+            or a folder without images (see :func:`alzmri.datasets.existing_path`).
+    """
     files = []
-    for item in map(Path, inputs):
-        if not item.exists():
-            raise DatasetError(f"{item} does not exist")
+    for item in inputs:
+        item = existing_path(item)
         if item.is_dir():
             found = sorted(p for p in item.rglob("*")
                            if p.suffix.lower() in IMAGE_SUFFIXES and is_visible(p.name) and p.is_file())

@@ -75,7 +75,7 @@ class Provenance:
                 "summary": self.text, "warnings": list(self.warnings)}
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     """A JSON file as a dict; missing, unreadable or not an object: empty."""
     try:
         loaded = json.loads(path.read_text())
@@ -133,9 +133,9 @@ def describe_run(run_dir: str | Path, metadata: dict | None = None) -> Provenanc
         The run's :class:`Provenance`; a run that was never evaluated says how to evaluate it.
     """
     path = Path(run_dir)
-    metadata = metadata if metadata is not None else _read_json(path / "metadata.json")
+    metadata = metadata if metadata is not None else read_json(path / "metadata.json")
     data = {"name": data_name(metadata), "synthetic": is_synthetic(metadata),
             "fingerprint": metadata.get("data_fingerprint"), "path": metadata.get("data"),
             "split": metadata.get("split", "?")}
-    return Provenance(run=path.name, path=path, data=data, test=test_score(_read_json(path / "metrics.json"), path),
+    return Provenance(run=path.name, path=path, data=data, test=test_score(read_json(path / "metrics.json"), path),
                       warnings=run_warnings(metadata))

@@ -9,7 +9,9 @@
 Each side is timed --repeats times, the sides taking turns; printed: median [min-max] per side and the
 median of the per-round ratios with its spread, and the machine.
 
-Usage: python benchmarks/inference.py [--profile demo] [--images 256] [--repeats 5]
+Usage: python benchmarks/inference.py [--profile demo] [--images 256] [--repeats 5] [--out docs/results]
+
+Writes docs/results/bench_inference.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from results import against_goal, summary, write_results
 from timing import header, interleaved, parse_args, ratios, spread
 
 GRADCAM_BATCH = 32
@@ -77,11 +80,23 @@ def main() -> None:
     print(f"(3) deletion + insertion scoring of {len(images)} images, 3 maps x {STEPS + 1} steps x 2: "
           f"{spread(scoring)} in all, {spread([1000 * t for t in per_image], 'ms', 1)} per image")
 
+    files_ok, cam_ok = statistics.median(files_vs_bare) >= 0.8, statistics.median(cam_vs_forward) <= 3
     print(f"\nratios (median of {args.repeats} interleaved rounds [min-max], measured in this run):")
-    print(f"  (1) predict on a folder / bare model.predict: {spread(files_vs_bare, '', 2)} (goal >= 0.8)")
+    print(f"  (1) predict on a folder / bare model.predict: {spread(files_vs_bare, '', 3)} (goal >= 0.8)")
     print(f"  (2) Grad-CAM batch / forward pass: {spread(cam_vs_forward, 'x', 2)} (goal <= 3x)")
-    print(f"  verdict: (1) {'meets' if statistics.median(files_vs_bare) >= 0.8 else 'MISSES'} its goal, "
-          f"(2) {'meets' if statistics.median(cam_vs_forward) <= 3 else 'MISSES'} its goal")
+    print(f"  verdict: (1) {'meets' if files_ok else 'MISSES'} its goal, "
+          f"(2) {'meets' if cam_ok else 'MISSES'} its goal")
+    write_results("bench_inference", {
+        "preset": args.profile, "model": describe_backbone(config.backbone, config.backbone_end),
+        "image_size": config.image_size, "images": len(files), "repeats": args.repeats,
+        "images_per_second": {"predict_files": summary(rate["files"], 1), "model_predict": summary(rate["bare"], 1)},
+        "gradcam_batch": GRADCAM_BATCH,
+        "seconds_per_batch": {"forward": summary(times["forward"]), "gradcam": summary(times["gradcam"])},
+        "deletion_insertion": {"images": len(images), "maps": len(maps), "steps": STEPS + 1,
+                               "seconds": summary(scoring, 2),
+                               "ms_per_image": summary([1000 * t for t in per_image], 1)},
+        "ratios": {"predict_files_over_model_predict": against_goal(files_vs_bare, ">=", 0.8, 3),
+                   "gradcam_over_forward": against_goal(cam_vs_forward, "<=", 3, 3)}}, args.out)
 
 
 if __name__ == "__main__":

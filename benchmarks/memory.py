@@ -4,7 +4,9 @@ The pipeline caches each decoded, resized slice as one grey uint8 channel and ma
 (`alzmri.pipeline.make_tf_dataset`). For comparison the same images are also cached the earlier way, as
 RGB (three equal channels). Each variant runs in a fresh process, so its peak resident memory is its own.
 
-Usage: python benchmarks/memory.py [--images 1000] [--profile full]
+Usage: python benchmarks/memory.py [--images 1000] [--profile full] [--out docs/results]
+
+Writes docs/results/bench_memory.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import resource
 import subprocess
 import sys
 import warnings
+
+from results import add_out_option, write_results
 
 
 def measure(variant: str, images: int, profile: str) -> dict:
@@ -49,6 +53,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--profile", default="full", help="preset whose image size and batch are used")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # set when this script runs itself
+    add_out_option(parser)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.variant:
@@ -67,8 +72,17 @@ def main() -> None:
         print(f"  cache as {row['variant']:>4}: peak +{row['peak_growth_mib']:.0f} MiB over a warmed-up TensorFlow "
               f"({per_image:.0f} KiB per image; peak {row['peak_mib']:.0f} MiB in all)")
     size = rows[0]["image_size"]
+    ratio = rows[1]["peak_growth_mib"] / max(rows[0]["peak_growth_mib"], 1e-9)
     print(f"  expected per cached image: {size * size / 1024:.0f} KiB grey, {3 * size * size / 1024:.0f} KiB RGB; "
-          f"measured ratio rgb/grey growth: {rows[1]['peak_growth_mib'] / max(rows[0]['peak_growth_mib'], 1e-9):.2f}")
+          f"measured ratio rgb/grey growth: {ratio:.2f}")
+    write_results("bench_memory", {
+        "preset": args.profile, "images": rows[0]["images"], "image_size": size, "data": "synthetic demo slices",
+        "cache": {row["variant"]: {"peak_growth_mib": row["peak_growth_mib"], "peak_mib": row["peak_mib"],
+                                   "kib_per_image": round(row["peak_growth_mib"] * 1024 / row["images"], 1)}
+                  for row in rows},
+        "expected_kib_per_cached_image": {"grey": round(size * size / 1024, 1),
+                                          "rgb": round(3 * size * size / 1024, 1)},
+        "rgb_over_grey_growth": round(ratio, 3)}, args.out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Synthetic-data speed: images generated per second vs the goal of 1,000 images in a minute.
 
-Usage: python benchmarks/synthetic.py [--images 1000]
+Usage: python benchmarks/synthetic.py [--images 1000] [--out docs/results]
+
+Writes docs/results/bench_synthetic.json.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from results import against_goal, summary, write_results
 from timing import header, interleaved, parse_args, spread
 
 GOAL_IMAGES_PER_SECOND = 1000 / 60
@@ -29,6 +32,10 @@ def main() -> None:
     print(f"{images} synthetic 128 px images (with masks) in {spread(seconds)}")
     print(f"\nratio (median of {args.repeats} rounds [min-max], measured in this run):")
     print(f"  generation speed / goal (1,000 images a minute): {spread(rates, 'x', 1)}  (goal >= 1x)")
+    write_results("bench_synthetic", {
+        "images": images, "image_size": 128, "repeats": args.repeats, "seconds": summary(seconds, 3),
+        "images_per_second": summary([images / t for t in seconds], 1),
+        "ratios": {"speed_over_goal_of_1000_a_minute": against_goal(rates, ">=", 1, 2)}}, args.out)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import time
 import warnings
 from typing import Callable
 
+from results import add_out_option
+
 REPEATS = 5
 
 
@@ -44,11 +46,12 @@ def ratios(numerator: list[float], denominator: list[float]) -> list[float]:
 
 
 def parse_args(doc: str, images: int) -> argparse.Namespace:
-    """``--profile``, ``--images`` and ``--repeats`` for a benchmark script; also silences warnings."""
+    """``--profile``, ``--images``, ``--repeats`` and ``--out`` for a benchmark script; also silences warnings."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--profile", default="demo", help="config preset to measure (default demo)")
     parser.add_argument("--images", type=int, default=images, help="images to time on")
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"interleaved rounds (default {REPEATS})")
+    add_out_option(parser)
     warnings.simplefilter("ignore")
     return parser.parse_args()
 

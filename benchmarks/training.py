@@ -8,7 +8,9 @@
 Each side is timed --repeats times, the sides taking turns; printed: median [min-max] per side and the
 median of the per-round ratios with its spread, and the machine.
 
-Usage: python benchmarks/training.py [--profile demo] [--images 512] [--repeats 5]
+Usage: python benchmarks/training.py [--profile demo] [--images 512] [--repeats 5] [--out docs/results]
+
+Writes docs/results/bench_training.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from results import against_goal, summary, write_results
 from timing import header, interleaved, parse_args, ratios, spread
 
 
@@ -78,12 +81,23 @@ def main() -> None:
     print(f"(b) pipeline {spread(rate['pipeline'], 'img/s', 0)}, model consumes {spread(rate['bare'], 'img/s', 1)}")
     print(f"(c) fit epoch {spread(rate['fit'], 'img/s', 1)}, bare train_on_batch {spread(rate['bare'], 'img/s', 1)}")
 
+    speedup = ratios(stage1["recompute"], stage1["cached"])
+    headroom = ratios(rate["pipeline"], rate["bare"])
+    loop = ratios(rate["fit"], rate["bare"])
     print(f"\nratios (median of {args.repeats} interleaved rounds [min-max], measured in this run):")
-    print(f"  (a) cached-feature stage 1 speed-up: {spread(ratios(stage1['recompute'], stage1['cached']), 'x', 1)}"
-          "  (goal >= 10x)")
-    print(f"  (b) pipeline / training consumption: {spread(ratios(rate['pipeline'], rate['bare']), 'x', 1)}"
-          "  (goal >= 3x)")
-    print(f"  (c) fit epoch / bare train_on_batch: {spread(ratios(rate['fit'], rate['bare']), '', 2)}  (goal >= 0.8)")
+    print(f"  (a) cached-feature stage 1 speed-up: {spread(speedup, 'x', 1)}  (goal >= 10x)")
+    print(f"  (b) pipeline / training consumption: {spread(headroom, 'x', 1)}  (goal >= 3x)")
+    print(f"  (c) fit epoch / bare train_on_batch: {spread(loop, '', 2)}  (goal >= 0.8)")
+    write_results("bench_training", {
+        "preset": args.profile, "model": describe_backbone(config.backbone, config.backbone_end),
+        "image_size": config.image_size, "images": n, "batch_size": bs, "repeats": args.repeats,
+        "seconds_per_stage1_epoch": {"cached_features": summary(stage1["cached"]),
+                                     "recomputing_backbone": summary(stage1["recompute"])},
+        "images_per_second": {"pipeline": summary(rate["pipeline"], 1), "train_on_batch": summary(rate["bare"], 1),
+                              "fit_epoch": summary(rate["fit"], 1)},
+        "ratios": {"stage1_recomputing_over_cached": against_goal(speedup, ">=", 10, 2),
+                   "pipeline_over_training": against_goal(headroom, ">=", 3, 2),
+                   "fit_over_train_on_batch": against_goal(loop, ">=", 0.8, 3)}}, args.out)
     keras.backend.clear_session()
 
 

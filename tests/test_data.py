@@ -1,3 +1,4 @@
+import re
 import time
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from PIL import Image
 
 from alzmri import datasets as data
 from alzmri import pipeline
-from alzmri.config import CLASS_NAMES
+from alzmri.config import CLASS_NAMES, Config
 from alzmri.datasets import DatasetError, DatasetUnavailableError, DataWarning
 
 
@@ -244,3 +245,123 @@ def test_a_converted_image_is_never_seen_half_written(tmp_path):
     writer.join()
     assert writer.exitcode == 0 and reads > 0
     assert [p.name for p in Path(info["used"]).parent.iterdir()] == [Path(info["used"]).name]
+
+
+def _parquet_labels(root):
+    """The labels of an extracted parquet set, in row order."""
+    index = data.index_dataset(root, cache_dir=root.parent, progress=False)
+    rows = index.frame.assign(row=index.frame["relpath"].str.rsplit("/", n=1).str[-1])
+    return rows.sort_values("row")["label"].tolist()
+
+
+def test_a_parquet_re_exported_with_other_labels_and_the_same_size_is_extracted_again(tmp_path):
+    import os
+
+    (tmp_path / "in").mkdir()
+    source = _write_parquet(tmp_path / "in" / "train.parquet", [0, 1, 2, 3])
+    first = data.resolve_data(str(source), cache_dir=tmp_path / "cache")
+    assert data.resolve_data(str(source), cache_dir=tmp_path / "cache") == first  # same content: reused
+    size, stamp = source.stat().st_size, source.stat().st_mtime_ns
+    _write_parquet(source, [0, 1, 3, 2])
+    os.utime(source, ns=(stamp, stamp))  # same size and time: only the content tells them apart
+    assert source.stat().st_size == size
+    second = data.resolve_data(str(source), cache_dir=tmp_path / "cache")
+    assert second != first
+    assert _parquet_labels(first) == [0, 1, 2, 3] and _parquet_labels(second) == [0, 1, 3, 2]
+
+
+def _resolve_parquet(source: str, cache: str) -> None:
+    data.resolve_data(source, cache_dir=cache)
+
+
+def test_parquet_extraction_is_whole_when_processes_race(tmp_path):
+    import multiprocessing
+
+    source = _write_parquet(tmp_path / "train.parquet", [0, 1, 2, 3] * 50)
+    context = multiprocessing.get_context("fork")
+    racers = [context.Process(target=_resolve_parquet, args=(str(source), str(tmp_path / "cache"))) for _ in range(3)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert [racer.exitcode for racer in racers] == [0, 0, 0]
+    extracted = [p for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")]
+    assert len(extracted) == 1 and not extracted[0].name.startswith(".")  # one folder, no half-made leftovers
+    assert sum(1 for _ in extracted[0].rglob("*.img")) == 200
+
+
+def test_an_empty_parquet_is_named(tmp_path):
+    _write_parquet(tmp_path / "train.parquet", [])
+    with pytest.raises(DatasetError, match=r"train.parquet has no rows: an empty parquet file holds no images"):
+        data.resolve_data(str(tmp_path), cache_dir=tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("labels", [[0.0, 1.0, 2.0, 3.0], ["0", "1", " 2", "3"],
+                                    ["Mild_Demented", "Moderate_Demented", "Non_Demented", "Very_Mild_Demented"]])
+def test_parquet_labels_as_whole_floats_text_or_class_names(tmp_path, labels):
+    root = data.resolve_data(str(_write_parquet(tmp_path / "train.parquet", labels)), cache_dir=tmp_path / "c")
+    assert _parquet_labels(root) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("label", [2.5, "4", "severe", float("nan")])
+def test_parquet_labels_that_are_no_class_are_named(tmp_path, label):
+    with pytest.raises(DatasetError, match=r"bad.parquet row 0: label .* is not one of 0-3 \(a whole number, also "
+                                           r"as text\) or a class name \(MildDemented"):
+        data.parquet_to_folders([_write_parquet(tmp_path / "bad.parquet", [label, label])], tmp_path / "out")
+
+
+def test_the_hugging_face_repository_layout_is_read(tmp_path):
+    repo = tmp_path / "Alzheimer_MRI"  # as snapshot_download or a git clone gives it
+    (repo / "data").mkdir(parents=True)
+    (repo / "README.md").write_text("---\ndataset_info: ...\n---\n")
+    (repo / ".gitattributes").write_text("*.parquet filter=lfs diff=lfs merge=lfs -text\n")
+    _write_parquet(repo / "data" / "train-00000-of-00001-c08a401c53fe5312.parquet", [0, 1, 2, 3, 2])
+    _write_parquet(repo / "data" / "test-00000-of-00001-44110b9df98c5585.parquet", [3, 2, 1, 0])
+    index = data.index_dataset(data.resolve_data(str(repo), cache_dir=tmp_path / "c"), tmp_path / "c", progress=False)
+    assert index.class_counts().loc["train"].tolist() == [1, 1, 2, 1]
+    assert set(index.frame["subset"]) == {"train", "test"}
+
+
+def test_a_git_lfs_pointer_instead_of_a_parquet_says_so(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train-0.parquet").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:ab\n")
+    with pytest.raises(DatasetError, match=r"train-0.parquet is a Git LFS pointer, not the data: run `git lfs pull`"):
+        data.resolve_data(str(tmp_path), cache_dir=tmp_path / "c")
+
+
+@pytest.mark.parametrize("spec", ["https://example.com/slices/mild.jpg", "-"])
+def test_urls_and_standard_input_are_named_as_such(tmp_path, spec):
+    message = f"{spec}: URLs and standard input are not read; download the file first"
+    with pytest.raises(DatasetError, match="^" + re.escape(f"Data path {message}")):
+        data.resolve_data(spec, cache_dir=tmp_path)
+    with pytest.raises(DatasetError, match="^" + re.escape(message)):
+        pipeline.collect_image_files([spec])
+    assert Config(data=spec).with_absolute_data().data == spec  # not made into a path such as ./https:/...
+
+
+def test_a_symbolic_link_loop_is_called_one(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(DatasetError, match=r"a cannot be reached: symbolic link loop$"):
+        pipeline.collect_image_files([str(tmp_path / "a")])
+    with pytest.raises(DatasetError, match=r"Data path .*b/x.jpg cannot be reached: symbolic link loop$"):
+        data.resolve_data(str(tmp_path / "b" / "x.jpg"), cache_dir=tmp_path / "c")
+    config = Config(data=str(tmp_path / "a")).with_absolute_data()  # what train does first: no RuntimeError
+    with pytest.raises(DatasetError, match=r"cannot be reached: symbolic link loop$"):
+        data.resolve_data(config.data, cache_dir=tmp_path / "c")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match=r"gone is a broken symbolic link \(to .*nowhere\)"):
+        pipeline.collect_image_files([str(tmp_path / "gone")])
+
+
+@pytest.mark.parametrize("name", ["MildDemented", "Mild_Demented.zip"])
+def test_a_class_that_is_a_file_is_named(tmp_path, name):
+    root = _folder_dataset(tmp_path / "d", subsets=("data/train", "data/val"), per_class=1)
+    for image in (root / "data" / "val" / "MildDemented").iterdir():
+        image.unlink()
+    (root / "data" / "val" / "MildDemented").rmdir()
+    (root / "data" / "val" / name).write_bytes(b"PK\x03\x04")  # the class present in data/train, a file in data/val
+    with pytest.raises(DatasetError, match=re.escape(f"{root / 'data' / 'val' / name} is a file, not a folder of "
+                                                     "class MildDemented's images (extract it first")):
+        data.index_dataset(root, cache_dir=tmp_path / "c", progress=False)

@@ -38,3 +38,16 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("killed")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["card.md"]
+
+
+def test_an_atomic_write_gets_the_permissions_a_plain_write_would(tmp_path):
+    import os
+    import stat
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = write_text_atomically(tmp_path / "atomic.txt", "x")
+    assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    os.chmod(atomic, 0o640)
+    write_text_atomically(atomic, "y")  # a rewrite keeps the file's own permissions
+    assert stat.S_IMODE(atomic.stat().st_mode) == 0o640

@@ -87,3 +87,15 @@ def test_gradcam_matches_the_formula_on_a_model_small_enough_to_work_out():
         expected /= expected.max(axis=(1, 2), keepdims=True)
         np.testing.assert_allclose(maps, expected, atol=1e-5)
         assert (chosen == c).all()
+
+
+def test_many_images_are_explained_in_batches_that_match_one_call(smoke_run):
+    from alzmri.model import load_run
+
+    run = load_run(smoke_run)
+    images = np.random.default_rng(1).uniform(0, 255, (10, run.image_size, run.image_size, 3)).astype(np.float32)
+    whole, classes = G.gradcam(run.model, images)
+    parts = list(G.gradcam_batches(run.model, images, batch_size=4, progress=False))
+    assert [start for start, _, _ in parts] == [0, 4, 8] and [len(m) for _, m, _ in parts] == [4, 4, 2]
+    np.testing.assert_allclose(np.concatenate([m for _, m, _ in parts]), whole, atol=1e-5)
+    assert np.array_equal(np.concatenate([c for _, _, c in parts]), classes)
