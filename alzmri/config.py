@@ -216,7 +216,7 @@ PRESETS: dict[str, Config] = {
     # - with about 1 min per stage for building and compiling, training takes about 13.5 min
     #   (alzmri.notebook.training_seconds prints this estimate in notebook 02, from the data's real sizes).
     # - before training: installing alzmri, the Kaggle download (about 40,000 small JPEGs) and the ImageNet
-    #   weights (230 MB), then index and image features (80 s on 2 CPU cores, measured by benchmarks/scale.py):
+    #   weights (230 MB), then index, image features and subjects (a few minutes on 2 CPU cores: benchmarks/scale.py):
     #   about 4-5 min. In all about 18 min, about 20 with checkpoints written to Google Drive; early stopping
     #   can end stage 2 sooner.
     "colab": Config(

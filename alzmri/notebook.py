@@ -288,8 +288,9 @@ def data_time(config: Config) -> str:
     if config.data == "demo":
         return "Preparing the synthetic data: under a minute the first time (generated, then cached), seconds after."
     if config.data == "kaggle":
-        return ("Preparing the Kaggle V2 set (about 40,000 small JPEGs): the download, then index and image features "
-                "(80 s on 2 CPU cores, measured): about 3 min the first time on a machine, seconds after.")
+        return ("Preparing the Kaggle V2 set (about 40,000 small JPEGs): the download, then index, image features and "
+                "subjects (a few minutes on 2 CPU cores: benchmarks/scale.py measures it), the first time on a "
+                "machine; seconds after.")
     return "Preparing the data: indexing and image features take about 2 s per 1,000 images the first time."
 
 
