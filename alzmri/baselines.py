@@ -37,6 +37,17 @@ def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: st
 
     If this simple pixel model already does well, the data is too easy to teach anything: a deep
     model has to beat it clearly.
+
+    Args:
+        split_frame: the images with ``path``, ``label`` and ``split``.
+        size: thumbnail side in px.
+        eval_split: the split scored.
+
+    Returns:
+        The balanced accuracy on ``eval_split``.
+
+    Raises:
+        DatasetError: train holds fewer than 2 classes, or ``eval_split`` is empty.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -44,6 +55,9 @@ def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: st
 
     train = split_frame[split_frame["split"] == "train"]
     test = split_frame[split_frame["split"] == eval_split]
+    if train["label"].nunique() < 2 or test.empty:
+        raise DatasetError(f"The thumbnail baseline needs train images of at least 2 classes and {eval_split} "
+                           f"images; got {train['label'].nunique()} class(es) and {len(test)} image(s)")
     model = LogisticRegression(max_iter=2000).fit(thumbnails(train, size), train["label"])
     return balanced_accuracy(test["label"].to_numpy(), model.predict(thumbnails(test, size)))
 

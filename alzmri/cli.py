@@ -19,6 +19,7 @@ from .model import describe_backbone
 from .reports import DISCLAIMER, print_evaluation, training_summary
 from .compare import MODELS, PROBE, compare_protocols
 from .splits import PROTOCOLS
+from .safe_text import one_line
 
 
 
@@ -38,7 +39,7 @@ def _synth(args: argparse.Namespace) -> int:
                                       balance=config.synth_balance, copies=config.synth_copies,
                                       slices=config.synth_slices, overwrite=args.force)
     manifest = synthetic.read_manifest(root)
-    print(f"SYNTHETIC demo dataset in {root} ({len(manifest)} images of {manifest['subject'].nunique()} subjects x "
+    print(f"SYNTHETIC demo dataset in {one_line(root)} ({len(manifest)} images of {manifest['subject'].nunique()} subjects x "
           f"{config.synth_slices} slices; manifest.csv, masks in _masks/)")
     print(manifest.groupby(["subset", "class_name"]).size().unstack(fill_value=0).to_string())
     if grid:
@@ -59,7 +60,7 @@ def _check_output_file(path: str | None, option: str) -> None:
 
 def _print_index(index, caught: list, show: int) -> None:
     """Class counts, the files that were skipped or converted while indexing, and ``caught`` warnings."""
-    print(f"\nDataset {index.root}  (fingerprint {index.fingerprint}, {len(index.frame)} usable images)")
+    print(f"\nDataset {one_line(index.root)}  (fingerprint {index.fingerprint}, {len(index.frame)} usable images)")
     print("\nImages per subset and class:")
     print(index.class_counts().to_string())
     print(f"\nSkipped files: {len(index.skipped)}   converted files: {len(index.converted)}")
@@ -153,8 +154,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    """Evaluate a saved run and write its figures."""
-    from . import plots
+    """Evaluate a saved run and write its figures (drawn while the run is locked, so they are of the run scored)."""
     from .config import Config
     from .evaluate import evaluate_run
     from .model import load_run
@@ -166,11 +166,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.data:
         config = Config.from_dict(load_run(args.run).metadata["config"]).replace(data=args.data)
         data = prepare_data(config)
-    evaluation = evaluate_run(args.run, split=args.split, data=data, layer_name=args.layer)
+    evaluation = evaluate_run(args.run, split=args.split, data=data, layer_name=args.layer,
+                              figures=[Path(args.figures)] if args.figures else [])
     print_evaluation(evaluation)
-    written = plots.save_evaluation_figures(evaluation, [Path(args.figures)] if args.figures else [])
     print(f"metrics: {evaluation.run.path / 'metrics.json'} (under {evaluation.key!r})")
-    print(f"figures: {sorted({str(p.parent) for p in written})}")
+    print(f"figures: {sorted({str(p.parent) for p in evaluation.figures})}")
     return 0
 
 
@@ -183,7 +183,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .pipeline import collect_image_files
     from .model import load_run
 
-    report = predict_report(load_run(args.run), collect_image_files(args.images))
+    files = collect_image_files(args.images)  # a bad input is named before the model is loaded
+    report = predict_report(load_run(args.run), files)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -250,26 +251,27 @@ def _gradcam(args: argparse.Namespace) -> int:
     from . import plots
     from .config import CLASS_NAMES
     from .evaluate import report_images
-    from .gradcam import check_layer, gradcam
+    from .gradcam import check_layer, gradcam_batches
     from .pipeline import collect_image_files, decode_image_file, read_readable_images
     from .model import load_run
 
-    run = load_run(args.run)
-    check_layer(run.model, args.layer)  # a wrong --layer and an unwritable --out are found before the work
+    inputs = collect_image_files(args.images)  # a bad input and an unwritable --out are named before the model loads
     out = ensure_writable(args.out, "--out")
-    images, files, problems = read_readable_images(collect_image_files(args.images), run.image_size)
+    run = load_run(args.run)
+    check_layer(run.model, args.layer)  # a wrong --layer is found before the work
+    images, files, problems = read_readable_images(inputs, run.image_size)
     _print_unreadable(problems)
     if not files:
         return 1
     report = report_images(run, images, files, problems)
-    maps, chosen = gradcam(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus)
     title = report.provenance.figure_title("Grad-CAM (red: evidence for the predicted class)")
     unlike = [False] * len(files) if report.scores is None else (~report.scores.in_distribution).tolist()
-    written = []
-    for path, name, heat, cls, odd in zip(files, overlay_names(files), maps, chosen, unlike):  # at the file's shape
-        label = f"{path.name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if odd else "")
-        fig = plots.gradcam_gallery([decode_image_file(path)], heat[None], [label], title=title)
-        written.append(str(plots.save_figure(fig, out / name)))
+    names, written = overlay_names(files), []
+    for start, maps, chosen in gradcam_batches(run.model, images, layer_name=args.layer, plus_plus=args.plus_plus):
+        for i, heat, cls in zip(range(start, start + len(maps)), maps, chosen):  # drawn at the file's own shape
+            label = f"{files[i].name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if unlike[i] else "")
+            fig = plots.gradcam_gallery([decode_image_file(files[i])], heat[None], [label], title=title)
+            written.append(str(plots.save_figure(fig, out / names[i])))
     report.table.insert(1, "overlay", written)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -300,7 +302,7 @@ def _compare(args: argparse.Namespace) -> int:
     if args.figures:
         ensure_writable(args.figures, "--figures")
     data = prepare_data(config)
-    print(f"Data {data.root}: {data.subjects.describe(data.frame)}")
+    print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
     model = PROBE if args.model == "probe" else \
         f"{describe_backbone(config.backbone, config.backbone_end)}, {config.profile} preset"
     print(f"Model: {args.model} ({model}); each protocol scored with true and with subject-shuffled labels "

@@ -30,6 +30,7 @@ from .errors import AlzmriError
 from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
 from .files import NotWritableError, atomic_path, ensure_writable, file_lock
 from .progress import show_bars
+from .safe_text import one_line
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
@@ -345,7 +346,7 @@ def _warn_about_files(index: DatasetIndex) -> None:
     """One warning per kind of problem, with a count and an example file."""
     if len(index.skipped):
         first = index.skipped.iloc[0]
-        warnings.warn(f"Skipped {len(index.skipped)} unreadable file(s) under {index.root}, e.g. "
+        warnings.warn(f"Skipped {len(index.skipped)} unreadable file(s) under {one_line(index.root)}, e.g. "
                       f"{first['path']}: {first['reason']}", DataWarning, stacklevel=3)
     if len(index.converted):
         first = index.converted.iloc[0]

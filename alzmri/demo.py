@@ -15,6 +15,7 @@ from . import __version__
 from .config import Config
 from .model import describe_backbone
 from .timing import StageTimer, machine
+from .safe_text import one_line
 
 STEPS = 6
 
@@ -60,7 +61,7 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     from .baselines import thumbnail_baseline
     from .compare import PROBE, compare_protocols, comparison_json
     from .evaluate import evaluate_run
-    from .plots import data_caption, save_evaluation_figures
+    from .plots import data_caption
     from .reports import DISCLAIMER, against_baseline, print_comparison, print_evaluation
     from .splits import audit, prepare_data
     from .train import get_or_train
@@ -84,8 +85,8 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         run_dir = get_or_train(config, run_name=run_name, data=data, strategy=strategy, replace=replace)
     _step(5, "evaluating on the held-out test split")
     with timer.stage("5 evaluation, Grad-CAM, figures"):
-        evaluation = evaluate_run(run_dir, data=data)
-        figures = sorted({str(p.parent) for p in save_evaluation_figures(evaluation)})
+        evaluation = evaluate_run(run_dir, data=data, figures=[])  # figures drawn while the run is locked
+        figures = sorted({str(p.parent) for p in evaluation.figures})
     print_evaluation(evaluation)
     _step(6, f"the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
     caption = f"run {run_dir.name} · {data_caption(data.synthetic, data.root, data.fingerprint)}"
@@ -103,7 +104,7 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     print(against_baseline(evaluation.metrics, baseline))
     if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
-    print(f"Run: {run_dir}  (model card: {run_dir / 'MODEL_CARD.md'}; metrics: {run_dir / 'metrics.json'})")
+    print(f"Run: {one_line(run_dir)}  (model card: {run_dir / 'MODEL_CARD.md'}; metrics: {run_dir / 'metrics.json'})")
     print(f"Figures: {', '.join(figures)}")
     print("Next:\n  " + "\n  ".join(next_steps(run_dir)))
     print(DISCLAIMER)

@@ -23,6 +23,7 @@ from .input_check import COMPONENTS, InputScores
 from .leakage import leak_flags
 from .metrics import balanced_accuracy, compute_metrics, headline_metrics
 from .progress import keras_verbose
+from .safe_text import one_line
 
 
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
@@ -117,12 +118,14 @@ def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarr
 class Evaluation:
     """A run evaluated on one split: the predictions, the metrics (saved under ``key``), what the figures need
     (``cascade_maps``: Grad-CAM maps of a few images as the model is re-initialised step by step, of the rows
-    ``cascade_sample`` whose model-size images are ``cascade_images``)."""
+    ``cascade_sample`` whose model-size images are ``cascade_images``), and the ``figures`` drawn of it while
+    the run was locked (:func:`evaluate_run`'s ``figures``)."""
 
     def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str,
                  cascade_maps: list[np.ndarray] | None = None, cascade_sample: pd.DataFrame | None = None):
         self.run, self.frame, self.proba, self.metrics, self.key = run, frame, proba, metrics, key
         self.cascade_maps, self.cascade_sample = cascade_maps, cascade_sample
+        self.figures: list[Path] = []
 
     @property
     def cascade_images(self) -> np.ndarray | None:
@@ -173,13 +176,16 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  explain_images: int | None = None, layer_name: str | None = None,
-                 progress: bool = True) -> Evaluation:
-    """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json.
+                 progress: bool = True, figures: list[str | Path] | None = None) -> Evaluation:
+    """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json (and figures).
+
+    The run is locked throughout (:func:`alzmri.train.run_lock`): evaluations of one run take turns, and a run
+    being trained is refused at once, so the model scored, its metrics and its figures all belong to one run.
 
     Args:
         run_dir: the run folder.
         split: which split to score.
-        data: prepared data to score instead of the run's own (its ``splits.csv``).
+        data: prepared data to score instead of the run's own (its ``splits.csv``, checked against its metadata).
         n_boot: bootstrap resamples (default: the run's ``n_boot`` setting).
         explain_images: test images whose Grad-CAM maps are scored (default: the run's ``explain_images``):
             deletion/insertion and the randomisation check (``faithfulness``), and on synthetic data the
@@ -187,30 +193,54 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         layer_name: the feature map Grad-CAM explains (default: the run's ``gradcam_layer``, else
             :func:`alzmri.gradcam.find_target_layer`).
         progress: show progress bars.
+        figures: draw the evaluation's figures (:func:`alzmri.plots.save_evaluation_figures`) into the run's
+            figures folder and these extra folders before the run is unlocked; None: draw none.
 
     Returns:
-        The evaluation (predictions, metrics); the metrics are also merged into ``metrics.json``, under
-        ``split`` for the run's own data and protocol and under :func:`metrics_key`'s name for other data.
+        The evaluation (predictions, metrics, the figures' paths); the metrics are also merged into
+        ``metrics.json``, under ``split`` for the run's own data and protocol and under :func:`metrics_key`'s
+        name for other data.
+
+    Raises:
+        RunError: the run is missing, broken, or being trained right now.
+        SplitsFileError: its ``splits.csv`` is gone, unreadable, or not what its metadata recorded.
     """
+    from .train import run_lock
+
+    with run_lock(_run_folder(Path(run_dir)), evaluation=True):
+        evaluation = _evaluate_locked(Path(run_dir), split, data, n_boot, explain_images, layer_name, progress)
+        if figures is not None:
+            from .plots import save_evaluation_figures
+
+            evaluation.figures = save_evaluation_figures(evaluation, [Path(f) for f in figures])
+    return evaluation
+
+
+def _run_folder(path: Path) -> Path:
+    """The run folder of a path to a run (its folder, or its model file)."""
+    return path.parent if path.is_file() else path
+
+
+def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explain_images: int | None,
+                     layer_name: str | None, progress: bool) -> Evaluation:
+    """:func:`evaluate_run`'s work, with the run locked: load, score, explain, save the metrics and the card."""
     from .config import Config
     from .gradcam import check_layer
     from .model import load_run
-    from .splits import SPLITS_FILE, independent_units, load_splits, prepare_data
+    from .splits import independent_units, load_splits
 
     run = load_run(run_dir)
     ensure_writable(run.path, "the run folder, where metrics.json and figures/ go")
     check_layer(run.model, layer_name)  # a wrong --layer is found before the work, not after it
     config = Config.from_dict(run.metadata["config"])
     own = data is None
-    if own:  # the run's own split, as trained; older runs without one recompute it
-        data = load_splits(run.path, config, progress) if (run.path / SPLITS_FILE).exists() else \
-            prepare_data(config, progress=progress)
+    data = load_splits(run.path, config, progress) if own else data  # the run's own split, as trained
     if own and data.fingerprint != run.metadata.get("data_fingerprint"):  # its data changed on disk since
-        warnings.warn(f"The data in {data.root} differs from what {run.path.name} was trained on "
-                      "(fingerprint mismatch): the split may not be the run's own", UserWarning, stacklevel=2)
+        warnings.warn(f"The data in {one_line(data.root)} differs from what {one_line(run.path.name)} was trained on "
+                      "(fingerprint mismatch): the split may not be the run's own", UserWarning, stacklevel=3)
     frame = data.part(split)
     if frame.empty:
-        raise DatasetError(f"The {split} split of {data.root} has no images")
+        raise DatasetError(f"The {split} split of {one_line(data.root)} has no images")
     proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress=progress)
     n_boot = n_boot if n_boot is not None else config.n_boot
     units, unit = independent_units(frame)
@@ -223,13 +253,18 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     cascade_maps = _explain(run, sample, data.root, metrics, layer_name or config.gradcam_layer, n_boot, config.seed)
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
-    try:
-        write_model_card(run.path)
-    except OSError as err:  # the card must never cost the metrics (saved above) or the figures (drawn next)
-        warnings.warn(f"The model card in {run.path} could not be rewritten ({err.strerror or err}); the metrics "
-                      "are saved", UserWarning, stacklevel=2)
+    _rewrite_card(run.path)
     shown = sample.head(len(cascade_maps[0])) if cascade_maps else None
     return Evaluation(run, frame, proba, metrics, key, cascade_maps, shown)
+
+
+def _rewrite_card(run_dir: Path) -> None:
+    """Rewrite the run's model card; a card that cannot be written is a warning, never the metrics' or figures' loss."""
+    try:
+        write_model_card(run_dir)
+    except OSError as err:
+        warnings.warn(f"The model card in {run_dir} could not be rewritten ({err.strerror or err}); the metrics "
+                      "are saved", UserWarning, stacklevel=4)
 
 
 def predict_images(run, images) -> np.ndarray:

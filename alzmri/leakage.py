@@ -8,6 +8,8 @@ train, and, without relying on either, how close each comes to its most similar 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -28,6 +30,18 @@ def group_near_duplicates(desc: np.ndarray, threshold: float) -> np.ndarray:
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(desc), len(desc)))
     return connected_components(graph, directed=False)[1]
+
+
+def exact_duplicates(features: Features) -> np.ndarray:
+    """For each image, the row of the first image with the very same pixels (-1 for a first or unique one).
+
+    Images are the same when both their features are equal bit for bit; blank images (all-zero
+    features, :func:`alzmri.similarity.standardise` of a flat image) are never called the same.
+    """
+    keys = [hashlib.sha1(c.tobytes() + s.tobytes()).digest() for c, s in zip(features.copy, features.slice)]
+    first = pd.Series(np.arange(len(keys))).groupby(keys).transform("min").to_numpy()
+    blank = ~features.slice.any(axis=1)
+    return np.where((first == np.arange(len(keys))) | blank, -1, first)
 
 
 def match_precision_recall(predicted: pd.Series, truth: pd.Series) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .model import describe_backbone
+from .safe_text import one_line
 
 DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
 
@@ -40,7 +41,7 @@ def print_evaluation(evaluation) -> None:
     m = evaluation.metrics
     tag = ", SYNTHETIC data" if m.get("synthetic") else ""
     tag += ", labels SHUFFLED by subject: a memorisation check, not a classifier" if m["labels"] != "true" else ""
-    print(f"\n{evaluation.run.path.name} on the {m['split']} split ({m['split_protocol']} protocol, "
+    print(f"\n{one_line(evaluation.run.path.name)} on the {m['split']} split ({m['split_protocol']} protocol, "
           f"{m['images']} images{tag}):")
     print(metrics_table(m).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     units = m["ci_resampled"]

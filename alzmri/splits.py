@@ -10,23 +10,32 @@ Four protocols, named in every output and in a run's metadata:
   ``data/val`` originals), validation drawn at random from train.
 * ``naive``: a random split of the augmented images (of all images where there are none), the common
   mistake, kept for comparison.
+
+Whatever the protocol, pixel-identical images end on one side. Training refuses a val or test split too
+small to mean anything (:func:`check_held_out`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from . import leakage
 from .config import CLASS_NAMES, SPLIT_PROTOCOLS, Config, default_cache_dir
 from .datasets import DatasetError, DatasetIndex, DataWarning, index_dataset, resolve_data
-from .errors import SettingsError
+from .errors import AlzmriError, SettingsError
 from .similarity import Features, cached_features
-from .subjects import SubjectRecovery, recover_subjects
+from .subjects import SubjectRecovery, named_files, recover_subjects
+from .safe_text import one_line
 
 PROTOCOLS = SPLIT_PROTOCOLS
 SPLITS = ("train", "val", "test")
@@ -35,6 +44,7 @@ SPLITS_COLUMNS = ["relpath", "class_name", "kind", "original", "group", "subject
 OFFICIAL_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test", "val": "val",
                   "valid": "val", "validation": "val"}
 MIN_MATCHED_COPIES = 0.5  # below this share of matched copies, a folder named like copies holds originals
+MIN_HELD_OUT = 2  # independent units (subjects, else copy groups, else images) that val and test each need
 
 
 @dataclass
@@ -80,10 +90,15 @@ class PreparedData:
 
 def annotate(index: DatasetIndex, config: Config, cache_dir: str | Path | None = None,
              progress: bool = True) -> tuple[pd.DataFrame, Features, SubjectRecovery]:
-    """The index with each copy's ``original``, copy ``group`` and ``subject``, plus the features behind them."""
+    """The index with each copy's ``original``, copy ``group``, ``subject`` and ``duplicate_of``, plus the features.
+
+    ``duplicate_of`` is the relpath of the first image with the very same pixels ("" for a first or unique
+    one); identical images filed under different classes are named in a :class:`DataWarning`.
+    """
     features = cached_features(index.frame["path"].tolist(), Path(cache_dir or default_cache_dir()),
                                index.fingerprint, progress=progress)
     frame = index.frame.copy()
+    frame["duplicate_of"] = _exact_duplicates(frame, features)
     recovered = leakage.recover_originals(frame, features.copy, config.duplicate_threshold)
     unknown = frame.loc[recovered.index, "original"] == ""
     frame.loc[recovered.index[unknown], "original"] = recovered[unknown]
@@ -92,6 +107,22 @@ def annotate(index: DatasetIndex, config: Config, cache_dir: str | Path | None =
     recovery = recover_subjects(index.root, frame, features.slice, config.subjects)
     frame["subject"], frame["slice_pos"] = recovery.subject, recovery.slice_pos
     return frame, features, recovery
+
+
+def _exact_duplicates(frame: pd.DataFrame, features: Features) -> np.ndarray:
+    """Each image's first pixel-identical file ("" if none); a picture filed under two classes is named."""
+    first = leakage.exact_duplicates(features)
+    relpath, classes = frame["relpath"].to_numpy(object), frame["class_name"].to_numpy(object)
+    has_first = first >= 0
+    duplicate_of = np.where(has_first, relpath[np.maximum(first, 0)], "")
+    conflicts = np.flatnonzero(has_first & (classes != classes[np.maximum(first, 0)]))
+    if len(conflicts):
+        named = named_files([f"{relpath[i]} = {duplicate_of[i]}" for i in conflicts])
+        warnings.warn(f"{len(conflicts)} image(s) are identical to an image of another class, so their labels "
+                      f"contradict each other: {named}. Identical images are kept on one side of every split and "
+                      "counted once in the similarity levels; remove the copies with the wrong label", DataWarning,
+                      stacklevel=3)
+    return duplicate_of
 
 
 def _check_claimed_copies(frame: pd.DataFrame) -> None:
@@ -197,10 +228,29 @@ def official_folders(frame: pd.DataFrame) -> dict[str, str]:
     return named if {"train", "test"} <= set(named.values()) else {}
 
 
-def official_split(frame: pd.DataFrame, config: Config) -> np.ndarray:
-    """The dataset's own train/test folders; validation drawn at random from train, as its users do."""
+def _random_split(rows: np.ndarray, labels: np.ndarray, held_share: float, seed: int,
+                  what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held)``: ``rows`` split at random, ``held_share`` of them held out.
+
+    Stratified by ``labels`` where every class can give both sides an image (scikit-learn's condition);
+    otherwise drawn without stratification, with a :class:`DataWarning` that names the class sizes.
+    """
     from sklearn.model_selection import train_test_split
 
+    if len(rows) < 2:
+        raise DatasetError(f"Only {len(rows)} image(s) to draw {what} from: use more data")
+    counts = pd.Series(labels).value_counts().sort_index()
+    n_held = int(np.ceil(held_share * len(rows)))
+    if counts.min() >= 2 and min(n_held, len(rows) - n_held) >= len(counts):
+        return tuple(train_test_split(rows, test_size=held_share, stratify=labels, random_state=seed))
+    sizes = ", ".join(f"{CLASS_NAMES[c]} {n}" for c, n in counts.items())
+    warnings.warn(f"Too few images per class to stratify {what} ({sizes} of {len(rows)}): drawn at random instead",
+                  DataWarning, stacklevel=4)
+    return tuple(train_test_split(rows, test_size=held_share, random_state=seed))
+
+
+def official_split(frame: pd.DataFrame, config: Config) -> np.ndarray:
+    """The dataset's own train/test folders; validation drawn at random from train, as its users do."""
     folders = official_folders(frame)
     if not folders:
         raise DatasetError(f"This dataset has no train/test folders of its own (subsets: "
@@ -208,24 +258,21 @@ def official_split(frame: pd.DataFrame, config: Config) -> np.ndarray:
     split = frame["subset"].map(folders).fillna("unused").to_numpy(object)
     if "val" not in folders.values():
         train = np.flatnonzero(split == "train")
-        _, val = train_test_split(train, test_size=config.val_fraction, random_state=config.seed,
-                                  stratify=frame["label"].to_numpy()[train])
+        _, val = _random_split(train, frame["label"].to_numpy()[train], config.val_fraction, config.seed,
+                               "the official split's val")
         split[val] = "val"
     return split
 
 
 def naive_split(frame: pd.DataFrame, config: Config) -> np.ndarray:
     """The common mistake, kept for comparison: a random split of the augmented images (of all, if none)."""
-    from sklearn.model_selection import train_test_split
-
     pool = np.flatnonzero(frame["kind"].to_numpy() == "augmented")
     if len(pool) == 0:
         pool = np.arange(len(frame))
     labels = frame["label"].to_numpy()
-    rest, test = train_test_split(pool, test_size=config.test_fraction, stratify=labels[pool],
-                                  random_state=config.seed)
+    rest, test = _random_split(pool, labels[pool], config.test_fraction, config.seed, "the naive split's test")
     val_share = config.val_fraction / (1 - config.test_fraction)
-    train, val = train_test_split(rest, test_size=val_share, stratify=labels[rest], random_state=config.seed)
+    train, val = _random_split(rest, labels[rest], val_share, config.seed, "the naive split's val")
     split = np.full(len(frame), "unused", dtype=object)
     split[train], split[val], split[test] = "train", "val", "test"
     return split
@@ -240,13 +287,50 @@ def available_protocols(frame: pd.DataFrame) -> list[str]:
 
 
 def split_frame(frame: pd.DataFrame, protocol: str, config: Config) -> pd.DataFrame:
-    """A copy of the annotated ``frame`` with a ``split`` column (train/val/test/unused) by ``protocol``."""
+    """A copy of the annotated ``frame`` with a ``split`` column (train/val/test/unused) by ``protocol``.
+
+    Identical images (``duplicate_of``) end on one side whatever the protocol (:func:`_duplicates_together`).
+    """
     if protocol not in SPLITTERS:
         raise SettingsError(f"split must be one of {list(PROTOCOLS)}, got {protocol!r}")
     frame = frame.copy()
-    frame["split"] = SPLITTERS[protocol](frame, config)
+    frame["split"] = _duplicates_together(frame, SPLITTERS[protocol](frame, config), protocol, config)
     _warn_missing_classes(frame, protocol)
     return frame
+
+
+def _kept_whole(frame: pd.DataFrame, protocol: str) -> np.ndarray:
+    """What ``protocol`` keeps on one side: subjects (subject), copy groups (image), else single images."""
+    own = frame["relpath"].to_numpy(dtype=str)
+    if protocol == "subject":
+        subject = frame["subject"].to_numpy(dtype=str)
+        return np.where(subject != "", np.char.add("subject:", subject), own)
+    if protocol == "image":
+        group = frame["group"].to_numpy()
+        return np.where(group >= 0, np.char.add("group:", group.astype(str)), own)
+    return own
+
+
+def _duplicates_together(frame: pd.DataFrame, split: np.ndarray, protocol: str, config: Config) -> np.ndarray:
+    """``split`` with every set of identical images on one side: the side of its first used image.
+
+    What the protocol keeps whole (:func:`_kept_whole`: a subject, a copy group) moves with the image, and
+    so does anything tied to it by another identical image; augmented copies moved out of train stay out
+    of use under the subject and image protocols. Without identical images ``split`` is returned as is.
+    """
+    duplicate_of = frame["duplicate_of"].to_numpy(dtype=str)
+    if (duplicate_of == "").all():
+        return split
+    picture = np.where(duplicate_of != "", duplicate_of, frame["relpath"].to_numpy(dtype=str))
+    used = np.flatnonzero(split != "unused")
+    wholes, whole_of = np.unique(_kept_whole(frame, protocol)[used], return_inverse=True)
+    pictures, picture_of = np.unique(picture[used], return_inverse=True)
+    size = len(wholes) + len(pictures)
+    graph = coo_matrix((np.ones(len(used)), (whole_of, len(wholes) + picture_of)), shape=(size, size))
+    component = connected_components(graph, directed=False)[1][whole_of]
+    split = split.copy()
+    split[used] = pd.Series(split[used]).groupby(component).transform("first").to_numpy()
+    return _copies_train_only(frame, split, config) if protocol in ("subject", "image") else split
 
 
 def _warn_missing_classes(frame: pd.DataFrame, protocol: str) -> None:
@@ -257,6 +341,38 @@ def _warn_missing_classes(frame: pd.DataFrame, protocol: str) -> None:
         if missing:
             warnings.warn(f"The {split} split ({protocol} protocol) has no images of {missing}", DataWarning,
                           stacklevel=3)
+
+
+def check_held_out(data: PreparedData) -> None:
+    """Refuse a split whose val or test is too small to mean anything: under :data:`MIN_HELD_OUT` independent units.
+
+    One person (or one image) is an anecdote: a score over it says nothing about anyone else, and a
+    bootstrap over subjects has nothing to resample.
+
+    Args:
+        data: the split data a model is about to be trained on.
+
+    Raises:
+        DatasetError: one line naming the split, its size, the subjects per class and what to change.
+    """
+    for name in ("val", "test"):
+        part = data.part(name)
+        units, unit = independent_units(part)
+        if len(set(units)) < MIN_HELD_OUT:
+            raise DatasetError(f"The {data.protocol} split is too small to mean anything: its {name} split holds "
+                               f"{len(set(units))} {unit}(s), {len(part)} image(s); val and test need at least "
+                               f"{MIN_HELD_OUT} each. {_more_data_hint(data)}")
+
+
+def _more_data_hint(data: PreparedData) -> str:
+    """What to change when a split is too small: per class, how many subjects there are and are needed."""
+    originals = data.frame[(data.frame["kind"] == "original") & (data.frame["subject"] != "")]
+    per_class = originals.groupby("class_name")["subject"].nunique()
+    counts = ", ".join(f"{c} {per_class.get(c, 0)}" for c in CLASS_NAMES)
+    if data.protocol != "subject":
+        return f"Subjects per class: {counts}. Use more data."
+    return (f"Subjects per class: {counts}; a class gives test a subject from 2 subjects up, and val one from 3. "
+            "Use data with more subjects per class (synthetic: a larger --n-per-class, or fewer --slices)")
 
 
 def independent_units(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
@@ -306,29 +422,140 @@ def prepare_data(config: Config, progress: bool = True) -> PreparedData:
     return data.with_shuffled_labels(config.seed) if config.shuffle_labels else data
 
 
+class SplitsFileError(AlzmriError, ValueError):
+    """A run's splits.csv is gone, unreadable, or not the one its training wrote."""
+
+
+def splits_table(frame: pd.DataFrame) -> bytes:
+    """The bytes of ``splits.csv`` for ``frame``: one row per image, :data:`SPLITS_COLUMNS`."""
+    return frame[SPLITS_COLUMNS].to_csv(index=False, lineterminator="\n").encode()
+
+
+def split_record(data: PreparedData) -> dict:
+    """What a run's metadata records of its split, for :func:`load_splits` to check ``splits.csv`` against.
+
+    Returns:
+        ``split_sizes`` (images and subjects per split) and ``split_sha256``, the SHA-256 of the whole
+        ``splits.csv`` (which file is in which split, with its class, copy group and subject).
+    """
+    return {"split_sizes": data.sizes(), "split_sha256": hashlib.sha256(splits_table(data.frame)).hexdigest()}
+
+
 def save_splits(frame: pd.DataFrame, path: Path) -> Path:
-    """Write which file went to which split (one row per image) to ``path``."""
-    frame[SPLITS_COLUMNS].to_csv(path, index=False)
-    return path
+    """Write which file went to which split (one row per image, :func:`splits_table`) to ``path``."""
+    Path(path).write_bytes(splits_table(frame))
+    return Path(path)
+
+
+def read_splits(run_dir: Path) -> pd.DataFrame:
+    """A run's ``splits.csv``, refused unless it is the file its training wrote (as its metadata.json records).
+
+    Args:
+        run_dir: the run folder (``splits.csv`` and ``metadata.json``).
+
+    Returns:
+        The table, one row per image, with :data:`SPLITS_COLUMNS`.
+
+    Raises:
+        SplitsFileError: the file is gone, empty, not a table of splits, or differs from what training wrote
+            (images per split, then the SHA-256 of the whole file); one line that says what to do.
+    """
+    path = Path(run_dir) / SPLITS_FILE
+    if not path.is_file():
+        raise SplitsFileError(f"{path} is gone: the run's split (which file it trained and is tested on) cannot be "
+                              "recomputed safely without it. Restore the file, or train the run again (--replace)")
+    raw = path.read_bytes()
+    table = _parse_splits(raw, path)
+    recorded = _recorded_split(Path(run_dir))
+    _check_split_sizes(table, recorded.get("split_sizes"), path)
+    if hashlib.sha256(raw).hexdigest() != recorded.get("split_sha256"):
+        raise SplitsFileError(f"{path} was changed after training (same images per split, but its SHA-256 is not the "
+                              "one metadata.json recorded): restore the file, or train the run again (--replace)")
+    return table
+
+
+def _parse_splits(raw: bytes, path: Path) -> pd.DataFrame:
+    """``raw`` read as a splits table; a SplitsFileError naming ``path`` if it is empty or not one."""
+    if not raw.strip():
+        raise SplitsFileError(f"{path} is empty: restore the file, or train the run again (--replace)")
+    try:
+        table = pd.read_csv(io.BytesIO(raw), keep_default_na=False, dtype={"subject": str, "original": str})
+    except ValueError as err:  # pandas' parser errors and UnicodeDecodeError are ValueErrors
+        raise SplitsFileError(f"{path} is not a table of splits ({type(err).__name__}); binary or damaged? Restore "
+                              "the file, or train the run again (--replace)") from None
+    missing = [c for c in SPLITS_COLUMNS if c not in table.columns]
+    if missing:
+        raise SplitsFileError(f"{path} is not a table of splits (no column {', '.join(missing)}): restore the file, or "
+                              "train the run again (--replace)")
+    return table
+
+
+def _recorded_split(run_dir: Path) -> dict:
+    """The run's metadata.json, which records its split; a SplitsFileError if it cannot be read as one."""
+    path = run_dir / "metadata.json"
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SplitsFileError(f"{path} is missing or unreadable ({type(err).__name__}), so the run's {SPLITS_FILE} "
+                              "cannot be checked: train the run again (--replace)") from None
+    if not isinstance(recorded, dict):
+        raise SplitsFileError(f"{path} is not a run's metadata, so the run's {SPLITS_FILE} cannot be checked: train "
+                              "the run again (--replace)")
+    return recorded
+
+
+def _check_split_sizes(table: pd.DataFrame, sizes, path: Path) -> None:
+    """Refuse a splits table whose images per split differ from ``sizes`` (the run's ``split_sizes``)."""
+    recorded = {k: v.get("images") for k, v in sizes.items() if isinstance(v, dict)} if isinstance(sizes, dict) else {}
+    found = table["split"].value_counts()
+    wrong = [f"{split} {int(found.get(split, 0))} images (recorded {recorded.get(split, 0)})" for split in SPLITS
+             if int(found.get(split, 0)) != recorded.get(split, 0)]
+    if wrong:
+        raise SplitsFileError(f"{path} does not match what the run's metadata.json recorded: {'; '.join(wrong)}. "
+                              "It was edited or replaced after training: restore it, or train the run again (--replace)")
 
 
 def load_splits(run_dir: Path, config: Config, progress: bool = True) -> PreparedData:
-    """The data of a saved run, split as it was trained (read from its ``splits.csv``, not recomputed)."""
+    """The data of a saved run, split as it was trained: its ``splits.csv`` (:func:`read_splits`), not recomputed.
+
+    Args:
+        run_dir: the run folder.
+        config: the run's settings (its data, protocol, and whether its labels were shuffled).
+        progress: show progress bars.
+
+    Returns:
+        The run's data with its saved split; images on disk that the file does not list are ``unused``, and rows
+        naming files that are not on disk are named in a DataWarning and left out.
+
+    Raises:
+        SplitsFileError: ``splits.csv`` is gone, unreadable, or not what the run's metadata.json recorded.
+    """
+    saved = read_splits(run_dir)
     index = index_dataset(resolve_data(config.data, config=config, progress=progress), progress=progress)
-    saved = pd.read_csv(Path(run_dir) / SPLITS_FILE, keep_default_na=False, dtype={"subject": str, "original": str})
-    saved = saved.reindex(columns=SPLITS_COLUMNS).fillna({"group": -1, "original": ""})  # older runs lack some
+    _warn_unmatched(saved, index)
     kept = ["relpath", "original", "group", "subject", "slice_pos", "split"]
     frame = index.frame.drop(columns=["original"]).merge(saved[kept], on="relpath", how="left")
-    missing = int(frame["split"].isna().sum())
-    if missing:
-        warnings.warn(f"{missing} image(s) of {index.root} are not in the run's {SPLITS_FILE} (added since it was "
-                      "trained?): left out", DataWarning, stacklevel=2)
     frame = frame.fillna({"split": "unused", "subject": "", "original": "", "group": -1})
     frame["group"] = frame["group"].astype(int)
     if config.shuffle_labels:  # the labels it was trained and tested on are the saved ones
         frame["class_name"] = frame["relpath"].map(saved.set_index("relpath")["class_name"]).fillna(frame["class_name"])
         frame["label"] = frame["class_name"].map({c: i for i, c in enumerate(CLASS_NAMES)})
     return PreparedData(index, frame, config.split)
+
+
+def _warn_unmatched(saved: pd.DataFrame, index: DatasetIndex) -> None:
+    """Name the files ``saved`` lists that are not in the data (and count the data's images it does not list)."""
+    on_disk = set(index.frame["relpath"])
+    gone = saved[~saved["relpath"].isin(on_disk) & (saved["split"] != "unused")]
+    if len(gone):
+        named = ", ".join(f"{r} ({s})" for r, s in zip(gone["relpath"].head(5), gone["split"].head(5)))
+        more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
+        warnings.warn(f"{len(gone)} file(s) the run's {SPLITS_FILE} names are not in {one_line(index.root)} (deleted or moved "
+                      f"since training?): {named}{more}; they are left out of their splits", DataWarning, stacklevel=3)
+    added = len(on_disk - set(saved["relpath"]))
+    if added:
+        warnings.warn(f"{added} image(s) of {one_line(index.root)} are not in the run's {SPLITS_FILE} (added since it was "
+                      "trained?): left out", DataWarning, stacklevel=3)
 
 
 def audit(data: PreparedData, config: Config, protocols: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -12,7 +12,10 @@ every image a subject id, by the best evidence available:
    one brain and more alike than any two slices of different classes (certainly different brains);
    connected components are the subjects. The threshold comes from the data, never from a constant.
 
-Augmented copies take the subject of the original they were made from.
+Augmented copies take the subject of the original they were made from. Images that cannot be brain
+slices (tiny, extreme aspect, blank or noise: :func:`degenerate_images`) and all but the first of
+pixel-identical images (``duplicate_of``) are kept out of the similarity levels; a degenerate image is
+never linked to another by similarity.
 """
 
 from __future__ import annotations
@@ -32,11 +35,17 @@ from .config import CLASS_NAMES, SUBJECT_METHODS
 from .datasets import DatasetError
 from .errors import SettingsError
 from .leakage import original_rows
+from .similarity import SLICE_FEATURE_SIZE
 
 TEST_NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.jpe?g$", re.IGNORECASE)
 TRAIN_NAME = re.compile(r"^([A-Za-z_]+?)(\d+)\.jpe?g$")
 NAMES_AGREE = 0.9  # share of name-derived neighbouring slices that must also be neighbours by the pixels
 NEIGHBOUR_QUANTILE = 1.0  # percentile of each slice's closest same-class slice taken as "neighbour level"
+MIN_SIDE = 24  # px; smaller is an icon, not a slice (synthetic slices are >= 32 px, real ones about 180)
+MAX_ASPECT = 3.0  # long side / short side; axial brain slices are about 1.2 (176 x 208)
+STRUCTURE_SHIFT = 4  # px of the 64 px slice thumbnail
+MIN_STRUCTURE = 0.25  # thumbnail vs itself shifted: real slices >= 0.58, synthetic >= 0.67, noise and blank <= 0.05
+SHOWN_FILES = 10  # files named in one warning
 
 
 class SubjectWarning(UserWarning):
@@ -99,12 +108,54 @@ class SubjectRecovery:
         return "\n".join(lines + self.notes)
 
 
+def self_similarity(slice_features: np.ndarray, shift: int = STRUCTURE_SHIFT) -> np.ndarray:
+    """Each slice thumbnail's correlation with itself shifted by ``shift`` px (the lower of across and down).
+
+    A slice has structure larger than a few pixels (high); noise and blank images have none (about 0).
+    """
+    thumbs = slice_features.reshape(-1, SLICE_FEATURE_SIZE, SLICE_FEATURE_SIZE)
+    energy = np.maximum((thumbs ** 2).sum(axis=(1, 2)), 1e-12)
+    across = (thumbs[:, :, shift:] * thumbs[:, :, :-shift]).sum(axis=(1, 2)) / energy
+    down = (thumbs[:, shift:, :] * thumbs[:, :-shift, :]).sum(axis=(1, 2)) / energy
+    return np.minimum(across, down)
+
+
+def degenerate_images(frame: pd.DataFrame, slice_features: np.ndarray) -> np.ndarray:
+    """Why each image cannot be a brain slice, "" for those that can.
+
+    Args:
+        frame: the images, with ``width`` and ``height`` in px.
+        slice_features: :func:`alzmri.similarity.slice_feature` of every row.
+
+    Returns:
+        One reason per row: tiny (a side under :data:`MIN_SIDE` px), extreme aspect (over
+        :data:`MAX_ASPECT`), or no structure (blank or noise, :func:`self_similarity` under
+        :data:`MIN_STRUCTURE`); "" where none applies.
+    """
+    width, height = frame["width"].to_numpy(float), frame["height"].to_numpy(float)
+    short, long = np.minimum(width, height), np.maximum(width, height)
+    tiny, stretched, flat = short < MIN_SIDE, long > MAX_ASPECT * short, self_similarity(slice_features) < MIN_STRUCTURE
+    reasons = np.full(len(frame), "", dtype=object)
+    for i in np.flatnonzero(tiny | stretched | flat):
+        problems = [text for text, found in (("tiny", tiny[i]), (f"aspect {long[i] / short[i]:.0f}:1", stretched[i]),
+                                             ("no structure (blank or noise)", flat[i])) if found]
+        reasons[i] = f"{width[i]:.0f} x {height[i]:.0f} px: " + ", ".join(problems)
+    return reasons
+
+
+def named_files(names: list[str], limit: int = SHOWN_FILES) -> str:
+    """``a, b, c`` for a warning, the first ``limit`` and ``and N more`` after them."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def neighbour_evidence(slice_features: np.ndarray, labels: np.ndarray) -> NeighbourEvidence:
     """Measure the neighbouring-slice and different-brain similarity levels of a set of originals.
 
     Slices of different classes are certainly different brains, so their highest correlation bounds
     what different brains reach; each slice's closest same-class slice is, in a stack of consecutive
-    slices, its neighbour. The threshold lies halfway between the two.
+    slices, its neighbour. The threshold lies halfway between the two. A level with nothing to measure
+    it (no class with two slices, or a single class) is NaN: no gap, and nothing is linked.
     """
     best_same = np.full(len(labels), -np.inf, np.float32)
     best_other = np.full(len(labels), -np.inf, np.float32)
@@ -116,20 +167,33 @@ def neighbour_evidence(slice_features: np.ndarray, labels: np.ndarray) -> Neighb
         best_same[rows] = scores[:, same].max(axis=1) if same.sum() > 1 else -np.inf
         best_other[rows] = scores[:, ~same].max(axis=1) if (~same).any() else -np.inf
     finite = best_same[np.isfinite(best_same)]
-    neighbour = float(np.percentile(finite, NEIGHBOUR_QUANTILE)) if len(finite) else 1.0
-    different = float(best_other.max()) if np.isfinite(best_other).any() else -1.0
+    neighbour = float(np.percentile(finite, NEIGHBOUR_QUANTILE)) if len(finite) else float("nan")
+    different = float(best_other.max()) if np.isfinite(best_other).any() else float("nan")
     return NeighbourEvidence(neighbour, different, (neighbour + different) / 2)
 
 
-def from_similarity(frame: pd.DataFrame, slice_features: np.ndarray, evidence: NeighbourEvidence) -> np.ndarray:
-    """Subject ids for the originals of ``frame`` (others get ""): linked slices of one class, as components."""
+def from_similarity(frame: pd.DataFrame, slice_features: np.ndarray, evidence: NeighbourEvidence,
+                    linkable: np.ndarray) -> np.ndarray:
+    """Subject ids for the originals of ``frame`` (others get ""): linked slices of one class, as components.
+
+    Args:
+        frame: the images, with ``kind`` and ``class_name``.
+        slice_features: :func:`alzmri.similarity.slice_feature` of every row.
+        evidence: the levels whose threshold links two slices.
+        linkable: per row, whether it may be linked at all (a row that may not is a subject of its own).
+
+    Returns:
+        The subject id of every row.
+    """
     subject = np.full(len(frame), "", dtype=object)
     is_original = frame["kind"].to_numpy() == "original"
     for class_name in CLASS_NAMES:
         rows = np.flatnonzero(is_original & (frame["class_name"].to_numpy() == class_name))
         if len(rows) == 0:
             continue
-        linked = csr_matrix(slice_features[rows] @ slice_features[rows].T >= evidence.threshold)
+        link = linkable[rows]
+        linked = csr_matrix((slice_features[rows] @ slice_features[rows].T >= evidence.threshold)
+                            & link[:, None] & link[None, :])
         _, component = connected_components(linked, directed=False)
         # number the subjects in order of their first file, so the ids do not depend on the graph library
         first = pd.Series(np.arange(len(rows))).groupby(component).min().sort_values()
@@ -233,8 +297,9 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
 
     Args:
         root: the dataset folder (a synthetic manifest there is ground truth).
-        frame: indexed images with ``relpath``, ``subset``, ``class_name``, ``kind`` and ``original`` (the
-            relpath of a copy's original, "" where unknown).
+        frame: indexed images with ``relpath``, ``subset``, ``class_name``, ``kind``, ``width``, ``height``,
+            ``original`` (the relpath of a copy's original, "" where unknown) and ``duplicate_of`` (of all but the
+            first of pixel-identical images, the first's relpath; else "").
         slice_features: :func:`alzmri.similarity.slice_feature` of every row.
         method: ``auto`` (manifest, else names, else similarity), or one of them by name; ``similarity``
             ignores manifests and names (to measure how well it recovers a known truth).
@@ -244,9 +309,9 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
     """
     if method not in SUBJECT_METHODS:
         raise SettingsError(f"subject method must be one of {list(SUBJECT_METHODS)}, got {method!r}")
-    is_original = frame["kind"].to_numpy() == "original"
-    evidence = neighbour_evidence(slice_features[is_original], frame["label"].to_numpy()[is_original])
-    notes = []
+    linkable, notes = _evidence_rows(root, frame, slice_features)
+    measured = linkable & (frame["duplicate_of"].to_numpy() == "")
+    evidence = neighbour_evidence(slice_features[measured], frame["label"].to_numpy()[measured])
     found, chosen = None, "similarity"
     if method in ("auto", "manifest"):
         found, chosen = _manifest_subjects(root, frame), "manifest"
@@ -267,13 +332,31 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
                             "its file names do not follow the source set's train/test naming"))
     if found is None:
         chosen = "similarity"
-        found = from_similarity(frame, slice_features, evidence), np.full(len(frame), -1)
+        found = from_similarity(frame, slice_features, evidence, linkable), np.full(len(frame), -1)
         if not evidence.clear:
             warnings.warn(f"Subjects of {root} found by similarity without a clear gap between neighbouring "
                           f"slices ({evidence.neighbour:.3f}) and different brains ({evidence.different:.3f}); "
                           "treat the subject split as approximate", SubjectWarning, stacklevel=2)
     subject, position = _copies_follow_originals(frame, *found)
     return SubjectRecovery(subject, position, chosen, evidence, notes)
+
+
+def _evidence_rows(root: Path, frame: pd.DataFrame, slice_features: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Which rows are originals that look like brain slices, and a note on the exact duplicates left out.
+
+    Degenerate originals are named in a :class:`SubjectWarning`: they would set the similarity levels.
+    """
+    is_original = frame["kind"].to_numpy() == "original"
+    reasons = degenerate_images(frame, slice_features)
+    odd = np.flatnonzero(is_original & (reasons != ""))
+    if len(odd):
+        named = named_files([f"{frame['relpath'].iat[i]} ({reasons[i]})" for i in odd])
+        warnings.warn(f"{len(odd)} image(s) of {root} cannot be brain slices: {named}. They are kept out of the "
+                      "similarity levels and never linked to another slice by similarity", SubjectWarning,
+                      stacklevel=3)
+    copies = int((is_original & (frame["duplicate_of"].to_numpy() != "")).sum())
+    notes = [f"{copies} original(s) identical to an earlier file: left out of the similarity levels."] if copies else []
+    return is_original & (reasons == ""), notes
 
 
 def _copies_follow_originals(frame: pd.DataFrame, subject: np.ndarray,

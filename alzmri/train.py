@@ -10,6 +10,7 @@ completed epoch, and only a finished run is moved (atomically) to ``<runs_dir>/<
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import shutil
@@ -31,7 +32,8 @@ from .input_check import CHECK_FILE, fit_input_check
 from .progress import keras_verbose, show_bars
 from .model import (PREPROCESSING, RunError, build_classifier, describe_backbone, feature_extractor, head_model,
                     set_trainable)
-from .splits import SPLITS_FILE, PreparedData, prepare_data, save_splits
+from .splits import SPLITS_FILE, PreparedData, check_held_out, prepare_data, save_splits, split_record
+from .safe_text import one_line
 
 #: In an unfinished run's folder: the fingerprint of the data it was started on.
 DATA_FILE = "data.json"
@@ -360,7 +362,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         if data.subjects else None,
         "data": str(data.root),
         "data_fingerprint": data.fingerprint,
-        "split_sizes": data.sizes(),
+        **split_record(data),  # split_sizes and split_sha256: evaluate checks splits.csv against them
         "seed": config.seed,
         "config": config.to_dict(),
         "metrics": metrics,
@@ -399,10 +401,10 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
         trained_on = meta.get("data_fingerprint")
         if trained_on != data.fingerprint:
             raise RunError(f"{run_dir} was trained with these settings on other data (fingerprint {trained_on}; the "
-                           f"data in {data.root} now has {data.fingerprint}). Pass another run_name (--run-name on the "
+                           f"data in {one_line(data.root)} now has {data.fingerprint}). Pass another run_name (--run-name on the "
                            "command line) to train on this data, or replace=True (--replace) to train this run again")
         if progress:
-            print(f"Reusing the finished run {run_dir} (same settings, same data); to train anew, pass another "
+            print(f"Reusing the finished run {one_line(run_dir)} (same settings, same data); to train anew, pass another "
                   "run_name, e.g. get_or_train(config, run_name=\"try2\") (--run-name on the command line)")
         return run_dir
     return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress, replace=replace)
@@ -440,31 +442,123 @@ def _refuse_finished(run_dir: Path, replace: bool) -> None:
 
 
 @contextmanager
-def run_lock(run_dir: Path):
-    """Hold ``<runs_dir>/.<name>.lock`` while training, so a second process on the same run stops at once.
+def run_lock(run_dir: Path, evaluation: bool = False):
+    """Hold the run's lock for the ``with`` block: one training at a time, or evaluations one after another.
 
-    An OS file lock (``fcntl.flock``): it is released when the process ends, even by SIGKILL, so a
-    killed run never leaves a stale lock (only an unlocked file). The file is removed on a normal exit.
-    Where ``fcntl`` is missing (Windows) runs are not locked.
+    A training holds ``<runs_dir>/.<name>.lock`` exclusively from start to save; an evaluation holds it shared
+    (from loading the run to its last figure) and queues behind other evaluations on ``.<name>.evaluating.lock``.
+    A training or evaluation that finds the run being trained stops at once: a training lasts up to hours, and
+    waiting for it would score a model that did not exist when the command was given. A training waits for the
+    evaluations in progress, and an evaluation for the one before it (each takes minutes), with a note.
+    OS file locks (``fcntl.flock``): a killed holder never leaves a stale lock; the last holder removes the
+    files. Where ``fcntl`` is missing (Windows) runs are not locked.
+
+    Args:
+        run_dir: the run folder (it need not exist yet).
+        evaluation: lock for an evaluation rather than a training.
+
+    Raises:
+        RunError: the run is being trained by another process.
     """
     try:
-        import fcntl
+        import fcntl  # noqa: F401
     except ImportError:
         yield
         return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    path = run_dir.parent / f".{run_dir.name}.lock"
-    with open(path, "a+") as handle:
+    lock = run_dir.parent / f".{run_dir.name}.lock"
+    held = [_evaluation_lock(lock, run_dir)] if evaluation else [_training_lock(lock, run_dir)]
+    try:
+        if evaluation:
+            held.append(_queued_lock(run_dir.parent / f".{run_dir.name}.evaluating.lock", run_dir))
+        yield
+    finally:
+        for handle in reversed(held):
+            _release(handle)
+
+
+def _locked(path: Path, mode: int):
+    """``path`` opened and locked (``fcntl.flock`` ``mode``), or None where a non-blocking lock is taken.
+
+    A lock on a file that its last holder removed meanwhile would lock nothing: it is taken again on the file
+    now at ``path``.
+    """
+    import fcntl
+
+    while True:
+        handle = open(path, "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, mode)
         except BlockingIOError:
+            handle.close()
+            return None
+        if _is_current(handle, path):
+            return handle
+        handle.close()
+
+
+def _is_current(handle, path: Path) -> bool:
+    """Whether the open ``handle`` is still the file at ``path`` (not one removed after it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _training_lock(lock: Path, run_dir: Path):
+    """The run's lock held exclusively: waiting for evaluations in progress, refusing another training."""
+    import fcntl
+
+    while True:
+        handle = _locked(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if handle is not None:
+            return handle
+        handle = _locked(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken: only evaluations share it
+        if handle is None:
             raise RunError(f"Another process is training {run_dir} right now; wait for it, or use another "
-                           "--run-name") from None
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)  # while still locked; a late opener re-checks the run under its own lock
-            fcntl.flock(handle, fcntl.LOCK_UN)
+                           "--run-name")
+        warnings.warn(f"{run_dir.name} is being evaluated: the training starts when that ends", UserWarning,
+                      stacklevel=4)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        if _is_current(handle, lock):
+            return handle
+        handle.close()
+
+
+def _evaluation_lock(lock: Path, run_dir: Path):
+    """The run's lock held shared; a RunError at once if a training holds it."""
+    import fcntl
+
+    handle = _locked(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    if handle is None:
+        raise RunError(f"{run_dir} is being trained right now (its model, metrics and figures are replaced when that "
+                       "ends): evaluate it after the training")
+    return handle
+
+
+def _queued_lock(queue: Path, run_dir: Path):
+    """``queue`` held exclusively: waiting, with a note, for an evaluation of the same run that holds it."""
+    import fcntl
+
+    handle = _locked(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if handle is None:
+        warnings.warn(f"Another process is evaluating {run_dir.name}: this evaluation starts when that ends",
+                      UserWarning, stacklevel=4)
+        handle = _locked(queue, fcntl.LOCK_EX)
+    return handle
+
+
+def _release(handle) -> None:
+    """Release a lock; its file is removed first when no one else holds or shares it."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        Path(handle.name).unlink(missing_ok=True)  # while locked: a late opener finds its file gone and retries
+    except BlockingIOError:
+        pass  # shared by another evaluation, or awaited by a training: it stays
+    finally:
+        handle.close()
 
 
 def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, strategy: str, progress: bool) -> Path:
@@ -474,6 +568,7 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     start = time.time()
     set_seeds(config.seed)
     data = data or prepare_data(config, progress)
+    check_held_out(data)  # an empty val split would otherwise fail deep in the feature cache
     work = run_dir.parent / f".{run_dir.name}.partial"
     resuming = _check_resumable(work, config, data.fingerprint)
     work.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from helpers import assert_drawn
 from alzmri.datasets import DataWarning
 from alzmri.evaluate import leak_breakdown
 from alzmri.leakage import leak_counts
-from alzmri.splits import independent_units, load_splits, save_splits, shuffle_labels
+from alzmri.splits import independent_units, load_splits, save_splits, shuffle_labels, split_record
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,7 @@ def test_a_shuffled_run_reads_back_the_labels_it_was_trained_on(small_root, tmp_
         warnings.simplefilter("ignore", DataWarning)
         data = prepare_data(config, progress=False)
         save_splits(data.frame, tmp_path / "splits.csv")
+        (tmp_path / "metadata.json").write_text(json.dumps(split_record(data)))  # what training records of it
         again = load_splits(tmp_path, config, progress=False)
     merged = data.frame.merge(again.frame, on="relpath", suffixes=("", "_loaded"))
     assert (merged["label"] == merged["label_loaded"]).all()

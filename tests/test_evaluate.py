@@ -165,3 +165,92 @@ def test_a_card_that_cannot_be_written_never_costs_the_metrics_or_figures(smoke_
     assert "test" in json.loads((run / "metrics.json").read_text())
     assert_drawn(run / "figures" / "confusion_matrix.png")
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+def _run_copy(smoke_run, tmp_path):
+    """A copy of the shared smoke run, never scored: its metrics.json removed."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    (run / "metrics.json").unlink(missing_ok=True)
+    return run
+
+
+def _train_rows_marked_test(path):
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([text[0]] + [r[:-len(",train")] + ",test" if r.endswith(",train") else r
+                                           for r in text[1:]]) + "\n")
+
+
+def _one_train_and_one_test_row_swapped(path):
+    import pandas as pd
+
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    train, test = table.index[table["split"] == "train"][0], table.index[table["split"] == "test"][0]
+    table.loc[[train, test], "split"] = ["test", "train"]
+    table.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (_train_rows_marked_test, r"splits.csv does not match what the run's metadata.json recorded: train 0 images "
+                              r"\(recorded \d+\); test \d+ images \(recorded \d+\)\. It was edited or replaced"),
+    (_one_train_and_one_test_row_swapped, r"splits.csv was changed after training \(same images per split, but its "
+                                          r"SHA-256 is not the one metadata.json recorded\)"),
+    (lambda path: path.unlink(), r"splits.csv is gone: the run's split .* cannot be recomputed safely without it\. "
+                                 r"Restore the file, or train the run again \(--replace\)"),
+    (lambda path: path.write_bytes(b""), r"splits.csv is empty: restore the file"),
+    (lambda path: path.write_bytes(bytes(range(256)) * 40), r"splits.csv is not a table of splits"),
+    (lambda path: path.write_text("relpath,split\na.jpg,test\n"), r"splits.csv is not a table of splits \(no column "
+                                                                  r"class_name, kind, original, group, subject"),
+], ids=["train-rows-marked-test", "rows-swapped", "deleted", "empty", "binary", "other-table"])
+def test_a_splits_file_that_is_not_the_runs_own_is_refused_in_one_line(tamper, message, smoke_run, tmp_path,
+                                                                        monkeypatch, capsys):
+    """An edited, deleted, empty or binary splits.csv is never scored as the run's test split (nor recomputed)."""
+    import re
+
+    import alzmri.splits
+    from alzmri.cards import CARD_FILE
+    from alzmri.cli import main
+
+    run = _run_copy(smoke_run, tmp_path)
+    card = (run / CARD_FILE).read_text()
+    tamper(run / "splits.csv")
+    for name in ("resolve_data", "prepare_data"):  # refused before any data is read or any split recomputed
+        monkeypatch.setattr(alzmri.splits, name, lambda *a, **k: pytest.fail("data was read"))
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alzmri evaluate: error: ") and len(err.strip().splitlines()) == 1, err
+    assert re.search(message, err), err
+    assert not (run / "metrics.json").exists() and (run / CARD_FILE).read_text() == card  # nothing written
+
+
+def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
+    """Files deleted from the data since training are named, with their split, not called "added since"."""
+    import shutil
+    import warnings
+
+    import pandas as pd
+
+    from alzmri.config import Config
+    from alzmri.datasets import DataWarning
+    from alzmri.splits import load_splits
+
+    run = _run_copy(smoke_run, tmp_path)
+    metadata = json.loads((run / "metadata.json").read_text())
+    data = tmp_path / "data"
+    shutil.copytree(metadata["data"], data)
+    saved = pd.read_csv(run / "splits.csv", keep_default_na=False)
+    gone = saved.loc[saved["split"] == "test", "relpath"].head(2).tolist()
+    for relpath in gone:
+        (data / relpath).unlink()
+    config = Config.from_dict(metadata["config"]).replace(data=str(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_splits(run, config, progress=False)
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    named = [n for n in notes if "names are not in" in n]
+    assert len(named) == 1 and all(f"{r} (test)" in named[0] for r in gone), notes
+    assert named[0].startswith("2 file(s) the run's splits.csv names are not in") and "deleted or moved" in named[0]
+    assert not [n for n in notes if "added since" in n]  # nothing was added
+    assert len(loaded.part("test")) == metadata["split_sizes"]["test"]["images"] - 2

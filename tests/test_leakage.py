@@ -67,3 +67,46 @@ def test_thumbnail_baseline_stays_modest_unless_the_split_leaks_subjects(medium_
     honest = thumbnail_baseline(medium_data.frame)
     leaky = thumbnail_baseline(split_frame(medium_data.frame, "image", get_config("demo")))
     assert honest <= 0.75 and leaky > honest + 0.2
+
+
+def test_exact_duplicates_point_at_the_first_copy_and_never_at_blank_images():
+    rng = np.random.default_rng(0)
+    features = similarity.Features(rng.normal(size=(6, 8)).astype(np.float32),
+                                   rng.normal(size=(6, 5)).astype(np.float32))
+    for row in (3, 5):
+        features.copy[row], features.slice[row] = features.copy[1], features.slice[1]
+    features.slice[[2, 4]] = 0  # blank: standardised flat images are all zeros
+    features.copy[4] = features.copy[2]
+    assert leakage.exact_duplicates(features).tolist() == [-1, -1, -1, 1, -1, 1]
+
+
+def test_audit_of_a_class_with_a_single_image(tmp_path):
+    """Tiny data used to crash the audit inside scikit-learn; now every protocol is counted."""
+    import warnings
+
+    from alzmri.datasets import index_dataset
+    from alzmri.splits import PreparedData, annotate
+
+    root = synthetic.generate_dataset(tmp_path / "v2", n_per_class=16, size=48, slices=4, balance="equal",
+                                      progress=False)
+    for folder in (root / "data" / "val" / "ModerateDemented", root / "data" / "train" / "ModerateDemented"):
+        for path in sorted(folder.glob("*.jpg"))[1:]:
+            path.unlink()
+    config = get_config("smoke")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = index_dataset(root, cache_dir=tmp_path, progress=False)
+        frame, features, recovery = annotate(index, config, tmp_path, progress=False)
+    table, _ = audit(PreparedData(index, frame, "subject", features, recovery), config)
+    assert set(table["protocol"]) == {"subject", "image", "official", "naive"}
+
+
+def test_thumbnail_baseline_refuses_a_single_class_in_train(medium_data):
+    import pytest
+
+    from alzmri.datasets import DatasetError
+
+    frame = medium_data.frame.copy()
+    frame.loc[(frame["split"] == "train") & (frame["class_name"] != "NonDemented"), "split"] = "unused"
+    with pytest.raises(DatasetError, match="at least 2 classes"):
+        thumbnail_baseline(frame)

@@ -339,3 +339,127 @@ def test_synth_grid_prints_the_file_it_wrote(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "set"), "--n-per-class", "4", "--size", "48", "--slices", "2",
                  "--grid", str(tmp_path / "grid")]) == 0
     assert f"grid: {tmp_path / 'grid.png'}" in capsys.readouterr().out and (tmp_path / "grid.png").exists()
+
+
+def _scratch_run(smoke_run, tmp_path):
+    """A copy of the shared smoke run in a runs folder of its own, never scored (no metrics, no figures)."""
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(smoke_run, run)
+    (run / "metrics.json").unlink(missing_ok=True)
+    shutil.rmtree(run / "figures", ignore_errors=True)
+    return run
+
+
+def _hold_in_thread(run, evaluation: bool, seconds: float):
+    """Hold the run's lock in another thread for ``seconds``; returns the thread and the time it lets go."""
+    import threading
+    import time
+
+    from alzmri.train import run_lock
+
+    held, released = threading.Event(), []
+
+    def hold():
+        with run_lock(run, evaluation=evaluation):
+            held.set()
+            time.sleep(seconds)
+            released.append(time.monotonic())
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30)
+    return thread, released
+
+
+def test_evaluate_refuses_a_run_being_trained_at_once(smoke_run, tmp_path, capsys):
+    """`evaluate` during `train --replace` of the same run: one line, nothing written into either run."""
+    from alzmri.cards import CARD_FILE
+    from alzmri.train import run_lock
+
+    run = _scratch_run(smoke_run, tmp_path)
+    card = (run / CARD_FILE).read_text()
+    with run_lock(run):  # as if `train --replace` were training run "r"
+        assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"alzmri evaluate: error: {run} is being trained right now (its model, metrics and figures "
+                           "are replaced when that ends): evaluate it after the training")
+    assert not (run / "metrics.json").exists() and not (run / "figures" / "confusion_matrix.png").exists()
+    assert (run / CARD_FILE).read_text() == card
+    assert not list(run.parent.glob(".r.*lock"))  # the lock files go with their last holder
+
+
+def test_a_training_waits_for_an_evaluation_of_its_run(tmp_path):
+    """`train --replace` started during an evaluation waits for it (minutes), then holds the run alone."""
+    import time
+
+    from alzmri.train import run_lock
+
+    run = tmp_path / "runs" / "r"
+    thread, released = _hold_in_thread(run, evaluation=True, seconds=1.5)
+    with pytest.warns(UserWarning, match="r is being evaluated: the training starts when that ends"):
+        with run_lock(run):
+            acquired = time.monotonic()
+            with pytest.raises(ValueError, match=f"{run} is being trained right now"):  # a later evaluate is refused
+                with run_lock(run, evaluation=True):
+                    pass
+    thread.join()
+    assert acquired >= released[0]
+    assert not list(run.parent.glob(".r.*lock"))
+
+
+def test_a_second_training_is_refused_even_while_evaluations_wait(tmp_path):
+    from alzmri.train import run_lock
+
+    run = tmp_path / "runs" / "r"
+    with run_lock(run):
+        with pytest.raises(ValueError, match=f"Another process is training {run} right now"):
+            with run_lock(run):
+                pass
+
+
+def test_concurrent_evaluations_of_one_run_take_turns(smoke_run, tmp_path, monkeypatch):
+    """Two evaluations of one run (other splits: other metrics keys) never overlap and neither loses its metrics;
+    the figures are drawn while the run is still locked."""
+    import fcntl
+    import threading
+    import time
+
+    import alzmri.model
+    import alzmri.plots
+    from alzmri.evaluate import evaluate_run
+
+    run = _scratch_run(smoke_run, tmp_path)
+    spans, loading = [], alzmri.model.load_run
+
+    def timed_load(path):
+        spans.append([time.monotonic()])
+        return loading(path)
+
+    def figures_under_lock(evaluation, extra):
+        with open(run.parent / ".r.lock") as lock, pytest.raises(BlockingIOError):
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # still shared by this evaluation: no training can start
+        spans[-1].append(time.monotonic())
+        return []
+
+    monkeypatch.setattr(alzmri.model, "load_run", timed_load)
+    monkeypatch.setattr(alzmri.plots, "save_evaluation_figures", figures_under_lock)
+    errors = []
+
+    def evaluate(split):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                evaluate_run(run, split=split, n_boot=10, explain_images=2, progress=False, figures=[])
+        except Exception as err:  # noqa: BLE001 -- reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=evaluate, args=(split,)) for split in ("test", "val")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert {"test", "val"} <= set(json.loads((run / "metrics.json").read_text()))  # neither write lost
+    (first_start, first_end), (second_start, _) = sorted(spans)
+    assert second_start >= first_end  # the second loaded the run only after the first had drawn its figures
+    assert not list(run.parent.glob(".r.*lock"))

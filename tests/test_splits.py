@@ -1,4 +1,5 @@
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,105 @@ def test_copies_that_match_no_original_are_counted_not_dropped_silently(tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert split_frame(frame, "subject", get_config("smoke")).loc[row.name, "split"] == "unused"
+
+
+def _v2_without_manifest(root, n_per_class=16, slices=4, size=48):
+    """A small V2 set as Kaggle ships it: no manifest, so subjects come from similarity."""
+    root = synthetic.generate_dataset(root, n_per_class=n_per_class, size=size, slices=slices, balance="equal",
+                                      progress=False)
+    (root / synthetic.MANIFEST).unlink()
+    return root
+
+
+def test_the_same_image_under_two_classes_is_named_and_kept_on_one_side(tmp_path):
+    """5 Mild originals copied into NonDemented: the conflict is named, the levels and every split unmoved by it."""
+    import shutil
+
+    root = _v2_without_manifest(tmp_path / "v2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, _, clean = annotate(index_dataset(root, cache_dir=tmp_path, progress=False), get_config("smoke"), tmp_path,
+                               progress=False)
+    mild = sorted((root / "data" / "val" / "MildDemented").glob("*.jpg"))[:5]
+    for path in mild:
+        shutil.copy(path, root / "data" / "val" / "NonDemented" / f"copy_{path.name}")
+    index = index_dataset(root, cache_dir=tmp_path, progress=False)
+    with pytest.warns(DataWarning, match=r"5 image\(s\) are identical to an image of another class") as caught:
+        frame, _, recovery = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    message = next(str(w.message) for w in caught if "identical" in str(w.message))
+    for path in mild:
+        assert f"data/val/NonDemented/copy_{path.name} = data/val/MildDemented/{path.name}" in message
+    assert (recovery.evidence.neighbour, recovery.evidence.different) == (clean.evidence.neighbour,
+                                                                          clean.evidence.different)
+    assert "5 original(s) identical to an earlier file" in recovery.describe(frame)
+    pairs = [(f"data/val/NonDemented/copy_{p.name}", f"data/val/MildDemented/{p.name}") for p in mild]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for protocol in available_protocols(frame):
+            split = split_frame(frame, protocol, get_config("smoke")).set_index("relpath")["split"]
+            assert all(split[a] == split[b] for a, b in pairs), protocol
+    subject_split = split_frame(frame, "subject", get_config("smoke"))
+    used = subject_split[subject_split["split"] != "unused"]
+    assert (used.groupby("subject")["split"].nunique() == 1).all()
+
+
+def test_duplicates_move_whole_subjects_to_the_side_of_the_first(medium_data):
+    """A planted duplicate across a train and a test subject pulls the later subject to the first one's side."""
+    frame = split_frame(medium_data.frame, "subject", get_config("demo"))
+    originals = frame[frame["kind"] == "original"]
+    first = originals[originals["split"] == "train"].iloc[0]
+    later = originals[(originals["split"] == "test") & (originals["relpath"] > first["relpath"])].iloc[0]
+    planted = medium_data.frame.copy()
+    planted.loc[planted["relpath"] == later["relpath"], "duplicate_of"] = first["relpath"]
+    again = split_frame(planted, "subject", get_config("demo"))
+    moved = again["subject"] == later["subject"]
+    assert set(again.loc[moved & (again["kind"] == "original"), "split"]) == {"train"}
+    unchanged = ~moved & (again["kind"] == "original")
+    assert again.loc[unchanged, "split"].equals(frame.loc[unchanged, "split"])
+
+
+def test_two_subjects_a_class_is_refused_in_one_line_before_training(tmp_path, capsys):
+    """``synth --n-per-class 10`` with 12 slices: every class gives its 2 subjects to train and test, none to val."""
+    from alzmri.cli import main
+
+    root = synthetic.generate_dataset(tmp_path / "tiny", n_per_class=10, size=32, slices=12, progress=False)
+    assert main(["train", "--profile", "smoke", "--data", str(root), "--run-name", f"tiny-{tmp_path.name}"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "its val split holds 0 subject(s), 0 image(s)" in err and "MildDemented 2" in err
+    assert "val one from 3" in err and "--n-per-class" in err
+    assert not list(Path(get_config("smoke").runs_dir).glob(f"*tiny-{tmp_path.name}*"))
+
+
+def test_a_held_out_split_of_one_subject_is_refused_and_the_smoke_data_is_not(medium_data):
+    from alzmri.splits import PreparedData, check_held_out, prepare_data
+
+    frame = medium_data.frame.copy()
+    val = frame["split"] == "val"
+    frame.loc[val & (frame["subject"] != frame.loc[val, "subject"].iloc[0]), "split"] = "train"
+    with pytest.raises(DatasetError, match=r"too small to mean anything: its val split holds 1 subject\(s\)"):
+        check_held_out(PreparedData(medium_data.index, frame, "subject"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        smoke = prepare_data(get_config("smoke"), progress=False)
+    check_held_out(smoke)  # 4 subjects in val and in test: small, but a split
+    assert {s["subjects"] for name, s in smoke.sizes().items() if name != "train"} == {4}
+
+
+@pytest.mark.parametrize("left", [1, 2])
+def test_a_class_of_one_or_two_images_is_split_without_stratifying_and_said(tmp_path, left):
+    root = _v2_without_manifest(tmp_path / "v2")
+    for folder in (root / "data" / "val" / "ModerateDemented", root / "data" / "train" / "ModerateDemented"):
+        for path in sorted(folder.glob("*.jpg"))[left:]:
+            path.unlink()
+    index = index_dataset(root, cache_dir=tmp_path, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame, _, _ = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    with pytest.warns(DataWarning, match=rf"Too few images per class to stratify the naive split's val "
+                                         rf"\(.*ModerateDemented [0-{left}],"):
+        split = split_frame(frame, "naive", get_config("smoke"))
+    assert {"train", "val", "test"} <= set(split["split"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert {"train", "val", "test"} <= set(split_frame(frame, "official", get_config("smoke"))["split"])

@@ -95,3 +95,53 @@ def test_source_test_numbers_sort_like_the_file_names():
     order = synthetic.source_test_numbers(12)
     names = [f"27 ({k}).jpg" if k > 1 else "27.jpg" for k in order]
     assert names == sorted(names) and order[0] == 10 and order[-1] == 1
+
+
+def _pooled(source_root, out):
+    """The source set renamed into one folder per class: only the pixels tell the subjects apart."""
+    for i, path in enumerate(sorted(source_root.glob("t*/*/*.jpg"))):
+        target = out / path.parent.name / f"img_{i:05d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    return out
+
+
+def test_junk_images_are_named_and_do_not_set_the_similarity_levels(source_root, tmp_path):
+    """1 x 1 px dots, 5000 x 20 and 20 x 5000 noise strips and a noise square among real-like slices."""
+    from PIL import Image
+
+    clean = _pooled(source_root, tmp_path / "clean")
+    _, _, truth = annotate(index_dataset(clean, cache_dir=tmp_path, progress=False), get_config("smoke"), tmp_path,
+                           progress=False)
+    junky = _pooled(source_root, tmp_path / "junky")
+    rng = np.random.default_rng(0)
+    junk = {"MildDemented/dot.png": Image.new("L", (1, 1), 90), "NonDemented/dot.png": Image.new("L", (1, 1), 200),
+            "NonDemented/wide.png": Image.fromarray(rng.integers(0, 255, (20, 5000), dtype=np.uint8)),
+            "VeryMildDemented/tall.png": Image.fromarray(rng.integers(0, 255, (5000, 20), dtype=np.uint8)),
+            "ModerateDemented/noise.png": Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8))}
+    for name, image in junk.items():
+        image.save(junky / name)
+    index = index_dataset(junky, cache_dir=tmp_path, progress=False)
+    with pytest.warns(subjects.SubjectWarning, match=r"5 image\(s\) of .* cannot be brain slices") as caught:
+        frame, _, recovery = annotate(index, get_config("smoke"), tmp_path, progress=False)
+    message = str(next(w.message for w in caught if "cannot be brain slices" in str(w.message)))
+    for name in junk:
+        assert name in message
+    assert "5000 x 20 px: tiny, aspect 250:1" in message and "64 x 64 px: no structure" in message
+    assert (recovery.evidence.neighbour, recovery.evidence.different) == (truth.evidence.neighbour,
+                                                                          truth.evidence.different)
+    is_junk = frame["relpath"].isin(list(junk))
+    assert frame.loc[is_junk, "subject"].nunique() == len(junk)  # each a subject of its own
+    assert not set(frame.loc[is_junk, "subject"]) & set(frame.loc[~is_junk, "subject"])
+    assert subjects.adjusted_rand(truth.subject, recovery.subject[~is_junk.to_numpy()]) == 1.0  # as without junk
+
+
+def test_no_measurable_level_means_no_gap_and_no_links():
+    evidence = subjects.neighbour_evidence(np.zeros((0, 4), np.float32), np.zeros(0, int))
+    assert not evidence.clear and np.isnan(evidence.threshold)
+
+
+def test_real_like_slices_are_not_degenerate(medium_data):
+    frame, features = medium_data.frame, medium_data.features
+    assert (subjects.degenerate_images(frame, features.slice) == "").all()
+    assert subjects.self_similarity(features.slice).min() > 2 * subjects.MIN_STRUCTURE

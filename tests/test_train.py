@@ -228,3 +228,13 @@ def test_the_training_plan_states_each_presets_own_numbers():
     full = training_plan(get_config("full"))
     assert "ResNet152V2 (ImageNet weights) at 224 px" in full and "15 epochs on cached backbone features" in full
     assert "the top 3 blocks" in full and "(10x lower than the head's)" in full and "BatchNorm frozen" in full
+
+
+def test_a_run_records_its_split_files_digest_and_sizes(smoke_run):
+    import hashlib
+
+    meta = json.loads((smoke_run / "metadata.json").read_text())
+    raw = (smoke_run / "splits.csv").read_bytes()
+    assert meta["split_sha256"] == hashlib.sha256(raw).hexdigest()  # the whole file as training wrote it
+    counts = pd.read_csv(smoke_run / "splits.csv")["split"].value_counts()
+    assert {s: v["images"] for s, v in meta["split_sizes"].items()} == {s: int(counts[s]) for s in meta["split_sizes"]}
