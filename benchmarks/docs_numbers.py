@@ -188,15 +188,19 @@ def expected_text(quote: Quote, results: dict) -> str:
     return format_value(resolve(results[quote.file], quote.key), quote.fmt, quote.shown)
 
 
+def _resolved(text: str, results: dict, problems: list[str]):
+    """Each quote of ``text`` with what it should show; a quote that cannot be worked out goes to ``problems``."""
+    for quote in find_quotes(text, results):
+        try:
+            yield quote, expected_text(quote, results)
+        except (KeyError, ValueError) as error:
+            problems.append(f"line {quote.line}: {quote.label}: {error.args[0]}")
+
+
 def check(text: str, results: dict, last_digit: int = 1) -> list[str]:
     """One line per quote in ``text`` that does not resolve, or shows another value than its file holds."""
     problems = []
-    for quote in find_quotes(text, results):
-        try:
-            expected = expected_text(quote, results)
-        except (KeyError, ValueError) as error:
-            problems.append(f"line {quote.line}: {quote.label}: {error.args[0]}")
-            continue
+    for quote, expected in _resolved(text, results, problems):
         if not matches(quote.shown, expected, last_digit):
             problems.append(f"line {quote.line}: {quote.label} shows {quote.shown!r}, the file holds {expected!r}")
     return problems
@@ -205,12 +209,7 @@ def check(text: str, results: dict, last_digit: int = 1) -> list[str]:
 def render(text: str, results: dict) -> tuple[str, list[str]]:
     """``text`` with every quoted value written from ``results``; and the quotes that could not be resolved."""
     pieces, problems, last = [], [], 0
-    for quote in find_quotes(text, results):
-        try:
-            expected = expected_text(quote, results)
-        except (KeyError, ValueError) as error:
-            problems.append(f"line {quote.line}: {quote.label}: {error.args[0]}")
-            continue
+    for quote, expected in _resolved(text, results, problems):
         if not quote.shown and expected:
             problems.append(f"line {quote.line}: {quote.label}: no value before the quote where one can be found: "
                             "put a string after '(', '|' or '*', or in a code span")
