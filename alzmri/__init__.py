@@ -5,6 +5,6 @@ A teaching and research baseline, not a medical device: nothing it prints is a d
 
 __version__ = "0.1.0"
 
-from .config import CLASS_NAMES, SEVERITY_RANK, Config, get_config  # noqa: E402
+from alzmri.config import CLASS_NAMES, SEVERITY_RANK, Config, get_config  # noqa: E402
 
 __all__ = ["CLASS_NAMES", "SEVERITY_RANK", "Config", "get_config", "__version__"]

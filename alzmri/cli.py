@@ -10,23 +10,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
-from .config import PRESETS, SUBJECT_METHODS, get_config
-from .errors import AlzmriError
-from .tfenv import quiet_tensorflow
-from .files import NotWritableError, ensure_writable, is_disk_full
-from .model import describe_backbone
-from .reports import DISCLAIMER, print_evaluation, training_summary
-from .compare import MODELS, PROBE, compare_protocols
-from .splits import PROTOCOLS
-from .safe_text import one_line
+from alzmri import __version__
+from alzmri.config import PRESETS, SUBJECT_METHODS, get_config
+from alzmri.errors import AlzmriError
+from alzmri.tfenv import quiet_tensorflow
+from alzmri.files import NotWritableError, ensure_writable, is_disk_full
+from alzmri.models.classifier import describe_backbone
+from alzmri.models.provenance import DISCLAIMER
+from alzmri.reporting.reports import print_evaluation, training_summary
+from alzmri.evaluation.compare import MODELS, PROBE, compare_protocols
+from alzmri.leakage.splits import PROTOCOLS
+from alzmri.safe_text import one_line
 
 
 
 def _synth(args: argparse.Namespace) -> int:
     """Generate the synthetic demo dataset (sizes from the preset unless given, checked by the config)."""
-    from . import plots, synthetic
-    from .datasets import index_dataset
+    from alzmri.reporting import plots
+    from alzmri.data import synthetic
+    from alzmri.data.datasets import index_dataset
 
     config = get_config(None, **{f"synth_{name}": value for name, value in vars(args).items()
                                  if name in ("n_per_class", "size", "copies", "slices", "balance") and value is not None},
@@ -45,7 +47,7 @@ def _synth(args: argparse.Namespace) -> int:
     if grid:
         index = index_dataset(root, progress=False)
         originals = index.frame[index.frame["kind"] == "original"]
-        fig = plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.synthetic), one row per class")
+        fig = plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.data.synthetic), one row per class")
         print(f"grid: {plots.save_figure(fig, grid)}")
     return 0
 
@@ -74,9 +76,9 @@ def _print_index(index, caught: list, show: int) -> None:
 
 def _audit(args: argparse.Namespace) -> int:
     """Index a dataset, find its copies and subjects, and audit every split protocol it allows."""
-    from . import leakage
-    from .datasets import index_dataset, resolve_data
-    from .splits import PreparedData, annotate, audit
+    from alzmri.leakage import copies as leakage
+    from alzmri.data.datasets import index_dataset, resolve_data
+    from alzmri.leakage.splits import PreparedData, annotate, audit
 
     config = get_config(args.profile, **_overrides(args, "seed", "duplicate_threshold", "subjects"))
     _check_output_file(args.save_csv, "--save-csv")
@@ -118,7 +120,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _similarity_check(index, frame: pd.DataFrame, features, config) -> str:
     """How well the similarity method alone recovers the known subjects (ARI), shown beside the truth."""
-    from .subjects import adjusted_rand, recover_subjects
+    from alzmri.leakage.subjects import adjusted_rand, recover_subjects
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -146,7 +148,7 @@ def _train(args: argparse.Namespace) -> int:
     """Train a run with the chosen preset and options."""
     import json
 
-    from .train import train
+    from alzmri.models.training import train
 
     run_dir = train(_train_config(args), run_name=args.run_name, strategy=args.strategy, replace=args.replace)
     print(training_summary(run_dir, json.loads((run_dir / "metadata.json").read_text())))
@@ -155,10 +157,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved run and write its figures (drawn while the run is locked, so they are of the run scored)."""
-    from .config import Config
-    from .evaluate import evaluate_run
-    from .model import load_run
-    from .splits import prepare_data
+    from alzmri.config import Config
+    from alzmri.reporting.plots import evaluate_with_figures
+    from alzmri.models.classifier import load_run
+    from alzmri.leakage.splits import prepare_data
 
     if args.figures:
         ensure_writable(args.figures, "--figures")
@@ -166,8 +168,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.data:
         config = Config.from_dict(load_run(args.run).metadata["config"]).replace(data=args.data)
         data = prepare_data(config)
-    evaluation = evaluate_run(args.run, split=args.split, data=data, layer_name=args.layer,
-                              figures=[Path(args.figures)] if args.figures else [])
+    evaluation = evaluate_with_figures(args.run, [Path(args.figures)] if args.figures else [], split=args.split,
+                                       data=data, layer_name=args.layer)
     print_evaluation(evaluation)
     print(f"metrics: {evaluation.run.path / 'metrics.json'} (under {evaluation.key!r})")
     print(f"figures: {sorted({str(p.parent) for p in evaluation.figures})}")
@@ -179,9 +181,9 @@ def _predict(args: argparse.Namespace) -> int:
     like its training data; unreadable files are listed and make the exit status 1."""
     import json
 
-    from .evaluate import predict_report
-    from .pipeline import collect_image_files
-    from .model import load_run
+    from alzmri.evaluation.evaluate import predict_report
+    from alzmri.data.pipeline import collect_image_files
+    from alzmri.models.classifier import load_run
 
     files = collect_image_files(args.images)  # a bad input is named before the model is loaded
     report = predict_report(load_run(args.run), files)
@@ -221,8 +223,8 @@ def _runs(args: argparse.Namespace) -> int:
     """List the finished runs; only runs on the same data and protocol have comparable numbers."""
     import json
 
-    from .cards import runs_table
-    from .config import default_runs_dir
+    from alzmri.models.cards import runs_table
+    from alzmri.config import default_runs_dir
 
     folder = Path(args.dir or default_runs_dir())
     table, skipped = runs_table(folder)
@@ -248,12 +250,12 @@ def _gradcam(args: argparse.Namespace) -> int:
     that look unlike its training data."""
     import json
 
-    from . import plots
-    from .config import CLASS_NAMES
-    from .evaluate import report_images
-    from .gradcam import check_layer, gradcam_batches
-    from .pipeline import collect_image_files, decode_image_file, read_readable_images
-    from .model import load_run
+    from alzmri.reporting import plots
+    from alzmri.config import CLASS_NAMES
+    from alzmri.evaluation.evaluate import report_images
+    from alzmri.explain.gradcam import check_layer, gradcam_batches
+    from alzmri.data.pipeline import collect_image_files, decode_image_file, read_readable_images
+    from alzmri.models.classifier import load_run
 
     inputs = collect_image_files(args.images)  # a bad input and an unwritable --out are named before the model loads
     out = ensure_writable(args.out, "--out")
@@ -284,7 +286,7 @@ def _gradcam(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """The whole story on synthetic data (:func:`alzmri.demo.run_demo`)."""
-    from .demo import run_demo
+    from alzmri.demo import run_demo
 
     run_demo(_train_config(args), run_name=args.run_name, strategy=args.strategy, replace=args.replace,
              compare_splits=args.compare_splits)
@@ -293,9 +295,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Score one model on every split protocol with true and with subject-shuffled labels."""
-    from .plots import data_caption
-    from .reports import print_comparison
-    from .splits import prepare_data
+    from alzmri.reporting.plots import data_caption
+    from alzmri.reporting.reports import print_comparison
+    from alzmri.leakage.splits import prepare_data
 
     config = _train_config(args).replace(data=args.data, shuffle_labels=False)
     _check_output_file(args.json, "--json")

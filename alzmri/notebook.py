@@ -18,9 +18,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .config import DEFAULT_PROFILE, PROFILE_ENV, Config, get_config
-from .tfenv import quiet_tensorflow
+from alzmri import __version__
+from alzmri.config import DEFAULT_PROFILE, PROFILE_ENV, Config, get_config
+from alzmri.tfenv import quiet_tensorflow
 
 #: The profile the setup cell picks in Colab when the runtime has a GPU, and the one it falls back to.
 GPU_PROFILE = "colab"
@@ -173,7 +173,7 @@ def describe_data(config: Config) -> str:
 
 def describe_profile(config: Config) -> str:
     """One line of what a profile uses: network, weights, image size, data, split, stages."""
-    from .model import describe_backbone
+    from alzmri.models.classifier import describe_backbone
 
     weights = {"imagenet": "ImageNet weights", None: "trained from scratch"}.get(config.weights, config.weights)
     parts = (("stage 1 (the head on cached features)", config.head_epochs > 0),
@@ -235,7 +235,7 @@ def _sizes(data) -> tuple[int, int, int]:
 
 
 def training_seconds(config: Config, n_train: int, n_val: int) -> float:
-    """Estimated seconds :func:`alzmri.train.train` takes at most (early stopping can end it sooner).
+    """Estimated seconds :func:`alzmri.models.training.train` takes at most (early stopping can end it sooner).
 
     Args:
         config: the settings (epochs, stages, feature passes).
@@ -326,7 +326,7 @@ def choose_run(config: Config) -> RunChoice:
     Returns:
         The choice, with the one line the notebook prints.
     """
-    from .train import default_run_name, run_folder
+    from alzmri.models.training import default_run_name, run_folder
 
     main_dir = run_folder(config)
     if _finished(main_dir, config):
@@ -354,7 +354,7 @@ def run_for_notebook(config: Config, data) -> Path:
     Returns:
         The run folder.
     """
-    from .train import get_or_train
+    from alzmri.models.training import get_or_train
 
     choice = choose_run(config)
     print(choice.message)

@@ -18,7 +18,7 @@ GOAL_IMAGES_PER_SECOND = 1000 / 60
 
 def main() -> None:
     args = parse_args(__doc__, images=1000)
-    from alzmri.synthetic import generate_dataset
+    from alzmri.data.synthetic import generate_dataset
 
     n_per_class = max(2, round(args.images / 3 / 4))  # originals + twice as many copies = 3 x originals
     header(f"synthetic generation, 128 px, about {args.images} images, {args.repeats} rounds")

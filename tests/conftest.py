@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from alzmri import synthetic
+from alzmri.data import synthetic
 from alzmri.config import get_config
 
 
@@ -40,7 +40,7 @@ def medium_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def medium_index(medium_root, private_cache):
-    from alzmri.datasets import index_dataset
+    from alzmri.data.datasets import index_dataset
 
     return index_dataset(medium_root, cache_dir=private_cache, progress=False)
 
@@ -48,7 +48,7 @@ def medium_index(medium_root, private_cache):
 @pytest.fixture(scope="session")
 def medium_data(medium_index, private_cache):
     """The medium set annotated (copies, subjects) and split by the default subject protocol."""
-    from alzmri.splits import PreparedData, annotate, split_frame
+    from alzmri.leakage.splits import PreparedData, annotate, split_frame
 
     config = get_config("demo")
     with warnings.catch_warnings():
@@ -67,7 +67,7 @@ def smoke_run(private_cache):
     """One run of the smoke preset, trained in-process, shared by the tests that need a model and by the
     notebooks: it is saved under the session's ``$ALZMRI_RUNS`` with the default name, where their
     ``get_or_train(config)`` finds it finished."""
-    from alzmri.train import get_or_train
+    from alzmri.models.training import get_or_train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -82,8 +82,8 @@ def smoke_evaluation(smoke_run):
     import json
     from types import SimpleNamespace
 
-    from alzmri.cards import CARD_FILE
-    from alzmri.evaluate import evaluate_run
+    from alzmri.models.cards import CARD_FILE
+    from alzmri.evaluation.evaluate import evaluate_run
 
     card_before = (smoke_run / CARD_FILE).read_text()
     scored_before = (smoke_run / "metrics.json").exists()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from alzmri.cards import model_card, runs_table
+from alzmri.models.cards import model_card, runs_table
 from alzmri.cli import main
 
 

@@ -10,13 +10,13 @@ import pytest
 
 from alzmri import metrics
 from alzmri.cli import main
-from alzmri.compare import compare_protocols, comparison_json, memorises
+from alzmri.evaluation.compare import compare_protocols, comparison_json, memorises
 from alzmri.config import CLASS_NAMES, get_config
 from helpers import assert_drawn
-from alzmri.datasets import DataWarning
-from alzmri.evaluate import leak_breakdown
-from alzmri.leakage import leak_counts
-from alzmri.splits import independent_units, load_splits, save_splits, shuffle_labels, split_record
+from alzmri.data.datasets import DataWarning
+from alzmri.evaluation.evaluate import leak_breakdown
+from alzmri.leakage.copies import leak_counts
+from alzmri.leakage.splits import independent_units, load_splits, save_splits, shuffle_labels, split_record
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_leaked_and_clean_parts_add_up(medium_data):
 
 
 def test_a_shuffled_run_reads_back_the_labels_it_was_trained_on(small_root, tmp_path):
-    from alzmri.splits import prepare_data
+    from alzmri.leakage.splits import prepare_data
 
     config = get_config("smoke", data=str(small_root), shuffle_labels=True)
     with warnings.catch_warnings():
@@ -133,7 +133,7 @@ def test_compare_command_prints_the_table_and_writes_figure_and_json(small_root,
 
 
 def test_compare_refuses_a_protocol_the_data_does_not_allow(tmp_path, capsys):
-    from alzmri import synthetic
+    from alzmri.data import synthetic
 
     root = synthetic.generate_dataset(tmp_path / "v1", n_per_class=8, size=48, layout="v1", balance="equal",
                                       slices=4, progress=False)
@@ -144,11 +144,11 @@ def test_compare_refuses_a_protocol_the_data_does_not_allow(tmp_path, capsys):
 
 
 def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
-    from alzmri.reports import print_evaluation
+    from alzmri.reporting.reports import print_evaluation
     from alzmri.config import Config
-    from alzmri.evaluate import evaluate_run
-    from alzmri.model import load_run
-    from alzmri.splits import prepare_data
+    from alzmri.evaluation.evaluate import evaluate_run
+    from alzmri.models.classifier import load_run
+    from alzmri.leakage.splits import prepare_data
 
     config = Config.from_dict(load_run(smoke_run).metadata["config"]).replace(split="naive")
     with warnings.catch_warnings():
@@ -166,8 +166,8 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
 
 def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smoke_run, capsys):
     from alzmri.config import Config
-    from alzmri.model import load_run
-    from alzmri.splits import prepare_data
+    from alzmri.models.classifier import load_run
+    from alzmri.leakage.splits import prepare_data
 
     config = Config.from_dict(load_run(smoke_run).metadata["config"])
     with warnings.catch_warnings():
@@ -182,7 +182,7 @@ def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smok
     row = table.iloc[0]
     assert row["test_subjects_in_train"] == 0 and 0 <= row["balanced_accuracy_shuffled"] <= 1
     assert row["ci"][0] <= row["balanced_accuracy"] <= row["ci"][1]
-    from alzmri.evaluate import evaluate_run  # read back from its splits.csv: scored on the labels it learnt
+    from alzmri.evaluation.evaluate import evaluate_run  # read back from its splits.csv: scored on the labels it learnt
 
     evaluation = evaluate_run(shuffled, n_boot=20, explain_images=4, progress=False)
     assert evaluation.metrics["labels"].startswith("shuffled")

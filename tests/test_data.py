@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alzmri import datasets as data
-from alzmri import pipeline
+from alzmri.data import datasets as data
+from alzmri.data import pipeline
 from alzmri.config import CLASS_NAMES, Config
-from alzmri.datasets import DatasetError, DatasetUnavailableError, DataWarning
+from alzmri.data.datasets import DatasetError, DatasetUnavailableError, DataWarning
 
 
 def _write(path, mode="L", size=(40, 48), fmt=None, value=120):
@@ -219,7 +219,7 @@ def test_the_cache_holds_one_grey_channel_and_colour_is_made_grey_the_same_way_e
 
 
 def _convert_many(source: str, cache: str, times: int) -> None:
-    from alzmri.datasets import check_image
+    from alzmri.data.datasets import check_image
 
     for _ in range(times):
         check_image(Path(source), Path(cache))
@@ -228,7 +228,7 @@ def _convert_many(source: str, cache: str, times: int) -> None:
 def test_a_converted_image_is_never_seen_half_written(tmp_path):
     import multiprocessing
 
-    from alzmri.datasets import check_image
+    from alzmri.data.datasets import check_image
 
     source = tmp_path / "rgba.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 4), dtype=np.uint8), "RGBA").save(source)

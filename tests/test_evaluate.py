@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 
-from alzmri import evaluate
+from alzmri.evaluation import evaluate
 from alzmri import metrics as E
 from alzmri.config import CLASS_NAMES
 from helpers import assert_drawn
@@ -106,8 +106,8 @@ def test_evaluate_run_writes_metrics_and_faithfulness(smoke_evaluation):
 
 
 def test_evaluation_figures_are_written(smoke_evaluation, tmp_path):
-    from alzmri import plots
-    from alzmri.plots import save_evaluation_figures
+    from alzmri.reporting import plots
+    from alzmri.reporting.plots import save_evaluation_figures
 
     evaluation = smoke_evaluation.evaluation
     written = save_evaluation_figures(evaluation, [tmp_path])
@@ -123,7 +123,7 @@ def test_evaluation_figures_are_written(smoke_evaluation, tmp_path):
 def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, capsys):
     import shutil
 
-    from alzmri import synthetic
+    from alzmri.data import synthetic
     from alzmri.cli import main
 
     run = tmp_path / "run"
@@ -209,15 +209,15 @@ def test_a_splits_file_that_is_not_the_runs_own_is_refused_in_one_line(tamper, m
     """An edited, deleted, empty or binary splits.csv is never scored as the run's test split (nor recomputed)."""
     import re
 
-    import alzmri.splits
-    from alzmri.cards import CARD_FILE
+    import alzmri.leakage.splits
+    from alzmri.models.cards import CARD_FILE
     from alzmri.cli import main
 
     run = _run_copy(smoke_run, tmp_path)
     card = (run / CARD_FILE).read_text()
     tamper(run / "splits.csv")
     for name in ("resolve_data", "prepare_data"):  # refused before any data is read or any split recomputed
-        monkeypatch.setattr(alzmri.splits, name, lambda *a, **k: pytest.fail("data was read"))
+        monkeypatch.setattr(alzmri.leakage.splits, name, lambda *a, **k: pytest.fail("data was read"))
     assert main(["evaluate", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("alzmri evaluate: error: ") and len(err.strip().splitlines()) == 1, err
@@ -233,8 +233,8 @@ def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
     import pandas as pd
 
     from alzmri.config import Config
-    from alzmri.datasets import DataWarning
-    from alzmri.splits import load_splits
+    from alzmri.data.datasets import DataWarning
+    from alzmri.leakage.splits import load_splits
 
     run = _run_copy(smoke_run, tmp_path)
     metadata = json.loads((run / "metadata.json").read_text())

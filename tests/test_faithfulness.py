@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from alzmri import faithfulness as F
+from alzmri.explain import faithfulness as F
 
 
 def _patch_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +47,7 @@ def test_area_under_a_curve_and_pixel_ranks_by_hand():
 
 
 def test_grad_cam_deletes_the_evidence_faster_than_random_and_centre(patch_model):
-    from alzmri.gradcam import gradcam
+    from alzmri.explain.gradcam import gradcam
 
     images, labels = _patch_images(64, seed=2)
     images = images[labels == 1]  # the patch is the evidence

@@ -7,14 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from alzmri.input_check import (CHECK_FILE, COMPONENTS, InputCheck, InputScores, fit_input_check, load_input_check,
+from alzmri.models.input_check import (CHECK_FILE, COMPONENTS, InputCheck, InputScores, fit_input_check, load_input_check,
                                 summary, textures)
 
 
 def _own_data(run_dir):
     from alzmri.config import Config
-    from alzmri.model import load_run
-    from alzmri.splits import load_splits
+    from alzmri.models.classifier import load_run
+    from alzmri.leakage.splits import load_splits
 
     run = load_run(run_dir)
     with warnings.catch_warnings():
@@ -55,7 +55,7 @@ def test_training_stores_the_check_in_the_run(smoke_run):
 
 
 def test_the_runs_own_test_slices_are_in_distribution(smoke_run):
-    from alzmri.evaluate import batch_images, predict_checked
+    from alzmri.evaluation.evaluate import batch_images, predict_checked
 
     run, data = _own_data(smoke_run)
     test = data.part("test")
@@ -64,7 +64,7 @@ def test_the_runs_own_test_slices_are_in_distribution(smoke_run):
 
 
 def test_slices_unlike_the_training_data_are_flagged(smoke_run):
-    from alzmri.evaluate import batch_images, predict_checked
+    from alzmri.evaluation.evaluate import batch_images, predict_checked
 
     run, data = _own_data(smoke_run)
     images = batch_images(data.part("test").head(8), run.image_size)
@@ -91,7 +91,7 @@ def test_no_check_without_validation_slices(smoke_run):
 
 
 def test_a_check_survives_saving_and_a_broken_file_is_named(tmp_path):
-    from alzmri.model import RunError
+    from alzmri.models.classifier import RunError
 
     rng = np.random.default_rng(0)
     check = InputCheck({"features": rng.random((7, 4)).astype(np.float16),

@@ -1,9 +1,11 @@
 import numpy as np
 
-from alzmri import leakage, similarity, synthetic
+from alzmri.data import synthetic
+from alzmri.leakage import copies as leakage
+from alzmri.leakage import similarity
 from alzmri.config import get_config
-from alzmri.baselines import thumbnail_baseline
-from alzmri.splits import audit
+from alzmri.evaluation.baselines import thumbnail_baseline
+from alzmri.leakage.splits import audit
 
 
 def test_copy_descriptor_survives_the_augmentations():
@@ -62,7 +64,7 @@ def test_similarity_check_catches_a_planted_leak_the_grouping_misses(medium_data
 def test_thumbnail_baseline_stays_modest_unless_the_split_leaks_subjects(medium_data):
     """A linear model on thumbnails must not solve the synthetic task on unseen subjects (else it teaches
     nothing), yet the same model looks good when other slices of the test brains are in train."""
-    from alzmri.splits import split_frame
+    from alzmri.leakage.splits import split_frame
 
     honest = thumbnail_baseline(medium_data.frame)
     leaky = thumbnail_baseline(split_frame(medium_data.frame, "image", get_config("demo")))
@@ -84,8 +86,8 @@ def test_audit_of_a_class_with_a_single_image(tmp_path):
     """Tiny data used to crash the audit inside scikit-learn; now every protocol is counted."""
     import warnings
 
-    from alzmri.datasets import index_dataset
-    from alzmri.splits import PreparedData, annotate
+    from alzmri.data.datasets import index_dataset
+    from alzmri.leakage.splits import PreparedData, annotate
 
     root = synthetic.generate_dataset(tmp_path / "v2", n_per_class=16, size=48, slices=4, balance="equal",
                                       progress=False)
@@ -104,7 +106,7 @@ def test_audit_of_a_class_with_a_single_image(tmp_path):
 def test_thumbnail_baseline_refuses_a_single_class_in_train(medium_data):
     import pytest
 
-    from alzmri.datasets import DatasetError
+    from alzmri.data.datasets import DatasetError
 
     frame = medium_data.frame.copy()
     frame.loc[(frame["split"] == "train") & (frame["class_name"] != "NonDemented"), "split"] = "unused"

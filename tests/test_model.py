@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from alzmri import model as M
+from alzmri.models import classifier as M
 from alzmri.config import CLASS_NAMES, get_config
 
 

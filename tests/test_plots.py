@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alzmri import plots
-from alzmri.gradcam import brain_mask, overlay
+from alzmri.reporting import plots
+from alzmri.explain.gradcam import brain_mask, overlay
 
 
 def test_every_evaluation_figure_names_its_run_and_its_synthetic_data(smoke_evaluation, monkeypatch, tmp_path):

@@ -8,13 +8,13 @@ import pytest
 from PIL import Image
 
 from alzmri.cli import main
-from alzmri.provenance import SYNTHETIC_WARNING, describe_run
+from alzmri.models.provenance import SYNTHETIC_WARNING, describe_run
 
 
 def _test_files(run_dir, n: int = 3) -> list[str]:
     import pandas as pd
 
-    from alzmri.model import load_run
+    from alzmri.models.classifier import load_run
 
     splits = pd.read_csv(run_dir / "splits.csv", keep_default_na=False)
     root = load_run(run_dir).metadata["data"]
@@ -61,7 +61,7 @@ def test_predict_text_says_it_in_one_line_each(smoke_run, tmp_path, capsys):
     run = str(smoke_run)
     assert main(["predict", run, *_unlike_files(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"Run {smoke_run.name}, trained on SYNTHETIC data (alzmri.synthetic demo set)")
+    assert lines[0].startswith(f"Run {smoke_run.name}, trained on SYNTHETIC data (alzmri.data.synthetic demo set)")
     assert "in_distribution" in lines[1] and "input_score" in lines[1]
     assert sum(SYNTHETIC_WARNING in line for line in lines) == 1
     assert any(line.startswith("WARNING 2 of 2 slices look unlike this run's training data") for line in lines)
@@ -79,7 +79,7 @@ def test_the_test_score_is_quoted_once_evaluated(smoke_evaluation, smoke_run, ca
 
 
 def test_a_run_without_a_stored_check_says_so(smoke_run, tmp_path, capsys):
-    from alzmri.input_check import CHECK_FILE
+    from alzmri.models.input_check import CHECK_FILE
 
     run = _copy_run(smoke_run, tmp_path / "old-run")
     (run / CHECK_FILE).unlink()
@@ -94,7 +94,7 @@ def test_a_run_without_a_stored_check_says_so(smoke_run, tmp_path, capsys):
 
 
 def test_gradcam_titles_and_output_name_the_run_and_the_synthetic_data(smoke_run, tmp_path, monkeypatch, capsys):
-    from alzmri import plots
+    from alzmri.reporting import plots
 
     titles, labels = [], []
     drawn = plots.gradcam_gallery
@@ -125,7 +125,7 @@ def test_gradcam_titles_and_output_name_the_run_and_the_synthetic_data(smoke_run
      "uraninjo/augmented-alzheimer-mri-dataset-v2", []),
     ({"config": {"data": "/data/my_slices"}, "synthetic": False, "data_fingerprint": "f00", "split": "naive",
       "labels": "shuffled by subject (memorisation check)"}, "my_slices", ["SHUFFLED LABELS", "LEAKY SPLIT"]),
-    ({"config": {"data": "demo"}, "data_fingerprint": "d", "split": "subject"}, "alzmri.synthetic demo set",
+    ({"config": {"data": "demo"}, "data_fingerprint": "d", "split": "subject"}, "alzmri.data.synthetic demo set",
      ["SYNTHETIC"]),  # an older run without the synthetic flag
 ])
 def test_provenance_names_the_data_and_warns(tmp_path, metadata, name, warnings):

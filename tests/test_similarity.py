@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from alzmri import similarity
+from alzmri.leakage import similarity
 
 
 @pytest.fixture

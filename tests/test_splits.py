@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alzmri import synthetic
+from alzmri.data import synthetic
 from alzmri.config import CLASS_NAMES, get_config
-from alzmri.datasets import DatasetError, DataWarning, index_dataset
-from alzmri.splits import annotate, available_protocols, split_frame
+from alzmri.data.datasets import DatasetError, DataWarning, index_dataset
+from alzmri.leakage.splits import annotate, available_protocols, split_frame
 
 
 def test_subject_split_keeps_every_brain_on_one_side(medium_data):
@@ -194,7 +194,7 @@ def test_two_subjects_a_class_is_refused_in_one_line_before_training(tmp_path, c
 
 
 def test_a_held_out_split_of_one_subject_is_refused_and_the_smoke_data_is_not(medium_data):
-    from alzmri.splits import PreparedData, check_held_out, prepare_data
+    from alzmri.leakage.splits import PreparedData, check_held_out, prepare_data
 
     frame = medium_data.frame.copy()
     val = frame["split"] == "val"

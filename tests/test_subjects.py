@@ -2,10 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alzmri import subjects, synthetic
+from alzmri.leakage import subjects
+
+from alzmri.data import synthetic
 from alzmri.config import get_config
-from alzmri.datasets import index_dataset
-from alzmri.splits import annotate
+from alzmri.data.datasets import index_dataset
+from alzmri.leakage.splits import annotate
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alzmri import synthetic
+from alzmri.data import synthetic
 from alzmri.config import CLASS_NAMES, SEVERITY_RANK
 
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from alzmri.config import CLASS_NAMES, get_config
-from alzmri.datasets import index_dataset
-from alzmri.model import load_run
-from alzmri.train import DATA_FILE, _check_resumable, save_run
+from alzmri.data.datasets import index_dataset
+from alzmri.models.classifier import load_run
+from alzmri.models.training import DATA_FILE, _check_resumable, save_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,8 +118,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, private_cache):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from alzmri.config import get_config
-        from alzmri.model import load_run
-        from alzmri.train import get_strategy, train
+        from alzmri.models.classifier import load_run
+        from alzmri.models.training import get_strategy, train
         print("replicas", get_strategy("mirrored").num_replicas_in_sync)
         run = train(get_config("smoke", runs_dir={str(tmp_path)!r}, head_epochs=1), strategy="mirrored", progress=False)
         print("balanced", load_run(run).metadata["metrics"]["val"]["balanced_accuracy"])
@@ -135,7 +135,7 @@ def test_augmented_feature_passes_keep_labels_aligned(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
-    import alzmri.train as T
+    import alzmri.models.training as T
 
     levels = [0, 0, 255, 255]  # classes 0-1 flat black, 2-3 flat white: no augmentation turns one into the other
     rows = []
@@ -159,7 +159,7 @@ def test_augmented_feature_passes_keep_labels_aligned(tmp_path, monkeypatch):
 def test_callbacks_of_a_stage(tmp_path):
     import keras
 
-    from alzmri.train import _callbacks
+    from alzmri.models.training import _callbacks
 
     names = lambda cbs: [type(c).__name__ for c in cbs]  # noqa: E731
     plain = _callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke"))
@@ -170,7 +170,7 @@ def test_callbacks_of_a_stage(tmp_path):
 
 
 def test_get_or_train_reuses_a_finished_run_of_the_same_settings(tmp_path, monkeypatch):
-    import alzmri.train as T
+    import alzmri.models.training as T
 
     config = get_config("smoke", runs_dir=str(tmp_path))
     run_dir = tmp_path / T.default_run_name(config)
@@ -187,8 +187,8 @@ def test_get_or_train_reuses_a_finished_run_of_the_same_settings(tmp_path, monke
 
 
 def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
-    from alzmri.model import RunError
-    from alzmri.train import get_or_train
+    from alzmri.models.classifier import RunError
+    from alzmri.models.training import get_or_train
 
     config = get_config("smoke", runs_dir=str(tmp_path), data=str(tmp_path / "mydata")).with_absolute_data()
     finished = tmp_path / "finished"
@@ -205,7 +205,7 @@ def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
 def test_the_precision_policy_is_the_callers_again_after_training():
     import keras
 
-    from alzmri.train import mixed_precision_if_gpu
+    from alzmri.models.training import mixed_precision_if_gpu
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")  # whatever the caller had chosen
     try:
@@ -219,7 +219,7 @@ def test_the_precision_policy_is_the_callers_again_after_training():
 
 
 def test_the_training_plan_states_each_presets_own_numbers():
-    from alzmri.train import training_plan
+    from alzmri.models.training import training_plan
 
     demo = training_plan(get_config("demo"))
     assert "up to stage conv3 (from scratch) at 64 px" in demo and "stage 1: skipped" in demo

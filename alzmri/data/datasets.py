@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from . import synthetic
-from .errors import AlzmriError
-from .config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
-from .files import NotWritableError, atomic_path, ensure_writable, file_lock
-from .progress import show_bars
-from .safe_text import one_line
+from alzmri.data import synthetic
+from alzmri.errors import AlzmriError
+from alzmri.config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
+from alzmri.files import is_url_or_stdin, NotWritableError, atomic_path, ensure_writable, file_lock
+from alzmri.progress import show_bars
+from alzmri.safe_text import one_line
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
@@ -52,11 +52,6 @@ def canonical_class(name: str) -> str | None:
     """Map any spelling of a class name (case, ``_``, ``-``, spaces) to its canonical form, else None."""
     key = re.sub(r"[\s_\-]+", "", name).lower()
     return next((c for c in CLASS_NAMES if c.lower() == key), None)
-
-
-def is_url_or_stdin(spec: str) -> bool:
-    """Whether an input names a URL (``https://...``) or standard input (``-``): neither is read as a file."""
-    return spec == "-" or "://" in spec
 
 
 def existing_path(spec: str | Path, what: str = "", hint: str = "") -> Path:
@@ -250,7 +245,7 @@ def _kind_of_subset(subset: str, subsets: set[str]) -> str:
     """Augmented or original, from the folder name (V1: ``Augmented...``; V2: ``data/train`` beside ``data/val``).
 
     Only the V2 set's own ``data`` folder counts: a user's ``mydata/train`` beside ``mydata/val`` holds
-    originals. The splits check the claim on the pixels (:func:`alzmri.splits.annotate`).
+    originals. The splits check the claim on the pixels (:func:`alzmri.leakage.splits.annotate`).
     """
     low = subset.lower()
     if "augment" in low:
@@ -329,7 +324,7 @@ def _check_not_empty(root: Path, folders: dict, frame: pd.DataFrame) -> None:
 def _add_provenance(root: Path, frame: pd.DataFrame) -> None:
     """Fill ``kind`` (original/augmented) and ``original`` (where known, from a synthetic manifest).
 
-    Without a manifest, ``original`` stays empty here; :mod:`alzmri.splits` matches copies to originals.
+    Without a manifest, ``original`` stays empty here; :mod:`alzmri.leakage.splits` matches copies to originals.
     """
     manifest = synthetic.read_manifest(root)
     if manifest is not None:

@@ -29,13 +29,13 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import leakage
-from .config import CLASS_NAMES, SPLIT_PROTOCOLS, Config, default_cache_dir
-from .datasets import DatasetError, DatasetIndex, DataWarning, index_dataset, resolve_data
-from .errors import AlzmriError, SettingsError
-from .similarity import Features, cached_features
-from .subjects import SubjectRecovery, named_files, recover_subjects
-from .safe_text import one_line
+from alzmri.leakage import copies as leakage
+from alzmri.config import CLASS_NAMES, SPLIT_PROTOCOLS, Config, default_cache_dir
+from alzmri.data.datasets import DatasetError, DatasetIndex, DataWarning, index_dataset, resolve_data
+from alzmri.errors import AlzmriError, SettingsError
+from alzmri.leakage.similarity import Features, cached_features
+from alzmri.leakage.subjects import SubjectRecovery, named_files, recover_subjects
+from alzmri.safe_text import one_line
 
 PROTOCOLS = SPLIT_PROTOCOLS
 SPLITS = ("train", "val", "test")
@@ -563,7 +563,7 @@ def audit(data: PreparedData, config: Config, protocols: list[str] | None = None
 
     Returns:
         ``(table, per_image)``: the table has one row per protocol and evaluation split (see
-        :func:`alzmri.leakage.leak_counts`); ``per_image`` has ``relpath``, ``class_name``, ``kind``,
+        :func:`alzmri.leakage.copies.leak_counts`); ``per_image`` has ``relpath``, ``class_name``, ``kind``,
         ``original``, ``subject`` and a ``split_<protocol>`` column per protocol.
     """
     protocols = protocols or available_protocols(data.frame)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .model import describe_backbone
-from .safe_text import one_line
+from alzmri.models.classifier import describe_backbone
+from alzmri.models.provenance import DISCLAIMER
+from alzmri.safe_text import one_line
 
-DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
 
 
 def training_summary(run_dir: Path, metadata: dict) -> str:
@@ -36,7 +36,7 @@ def training_summary(run_dir: Path, metadata: dict) -> str:
 
 def print_evaluation(evaluation) -> None:
     """Headline metrics with 95 % intervals, per-class recall and Grad-CAM faithfulness."""
-    from .metrics import metrics_table
+    from alzmri.metrics import metrics_table
 
     m = evaluation.metrics
     tag = ", SYNTHETIC data" if m.get("synthetic") else ""
@@ -64,7 +64,7 @@ def print_evaluation(evaluation) -> None:
 
 def _print_faithfulness(f: dict) -> None:
     """Deletion/insertion AUCs against the baselines, their verdict, and the randomisation cascade."""
-    from .faithfulness import faithfulness_table, randomisation_verdict, verdict
+    from alzmri.explain.faithfulness import faithfulness_table, randomisation_verdict, verdict
 
     print(f"Grad-CAM faithfulness on {f['images']} test images (layer {f['layer']}, explaining {f['explains']}; "
           f"pixels removed to {f['removed_to']}, {f['steps']} steps; intervals over {f['intervals']['count']} "
@@ -115,19 +115,19 @@ def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: lis
     """Print a protocol comparison with its lesson; save its figure, stamped with ``caption``, into ``folders``.
 
     Args:
-        table: :func:`alzmri.compare.compare_protocols`'s result.
+        table: :func:`alzmri.evaluation.compare.compare_protocols`'s result.
         model: ``probe`` or ``cnn``, in the figure's name and the JSON.
         caption: what was compared on what data (a run and/or the data's name), under the figure.
         folders: where ``compare_<model>.png`` goes.
-        json_path: also write :func:`alzmri.compare.comparison_json` there.
+        json_path: also write :func:`alzmri.evaluation.compare.comparison_json` there.
 
     Returns:
         The figure's paths.
     """
     import json
 
-    from . import plots
-    from .compare import comparison_json, format_comparison, lesson
+    from alzmri.reporting import plots
+    from alzmri.evaluation.compare import comparison_json, format_comparison, lesson
 
     print(format_comparison(table))
     print(lesson(table))

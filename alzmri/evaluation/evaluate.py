@@ -10,42 +10,22 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .cards import write_model_card
-from .config import CLASS_NAMES
-from .datasets import DatasetError
-from .files import ensure_writable, write_text_atomically
-from .input_check import COMPONENTS, InputScores
-from .leakage import leak_flags
-from .metrics import balanced_accuracy, compute_metrics, headline_metrics
-from .progress import keras_verbose
-from .safe_text import one_line
-
-
-def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
-                  progress: bool = False) -> np.ndarray:
-    """Class probabilities for ``frame``'s images, shape (n, n_classes)."""
-    from .pipeline import images_only, make_tf_dataset
-
-    ds = make_tf_dataset(frame, image_size, batch_size, cache=False)
-    return model.predict(ds.map(images_only), verbose=keras_verbose(progress))
-
-
-def validation_metrics(model, data, config) -> dict:
-    """The headline metrics (no intervals) on the validation split: the summary of a training run.
-
-    Test-split numbers are left to :func:`evaluate_run` on purpose: printed after every training, they
-    invite tuning the settings on the test split.
-    """
-    part = data.part("val")
-    if part.empty:
-        return {}
-    proba = predict_frame(model, part, config.image_size, config.batch_size)
-    return {"val": {"images": int(len(part)), **headline_metrics(part["label"].to_numpy(), proba)}}
+from alzmri.models.cards import write_model_card
+from alzmri.config import CLASS_NAMES
+from alzmri.data.datasets import DatasetError
+from alzmri.files import ensure_writable, write_text_atomically
+from alzmri.models.input_check import COMPONENTS, InputScores
+from alzmri.leakage.copies import leak_flags
+from alzmri.metrics import balanced_accuracy, compute_metrics
+from alzmri.models.classifier import predict_frame
+from alzmri.models.provenance import DISCLAIMER, describe_run
+from alzmri.safe_text import one_line
 
 
 def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
@@ -99,14 +79,14 @@ def write_metrics(run_dir: Path, key: str, metrics: dict) -> Path:
 
 def batch_images(frame: pd.DataFrame, image_size: int) -> np.ndarray:
     """``frame``'s images as the model sees them: float32 (n, size, size, 3), raw 0-255."""
-    from .pipeline import make_tf_dataset
+    from alzmri.data.pipeline import make_tf_dataset
 
     return np.concatenate([x.numpy() for x, _ in make_tf_dataset(frame, image_size, 64, cache=False)])
 
 
 def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarray | None:
     """The synthetic evidence masks of ``frame``'s images at the model's size, or None for real data."""
-    from . import synthetic
+    from alzmri.data import synthetic
 
     if synthetic.read_manifest(root) is None:
         return None
@@ -119,7 +99,7 @@ class Evaluation:
     """A run evaluated on one split: the predictions, the metrics (saved under ``key``), what the figures need
     (``cascade_maps``: Grad-CAM maps of a few images as the model is re-initialised step by step, of the rows
     ``cascade_sample`` whose model-size images are ``cascade_images``), and the ``figures`` drawn of it while
-    the run was locked (:func:`evaluate_run`'s ``figures``)."""
+    the run was locked (:func:`evaluate_run`'s ``draw``)."""
 
     def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str,
                  cascade_maps: list[np.ndarray] | None = None, cascade_sample: pd.DataFrame | None = None):
@@ -162,8 +142,8 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
     Returns:
         The randomisation cascade's maps of the first few images, for the figure.
     """
-    from .faithfulness import explanation_report
-    from .splits import independent_units
+    from alzmri.explain.faithfulness import explanation_report
+    from alzmri.leakage.splits import independent_units
 
     units, unit = independent_units(sample)
     metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
@@ -176,10 +156,10 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  explain_images: int | None = None, layer_name: str | None = None,
-                 progress: bool = True, figures: list[str | Path] | None = None) -> Evaluation:
+                 progress: bool = True, draw: Callable[[Evaluation], list[Path]] | None = None) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json (and figures).
 
-    The run is locked throughout (:func:`alzmri.train.run_lock`): evaluations of one run take turns, and a run
+    The run is locked throughout (:func:`alzmri.models.training.run_lock`): evaluations of one run take turns, and a run
     being trained is refused at once, so the model scored, its metrics and its figures all belong to one run.
 
     Args:
@@ -191,10 +171,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
             deletion/insertion and the randomisation check (``faithfulness``), and on synthetic data the
             evidence masks (``plausibility``).
         layer_name: the feature map Grad-CAM explains (default: the run's ``gradcam_layer``, else
-            :func:`alzmri.gradcam.find_target_layer`).
+            :func:`alzmri.explain.gradcam.find_target_layer`).
         progress: show progress bars.
-        figures: draw the evaluation's figures (:func:`alzmri.plots.save_evaluation_figures`) into the run's
-            figures folder and these extra folders before the run is unlocked; None: draw none.
+        draw: called with the evaluation before the run is unlocked, returning the paths of the figures it drew
+            (:func:`alzmri.reporting.plots.evaluate_with_figures` passes the evaluation's figures); None: none.
 
     Returns:
         The evaluation (predictions, metrics, the figures' paths); the metrics are also merged into
@@ -205,14 +185,12 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         RunError: the run is missing, broken, or being trained right now.
         SplitsFileError: its ``splits.csv`` is gone, unreadable, or not what its metadata recorded.
     """
-    from .train import run_lock
+    from alzmri.models.training import run_lock
 
     with run_lock(_run_folder(Path(run_dir)), evaluation=True):
         evaluation = _evaluate_locked(Path(run_dir), split, data, n_boot, explain_images, layer_name, progress)
-        if figures is not None:
-            from .plots import save_evaluation_figures
-
-            evaluation.figures = save_evaluation_figures(evaluation, [Path(f) for f in figures])
+        if draw is not None:
+            evaluation.figures = draw(evaluation)
     return evaluation
 
 
@@ -224,10 +202,10 @@ def _run_folder(path: Path) -> Path:
 def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explain_images: int | None,
                      layer_name: str | None, progress: bool) -> Evaluation:
     """:func:`evaluate_run`'s work, with the run locked: load, score, explain, save the metrics and the card."""
-    from .config import Config
-    from .gradcam import check_layer
-    from .model import load_run
-    from .splits import independent_units, load_splits
+    from alzmri.config import Config
+    from alzmri.explain.gradcam import check_layer
+    from alzmri.models.classifier import load_run
+    from alzmri.leakage.splits import independent_units, load_splits
 
     run = load_run(run_dir)
     ensure_writable(run.path, "the run folder, where metrics.json and figures/ go")
@@ -269,7 +247,7 @@ def _rewrite_card(run_dir: Path) -> None:
 
 def predict_images(run, images) -> np.ndarray:
     """Class probabilities for an array of images (checked: shape, size, type; grey → RGB)."""
-    from .model import as_model_batch
+    from alzmri.models.classifier import as_model_batch
 
     return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
 
@@ -278,15 +256,15 @@ def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
     """Class probabilities and the input check of an array of images, in one pass through the model.
 
     Args:
-        run: the loaded run (:func:`alzmri.model.load_run`).
-        images: images as :func:`alzmri.model.as_model_batch` takes them.
+        run: the loaded run (:func:`alzmri.models.classifier.load_run`).
+        images: images as :func:`alzmri.models.classifier.as_model_batch` takes them.
 
     Returns:
         ``(proba, scores)``: probabilities (n, n_classes), and each image's input check
-        (:class:`alzmri.input_check.InputScores`), None for a run that stores no check.
+        (:class:`alzmri.models.input_check.InputScores`), None for a run that stores no check.
     """
-    from .input_check import load_input_check, with_features
-    from .model import as_model_batch
+    from alzmri.models.input_check import load_input_check, with_features
+    from alzmri.models.classifier import as_model_batch
 
     batch = as_model_batch(images, run.image_size)
     check = load_input_check(run.path)
@@ -301,15 +279,15 @@ def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
 
 
 class PredictionReport:
-    """Predictions on files with what they are: the run and its data (:mod:`alzmri.provenance`), the warnings,
-    and the input check of each slice (:mod:`alzmri.input_check`).
+    """Predictions on files with what they are: the run and its data (:mod:`alzmri.models.provenance`), the warnings,
+    and the input check of each slice (:mod:`alzmri.models.input_check`).
 
     Attributes:
         table: one row per readable file: ``file``, ``prediction``, one column per class, ``in_distribution``
             and ``input_score`` (None where the run stores no check).
         problems: ``(path, message)`` per file that could not be read.
         scores: the input check of the table's rows, or None.
-        provenance: the run's :class:`alzmri.provenance.Provenance`.
+        provenance: the run's :class:`alzmri.models.provenance.Provenance`.
     """
 
     def __init__(self, table: pd.DataFrame, problems: list[tuple[Path, str]], scores, provenance):
@@ -317,8 +295,8 @@ class PredictionReport:
 
     @property
     def input_summary(self) -> str:
-        """The input check in one line (:func:`alzmri.input_check.summary`)."""
-        from .input_check import summary
+        """The input check in one line (:func:`alzmri.models.input_check.summary`)."""
+        from alzmri.models.input_check import summary
 
         return summary(self.scores)
 
@@ -334,8 +312,6 @@ class PredictionReport:
 
     def as_dict(self) -> dict:
         """The JSON answer: the run, its data and test score, warnings, the input check, the predictions."""
-        from .reports import DISCLAIMER
-
         check = None if self.scores is None else {
             "threshold": round(float(self.scores.threshold), 4), "images": int(len(self.scores.score)),
             "flagged": int((~self.scores.in_distribution).sum())}
@@ -346,8 +322,6 @@ class PredictionReport:
 
     def footer(self) -> list[str]:
         """The closing lines: the warnings (one line each), the input check, the disclaimer."""
-        from .reports import DISCLAIMER
-
         quiet = [self.input_summary] if len(self.table) and not self.input_warns else []
         return [f"WARNING {w}" for w in self.warnings] + quiet + [DISCLAIMER]
 
@@ -361,8 +335,6 @@ class PredictionReport:
 def report_images(run, images: np.ndarray, files: list[Path], problems: list[tuple[Path, str]] | None = None
                   ) -> PredictionReport:
     """Predict and check images already read (``files``: where each came from) and say what the answers are."""
-    from .provenance import describe_run
-
     proba, scores = predict_checked(run, images)
     table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
     table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
@@ -378,7 +350,7 @@ def predict_report(run, paths: list[Path]) -> PredictionReport:
     Returns:
         The :class:`PredictionReport`; a file that cannot be read is listed in its ``problems`` and skipped.
     """
-    from .pipeline import read_readable_images
+    from alzmri.data.pipeline import read_readable_images
 
     images, read, problems = read_readable_images(paths, run.image_size)
     return report_images(run, images, read, problems)

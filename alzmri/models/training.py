@@ -23,17 +23,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .cards import write_model_card
-from .config import CLASS_NAMES, Config
-from .errors import SettingsError
-from .files import ensure_writable
-from .input_check import CHECK_FILE, fit_input_check
-from .progress import keras_verbose, show_bars
-from .model import (PREPROCESSING, RunError, build_classifier, describe_backbone, feature_extractor, head_model,
-                    set_trainable)
-from .splits import SPLITS_FILE, PreparedData, check_held_out, prepare_data, save_splits, split_record
-from .safe_text import one_line
+from alzmri import __version__
+from alzmri.models.cards import write_model_card
+from alzmri.config import CLASS_NAMES, Config
+from alzmri.errors import SettingsError
+from alzmri.files import ensure_writable
+from alzmri.models.input_check import CHECK_FILE, fit_input_check
+from alzmri.progress import keras_verbose, show_bars
+from alzmri.metrics import headline_metrics
+from alzmri.models.classifier import (PREPROCESSING, RunError, build_classifier, describe_backbone, feature_extractor,
+                                      head_model, predict_frame, set_trainable)
+from alzmri.leakage.splits import SPLITS_FILE, PreparedData, check_held_out, prepare_data, save_splits, split_record
+from alzmri.safe_text import one_line
 
 #: In an unfinished run's folder: the fingerprint of the data it was started on.
 DATA_FILE = "data.json"
@@ -117,7 +118,7 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from .pipeline import make_tf_dataset
+    from alzmri.data.pipeline import make_tf_dataset
 
     extractor = feature_extractor(model)
     # A compiled direct call: predict_on_batch returns one replica's share under MirroredStrategy.
@@ -188,7 +189,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
     ``head_epochs`` is 0 (a backbone trained from scratch has no features worth a head of their own yet)."""
     import tensorflow as tf
 
-    from .pipeline import class_weights
+    from alzmri.data.pipeline import class_weights
 
     if config.head_epochs <= 0:
         return
@@ -215,7 +216,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
 
 def finetune(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
     """Stage 2: the top ``finetune_blocks`` blocks and the head, lower learning rate, augmentation."""
-    from .pipeline import class_weights, make_tf_dataset
+    from alzmri.data.pipeline import class_weights, make_tf_dataset
 
     if config.finetune_epochs <= 0:
         return
@@ -321,7 +322,7 @@ def history_frame(work: Path) -> pd.DataFrame:
 def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits: pd.DataFrame | None = None,
              input_check=None) -> Path:
     """Write model, metadata, history, (given ``splits``) which file went where and (given ``input_check``, an
-    :class:`alzmri.input_check.InputCheck`) the input check's reference to ``run_dir`` atomically."""
+    :class:`alzmri.models.input_check.InputCheck`) the input check's reference to ``run_dir`` atomically."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = run_dir.parent / f".{run_dir.name}.saving"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -563,7 +564,6 @@ def _release(handle) -> None:
 
 def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, strategy: str, progress: bool) -> Path:
     """:func:`train`'s work, with the run locked: prepare, resume or start, two stages, save."""
-    from .evaluate import validation_metrics
 
     start = time.time()
     set_seeds(config.seed)
@@ -600,6 +600,19 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     write_model_card(run_dir)  # validation only until `evaluate` scores the test split and rewrites it
     shutil.rmtree(work, ignore_errors=True)
     return run_dir
+
+
+def validation_metrics(model, data, config) -> dict:
+    """The headline metrics (no intervals) on the validation split: the summary of a training run.
+
+    Test-split numbers are left to :func:`evaluate_run` on purpose: printed after every training, they
+    invite tuning the settings on the test split.
+    """
+    part = data.part("val")
+    if part.empty:
+        return {}
+    proba = predict_frame(model, part, config.image_size, config.batch_size)
+    return {"val": {"images": int(len(part)), **headline_metrics(part["label"].to_numpy(), proba)}}
 
 
 def save_weights_atomically(model, path: Path) -> None:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import HF_REPO, KAGGLE_HANDLE
+from alzmri.config import HF_REPO, KAGGLE_HANDLE
 
 #: The one line every answer of a synthetic run carries.
 SYNTHETIC_WARNING = ("SYNTHETIC: this run learnt from alzmri's generated demo slices; its answers mean nothing "
@@ -21,6 +21,10 @@ SYNTHETIC_WARNING = ("SYNTHETIC: this run learnt from alzmri's generated demo sl
 SHUFFLED_WARNING = ("SHUFFLED LABELS: this run was trained on labels shuffled by subject (a memorisation check); "
                     "its answers are not predictions.")
 LEAKY_PROTOCOLS = ("image", "official", "naive")
+
+
+#: Said under every prediction, card and report.
+DISCLAIMER = "alzmri is a teaching and research tool, not a medical device: its output is not a diagnosis."
 
 
 @dataclass
@@ -88,7 +92,7 @@ def data_name(metadata: dict) -> str:
     """The data a run learnt from, named as a user would look it up (Kaggle handle, HF repo, folder name)."""
     spec = str((metadata.get("config") or {}).get("data", metadata.get("data", "?")))
     if is_synthetic(metadata):
-        return "alzmri.synthetic demo set" if spec == "demo" else f"alzmri.synthetic set {Path(spec).name}"
+        return "alzmri.data.synthetic demo set" if spec == "demo" else f"alzmri.data.synthetic set {Path(spec).name}"
     return {"kaggle": KAGGLE_HANDLE, "hf": HF_REPO}.get(spec, Path(spec).name or spec)
 
 

@@ -14,8 +14,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import CLASS_NAMES, Config
-from .errors import AlzmriError, SettingsError
+import pandas as pd
+
+from alzmri.config import CLASS_NAMES, Config
+from alzmri.errors import AlzmriError, SettingsError
 
 #: How each supported backbone expects its input; "tf": [-1, 1], "torch": ImageNet mean/std, "none":
 #: the backbone rescales by itself (EfficientNet, ConvNeXt).
@@ -261,6 +263,16 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{model_file}: model input {model.input_shape} / output {model.output_shape} do not "
                        f"match metadata (image size {metadata['image_size']}, {len(CLASS_NAMES)} classes)")
     return Run(folder, model, metadata)
+
+
+def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
+                  progress: bool = False) -> np.ndarray:
+    """Class probabilities for ``frame``'s images, shape (n, n_classes)."""
+    from alzmri.data.pipeline import images_only, make_tf_dataset
+    from alzmri.progress import keras_verbose
+
+    ds = make_tf_dataset(frame, image_size, batch_size, cache=False)
+    return model.predict(ds.map(images_only), verbose=keras_verbose(progress))
 
 
 def as_model_batch(images, image_size: int):

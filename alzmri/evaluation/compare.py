@@ -2,7 +2,7 @@
 
 Each protocol's split is scored twice by the same model and budget: once with the true labels and once
 with **subject-shuffled** labels (every subject gets a random class, class sizes kept, the same labels in
-train and test; see :func:`alzmri.splits.shuffle_labels`). Shuffled labels say nothing about disease. A
+train and test; see :func:`alzmri.leakage.splits.shuffle_labels`). Shuffled labels say nothing about disease. A
 model that still beats chance on them has recognised subjects it saw in training, so on that protocol
 its true-label score measures memory as much as medicine (Yagis et al., Sci Rep 2021).
 """
@@ -14,13 +14,13 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .baselines import nearest_neighbour_probe
-from .config import Config
-from .datasets import DataWarning
-from .errors import SettingsError
-from .leakage import leak_flags
-from .metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
-from .splits import PreparedData, available_protocols, independent_units
+from alzmri.evaluation.baselines import nearest_neighbour_probe
+from alzmri.config import Config
+from alzmri.data.datasets import DataWarning
+from alzmri.errors import SettingsError
+from alzmri.leakage.copies import leak_flags
+from alzmri.metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
+from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
 
 PROBE = "1-nearest-neighbour on 32x32 pose-normalised thumbnails"
 
@@ -33,9 +33,9 @@ def probe_predictions(data: PreparedData, config: Config, progress: bool = False
 
 def cnn_predictions(data: PreparedData, config: Config, progress: bool = True) -> np.ndarray:
     """Test-split predictions of the project's classifier trained with ``config`` (a finished run is reused)."""
-    from .evaluate import predict_frame
-    from .model import load_run
-    from .train import get_or_train
+    from alzmri.models.classifier import predict_frame
+    from alzmri.models.classifier import load_run
+    from alzmri.models.training import get_or_train
 
     run = load_run(get_or_train(config, data=data, progress=progress))
     return predict_frame(run.model, data.part("test"), run.image_size, config.batch_size).argmax(axis=1)
@@ -73,7 +73,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
 
     Args:
         data: annotated data (features and subjects) with its true labels, e.g. from
-            :func:`alzmri.splits.prepare_data`; it is re-split by each protocol.
+            :func:`alzmri.leakage.splits.prepare_data`; it is re-split by each protocol.
         config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
         protocols: which protocols (default: every one the data allows).
         model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn``

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from .datasets import DatasetError, existing_path, is_visible, to_8bit
+from alzmri.data.datasets import DatasetError, existing_path, is_visible, to_8bit
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -68,7 +68,7 @@ def collect_image_files(inputs: list[str]) -> list[Path]:
 
     Raises:
         DatasetError: an input that is a URL or ``-``, a symbolic link loop, missing, neither a file nor a folder,
-            or a folder without images (see :func:`alzmri.datasets.existing_path`).
+            or a folder without images (see :func:`alzmri.data.datasets.existing_path`).
     """
     files = []
     for item in inputs:

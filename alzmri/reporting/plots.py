@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .config import CLASS_NAMES  # noqa: E402
-from .safe_text import plot_text  # noqa: E402
+from alzmri.config import CLASS_NAMES  # noqa: E402
+from alzmri.safe_text import plot_text  # noqa: E402
 
 
 def _grey(path: str) -> np.ndarray:
@@ -111,7 +111,7 @@ def protocol_comparison(table: pd.DataFrame, title: str = "") -> plt.Figure:
     """Balanced accuracy per protocol with true and with subject-shuffled labels, 95 % intervals and chance.
 
     Args:
-        table: :func:`alzmri.compare.compare_protocols`'s result.
+        table: :func:`alzmri.evaluation.compare.compare_protocols`'s result.
         title: the figure's title.
     """
     x = np.arange(len(table))
@@ -276,10 +276,10 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
     """Each slice above its Grad-CAM overlay, at the slice's own shape, with a colour bar.
 
     ``images`` may be the slices as stored (any height and width, grey or RGB) while ``heatmaps`` are at the
-    model's square size: each map is resized to its slice (:func:`alzmri.gradcam.map_to_shape`), never the
+    model's square size: each map is resized to its slice (:func:`alzmri.explain.gradcam.map_to_shape`), never the
     slice to the map, so a 176 x 208 slice is drawn 176 x 208, not squeezed. Heat is drawn on the brain only.
     """
-    from .gradcam import map_to_shape, overlay
+    from alzmri.explain.gradcam import map_to_shape, overlay
 
     fig, axes = plt.subplots(2, len(images), figsize=(2.0 * len(images) + 1.2, 4.6), squeeze=False,
                              layout="constrained")
@@ -309,8 +309,8 @@ def one_slice_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
 
 def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
     """Grad-CAM overlays for test images of each class, each from a different subject (true → predicted)."""
-    from .evaluate import batch_images
-    from .gradcam import gradcam
+    from alzmri.evaluation.evaluate import batch_images
+    from alzmri.explain.gradcam import gradcam
 
     frame = one_slice_per_subject(evaluation.frame)
     picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
@@ -346,7 +346,7 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
     """The maps of a few images as more and more of the model is re-initialised, with the rank correlation.
 
     Args:
-        cascade: the steps of :func:`alzmri.faithfulness.randomisation_check`.
+        cascade: the steps of :func:`alzmri.explain.faithfulness.randomisation_check`.
         maps: the maps of the same few images, the trained model's first, then one array per step.
         layer: the explained layer, for the title.
         title: a title instead of the default.
@@ -354,8 +354,8 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
             only) and the slice alone comes first, so a reader sees what the map is about.
         row_labels: one label per image (e.g. its class), written beside its row.
     """
-    from .faithfulness import correlation_text
-    from .gradcam import overlay
+    from alzmri.metrics import correlation_text
+    from alzmri.explain.gradcam import overlay
 
     columns = ["trained"] + [step["randomised"] for step in cascade]
     slices = None if images is None else [np.asarray(i)[..., :3].mean(axis=-1).astype(np.uint8) for i in images]
@@ -412,6 +412,23 @@ def evaluation_figures_folder(evaluation) -> Path:
     so scoring other data never overwrites the figures of the run's own test split."""
     folder = evaluation.run.path / "figures"
     return folder if evaluation.key == "test" else folder / evaluation.key.replace("/", "_")
+
+
+def evaluate_with_figures(run_dir: str | Path, folders: list[str | Path], **options):
+    """Evaluate a run (:func:`alzmri.evaluation.evaluate.evaluate_run`) and draw its figures while it is locked.
+
+    Args:
+        run_dir: the run folder.
+        folders: extra folders the figures are also saved to (the run's own ``figures/`` always).
+        **options: passed on to ``evaluate_run`` (split, data, n_boot, explain_images, layer_name, progress).
+
+    Returns:
+        The evaluation, its ``figures`` filled in.
+    """
+    from alzmri.evaluation.evaluate import evaluate_run
+
+    return evaluate_run(run_dir, draw=lambda evaluation: save_evaluation_figures(evaluation, [Path(f) for f in folders]),
+                        **options)
 
 
 def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[Path]:

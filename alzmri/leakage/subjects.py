@@ -30,12 +30,12 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import synthetic
-from .config import CLASS_NAMES, SUBJECT_METHODS
-from .datasets import DatasetError
-from .errors import SettingsError
-from .leakage import original_rows
-from .similarity import SLICE_FEATURE_SIZE
+from alzmri.data import synthetic
+from alzmri.config import CLASS_NAMES, SUBJECT_METHODS
+from alzmri.data.datasets import DatasetError
+from alzmri.errors import SettingsError
+from alzmri.leakage.copies import original_rows
+from alzmri.leakage.similarity import SLICE_FEATURE_SIZE
 
 TEST_NAME = re.compile(r"^(\d+)(?: \((\d+)\))?\.jpe?g$", re.IGNORECASE)
 TRAIN_NAME = re.compile(r"^([A-Za-z_]+?)(\d+)\.jpe?g$")
@@ -125,7 +125,7 @@ def degenerate_images(frame: pd.DataFrame, slice_features: np.ndarray) -> np.nda
 
     Args:
         frame: the images, with ``width`` and ``height`` in px.
-        slice_features: :func:`alzmri.similarity.slice_feature` of every row.
+        slice_features: :func:`alzmri.leakage.similarity.slice_feature` of every row.
 
     Returns:
         One reason per row: tiny (a side under :data:`MIN_SIDE` px), extreme aspect (over
@@ -178,7 +178,7 @@ def from_similarity(frame: pd.DataFrame, slice_features: np.ndarray, evidence: N
 
     Args:
         frame: the images, with ``kind`` and ``class_name``.
-        slice_features: :func:`alzmri.similarity.slice_feature` of every row.
+        slice_features: :func:`alzmri.leakage.similarity.slice_feature` of every row.
         evidence: the levels whose threshold links two slices.
         linkable: per row, whether it may be linked at all (a row that may not is a subject of its own).
 
@@ -300,7 +300,7 @@ def recover_subjects(root: Path, frame: pd.DataFrame, slice_features: np.ndarray
         frame: indexed images with ``relpath``, ``subset``, ``class_name``, ``kind``, ``width``, ``height``,
             ``original`` (the relpath of a copy's original, "" where unknown) and ``duplicate_of`` (of all but the
             first of pixel-identical images, the first's relpath; else "").
-        slice_features: :func:`alzmri.similarity.slice_feature` of every row.
+        slice_features: :func:`alzmri.leakage.similarity.slice_feature` of every row.
         method: ``auto`` (manifest, else names, else similarity), or one of them by name; ``similarity``
             ignores manifests and names (to measure how well it recovers a known truth).
 

@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .files import atomic_path
-from .progress import show_bars
+from alzmri.files import atomic_path
+from alzmri.progress import show_bars
 
 DESCRIPTOR_SIZE = 32
 SLICE_FEATURE_SIZE = 64

@@ -1,6 +1,6 @@
 """Near-duplicates (augmented copies) and the leakage counts of a split.
 
-An augmented copy and its original have nearly the same copy descriptor (:mod:`alzmri.similarity`);
+An augmented copy and its original have nearly the same copy descriptor (:mod:`alzmri.leakage.similarity`);
 two images whose descriptors correlate above a threshold are near-duplicates. For each evaluation
 split, :func:`leak_counts` says how many images have a copy in train, how many have their subject in
 train, and, without relying on either, how close each comes to its most similar training image.
@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .similarity import Features, best_match, similarity_blocks
+from alzmri.leakage.similarity import Features, best_match, similarity_blocks
 
 
 def group_near_duplicates(desc: np.ndarray, threshold: float) -> np.ndarray:
@@ -36,7 +36,7 @@ def exact_duplicates(features: Features) -> np.ndarray:
     """For each image, the row of the first image with the very same pixels (-1 for a first or unique one).
 
     Images are the same when both their features are equal bit for bit; blank images (all-zero
-    features, :func:`alzmri.similarity.standardise` of a flat image) are never called the same.
+    features, :func:`alzmri.leakage.similarity.standardise` of a flat image) are never called the same.
     """
     keys = [hashlib.sha1(c.tobytes() + s.tobytes()).digest() for c, s in zip(features.copy, features.slice)]
     first = pd.Series(np.arange(len(keys))).groupby(keys).transform("min").to_numpy()

@@ -3,7 +3,7 @@
 Grad-CAM weights each channel of a convolutional feature map by the mean gradient of the class score
 (the logit, before the softmax) with respect to it, sums, and keeps the positive part. One backward
 pass serves a whole batch: the images are independent, so the gradient of the summed scores gives each
-image its own map. Whether a map explains the model is measured in :mod:`alzmri.faithfulness`, next to
+image its own map. Whether a map explains the model is measured in :mod:`alzmri.explain.faithfulness`, next to
 the two maps here that know nothing of the model: random smooth maps and a centre blob.
 """
 
@@ -15,7 +15,7 @@ import re
 import numpy as np
 from scipy import ndimage
 
-from .errors import SettingsError
+from alzmri.errors import SettingsError
 
 CANDIDATE_LAYERS = ("Activation", "ReLU", "Add")  # feature maps after a non-linearity or residual sum
 MAIN_PATH = re.compile(r"^(conv\d+_block\d+_out|post_relu)$")  # a ResNet block's output, or the backbone's last map
@@ -39,7 +39,7 @@ def find_target_layer(model, min_size: int = 7):
         [layer for layer in layers if type(layer).__name__ in CANDIDATE_LAYERS]
     if not maps:
         raise SettingsError(f"{model.name} has no convolutional feature map before its head; is it a classifier "
-                            "built by alzmri.model.build_classifier?")
+                            "built by alzmri.models.classifier.build_classifier?")
     big_enough = [layer for layer in maps if min(layer.output.shape[1:3]) >= min_size]
     return (big_enough or maps[:1])[-1]
 
@@ -119,7 +119,7 @@ def gradcam_batches(model, images: np.ndarray, batch_size: int = 64, layer_name:
     """
     from tqdm.auto import tqdm
 
-    from .progress import show_bars
+    from alzmri.progress import show_bars
 
     with tqdm(total=len(images), desc="Grad-CAM", unit="img", disable=not show_bars(progress)) as bar:
         for start in range(0, len(images), batch_size):

@@ -199,8 +199,8 @@ def _knn_distance(reference: np.ndarray, queries: np.ndarray, k: int, metric: st
 
 def describe_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 64) -> dict[str, np.ndarray]:
     """:func:`describe` of ``frame``'s slices, read as training reads them, batch by batch (bounded memory)."""
-    from .model import feature_extractor
-    from .pipeline import make_tf_dataset
+    from alzmri.models.classifier import feature_extractor
+    from alzmri.data.pipeline import make_tf_dataset
 
     extractor = feature_extractor(model)
     parts = []
@@ -254,7 +254,7 @@ def load_input_check(run_dir: str | Path) -> InputCheck | None:
         stat = path.stat()
         return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     except (OSError, ValueError, KeyError) as err:
-        from .model import RunError
+        from alzmri.models.classifier import RunError
 
         raise RunError(f"{path} is not an input check (corrupt or hand-edited? {type(err).__name__}: {err}); "
                        "delete it to predict without the check") from err

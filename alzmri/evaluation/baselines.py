@@ -5,7 +5,7 @@
 * ``nearest_neighbour_probe``: 1-nearest-neighbour. It can only memorise, so whatever it scores above
   chance on a split comes from test slices that look like training slices: exactly what leaks. It takes
   seconds, which makes it the model of ``alzmri compare``, on the 32 x 32 pose-normalised thumbnails that
-  also find augmented copies (:func:`alzmri.similarity.copy_descriptor`): the Kaggle V2 copies are
+  also find augmented copies (:func:`alzmri.leakage.similarity.copy_descriptor`): the Kaggle V2 copies are
   flipped, rotated and zoomed, and plain thumbnails miss them (measured on the synthetic V2 set: the naive
   split's shuffled-label score 0.28 with plain thumbnails, 0.88 in the canonical pose).
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .datasets import DatasetError
+from alzmri.data.datasets import DatasetError
 
 
 def thumbnails(frame: pd.DataFrame, size: int = 32) -> np.ndarray:
@@ -51,7 +51,7 @@ def thumbnail_baseline(split_frame: pd.DataFrame, size: int = 32, eval_split: st
     """
     from sklearn.linear_model import LogisticRegression
 
-    from .metrics import balanced_accuracy
+    from alzmri.metrics import balanced_accuracy
 
     train = split_frame[split_frame["split"] == "train"]
     test = split_frame[split_frame["split"] == eval_split]

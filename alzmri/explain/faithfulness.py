@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
 
-from .gradcam import centre_heatmaps, gradcam, random_heatmaps
+from alzmri.explain.gradcam import centre_heatmaps, gradcam, random_heatmaps
+from alzmri.metrics import correlation_text, describe_units, statistic_interval
 
 STEPS = 16  # deletion/insertion steps: 1/16 of the pixels each
 BLUR_FRACTION = 0.1  # the removal baseline's blur, as a share of the image side
@@ -120,8 +121,6 @@ def deletion_insertion_report(model, images: np.ndarray, maps: dict[str, np.ndar
         ``{"deletion_auc": {map: mean}, "insertion_auc": {...}, "deletion_auc_ci": {map: [low, high]},
         "insertion_auc_ci": {...}, "deletion_curve": {map: [...]}, "insertion_curve": {...}, "steps": ...}``
     """
-    from .metrics import statistic_interval
-
     report: dict = {key: {} for key in ("deletion_auc", "insertion_auc", "deletion_auc_ci", "insertion_auc_ci",
                                         "deletion_curve", "insertion_curve")}
     for name, heat in maps.items():
@@ -139,7 +138,7 @@ def deletion_insertion_report(model, images: np.ndarray, maps: dict[str, np.ndar
 
 def _top_blocks(model) -> list[list[str]]:
     """The backbone's blocks, top first, as lists of layer names that hold weights."""
-    from .model import backbone_blocks
+    from alzmri.models.classifier import backbone_blocks
 
     return [[layer.name for layer in block if layer.weights] for block in reversed(backbone_blocks(model))]
 
@@ -216,14 +215,14 @@ def plausibility(heatmaps: np.ndarray, masks: np.ndarray, top_fraction: float = 
 def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, layer_name: str | None = None,
                        masks: np.ndarray | None = None, labels: np.ndarray | None = None, n_boot: int = 1000,
                        seed: int = 0, show: int = 4) -> tuple[dict, dict | None, list[np.ndarray]]:
-    """Everything :func:`alzmri.evaluate.evaluate_run` reports about Grad-CAM on a sample of test images.
+    """Everything :func:`alzmri.evaluation.evaluate.evaluate_run` reports about Grad-CAM on a sample of test images.
 
     Args:
         model: the classifier.
         images: the sample, as the model takes them.
         units: each image's independent unit (subject, else copy group), for the intervals.
         unit: that unit's name.
-        layer_name: the feature map to explain (default: :func:`alzmri.gradcam.find_target_layer`).
+        layer_name: the feature map to explain (default: :func:`alzmri.explain.gradcam.find_target_layer`).
         masks: evidence masks (synthetic data only), for the plausibility scores.
         labels: true class ids, to break plausibility down by class.
         n_boot: bootstrap resamples.
@@ -235,9 +234,8 @@ def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, 
         maps with intervals and mean curves, and the randomisation cascade; plausibility is None without
         masks; the cascade's maps of the first ``show`` images, the trained model's first.
     """
-    from .config import CLASS_NAMES
-    from .gradcam import find_target_layer
-    from .metrics import describe_units
+    from alzmri.config import CLASS_NAMES
+    from alzmri.explain.gradcam import find_target_layer
 
     layer = layer_name or find_target_layer(model).name
     cams, classes = gradcam(model, images, layer_name=layer)
@@ -278,11 +276,6 @@ def verdict(report: dict) -> str:
                          + (f"{word}s faster with Grad-CAM" + (", intervals apart" if clear else ", intervals overlap")
                             if wins else f"does NOT {word} faster with Grad-CAM"))
     return "\n".join(lines)
-
-
-def correlation_text(value: float | None) -> str:
-    """A rank correlation for printing; None where the maps were flat (no ranks to correlate)."""
-    return "flat" if value is None else f"{value:.2f}"
 
 
 def randomisation_verdict(cascade: list[dict], threshold: float = 0.5) -> str:

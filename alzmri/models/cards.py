@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import CLASS_NAMES
-from .faithfulness import correlation_text
-from .files import write_text_atomically
-from .metrics import HEADLINE as METRICS
-from .model import describe_backbone
-from .provenance import LEAKY_PROTOCOLS, data_name
-from .provenance import read_json
-from .safe_text import inline_code, one_line
+from alzmri.config import CLASS_NAMES
+from alzmri.metrics import correlation_text
+from alzmri.files import write_text_atomically
+from alzmri.metrics import HEADLINE as METRICS
+from alzmri.models.classifier import describe_backbone
+from alzmri.models.provenance import LEAKY_PROTOCOLS, data_name
+from alzmri.models.provenance import read_json
+from alzmri.safe_text import inline_code, one_line
 
 CARD_FILE = "MODEL_CARD.md"
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
@@ -33,7 +33,7 @@ def _scored(test) -> dict | None:
 
 
 def _dataset_name(meta: dict) -> str:
-    """The data a run used, as a model card names datasets (:func:`alzmri.provenance.data_name`, on one line)."""
+    """The data a run used, as a model card names datasets (:func:`alzmri.models.provenance.data_name`, on one line)."""
     return one_line(data_name(meta))
 
 
@@ -86,7 +86,7 @@ def _warnings(meta: dict, test: dict | None) -> list[str]:
 def _limitations(synthetic: bool) -> list[str]:
     """The card's bias and limitation bullets: about the generator for a synthetic run, the real set otherwise."""
     data = ([
-        "- Trained on SYNTHETIC slices drawn by `alzmri.synthetic`: their atrophy is programmed, their subjects, "
+        "- Trained on SYNTHETIC slices drawn by `alzmri.data.synthetic`: their atrophy is programmed, their subjects, "
         "scanner and noise are invented. The model has learnt the generator, not brains; its answers on real scans "
         "mean nothing.",
         "- The class proportions and the slices per subject imitate the real source set; the difficulty does not.",
@@ -199,8 +199,8 @@ def model_card(run_dir: str | Path) -> str:
         "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
         "## How to use", "", "```python",
         "from pathlib import Path", "",
-        "from alzmri.model import load_run",
-        "from alzmri.evaluate import predict_files",
+        "from alzmri.models.classifier import load_run",
+        "from alzmri.evaluation.evaluate import predict_files",
         "", f"run = load_run({str(run_dir)!r})",
         "table, unreadable = predict_files(run, [Path('slice.jpg')])  # resized and checked like training",
         "```", "", "Or: `python -m alzmri predict RUN slice.jpg`, `python -m alzmri gradcam RUN slice.jpg`.", ""]
