@@ -36,6 +36,9 @@ PROFILE_ENV = "ALZMRI_PROFILE"
 DEFAULT_PROFILE = "demo"
 #: Data named by a word rather than a path (see :func:`alzmri.data.datasets.resolve_data`).
 DATA_SOURCES: tuple[str, ...] = ("demo", "kaggle", "hf")
+#: The synthetic set's seed when none is given (``alzmri synth`` and :func:`alzmri.data.synthetic.generate_dataset`);
+#: ``--data demo`` draws its set from the config's own ``seed``.
+SYNTH_SEED = 0
 #: The split protocols (explained in :mod:`alzmri.leakage.splits`) and the ways to find subjects (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
@@ -170,12 +173,26 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict) -> "Config":
-        """Rebuild a config saved in a run's metadata (fields added since then keep their defaults)."""
+        """Rebuild a config saved in a run's metadata.
+
+        Args:
+            values: the saved fields, every one of them.
+
+        Returns:
+            The config.
+
+        Raises:
+            SettingsError: fields are missing or unknown (a run saved by another version of alzmri), named.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        missing, unknown = sorted(known - set(values)), sorted(set(values) - known)
+        if missing or unknown:
+            raise SettingsError(f"saved settings from another version of alzmri (missing {missing or 'none'}, "
+                                f"unknown {unknown or 'none'})")
+        return cls(**values)
 
     def to_dict(self) -> dict:
-        """Plain dict, for metadata.json and printing."""
+        """Plain dict, for a run's metadata and printing."""
         return dataclasses.asdict(self)
 
 

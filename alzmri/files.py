@@ -12,11 +12,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from alzmri.errors import AlzmriError
-
-
-class NotWritableError(AlzmriError, ValueError):
-    """An output folder cannot be created or written to."""
+from alzmri.errors import NotWritableError
 
 
 def is_url_or_stdin(spec: str) -> bool:

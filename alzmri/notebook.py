@@ -13,13 +13,13 @@ Example, as the setup cell does it::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from alzmri import __version__
 from alzmri.config import DEFAULT_PROFILE, PROFILE_ENV, Config, get_config
+from alzmri.errors import RunError
 from alzmri.tfenv import quiet_tensorflow
 
 #: The profile the setup cell picks in Colab when the runtime has a GPU, and the one it falls back to.
@@ -308,10 +308,11 @@ def quick_config(config: Config) -> Config:
 
 def _finished(run_dir: Path, config: Config) -> bool:
     """Whether ``run_dir`` holds a finished run trained with exactly these settings."""
+    from alzmri.models.runs import is_finished, saved_config
+
     try:
-        saved = json.loads((run_dir / "metadata.json").read_text())["config"]
-        return Config.from_dict(saved).with_absolute_data() == config.with_absolute_data()
-    except (OSError, ValueError, KeyError, TypeError):
+        return is_finished(run_dir) and saved_config(run_dir)[0] == config.with_absolute_data()
+    except RunError:
         return False
 
 
@@ -326,7 +327,7 @@ def choose_run(config: Config) -> RunChoice:
     Returns:
         The choice, with the one line the notebook prints.
     """
-    from alzmri.models.training import default_run_name, run_folder
+    from alzmri.models.runs import default_run_name, run_folder
 
     main_dir = run_folder(config)
     if _finished(main_dir, config):
@@ -379,7 +380,7 @@ def validation_note(metadata: dict, data) -> str:
     """What the validation score printed after training is, and what it is not (notebook 02).
 
     Args:
-        metadata: the run's ``metadata.json``.
+        metadata: the run's metadata.
         data: the prepared data the run was trained on.
 
     Returns:
@@ -400,7 +401,7 @@ def val_test_note(metadata: dict, test: dict, data) -> str:
     """Validation against test balanced accuracy, and why they differ when they do (notebook 04).
 
     Args:
-        metadata: the run's ``metadata.json`` (validation metrics from training).
+        metadata: the run's metadata (validation metrics from training).
         test: ``evaluate_run``'s test metrics (``balanced_accuracy`` and ``ci95``).
         data: the prepared data, for the brains in each split.
 

@@ -37,7 +37,8 @@ def main() -> None:
     from alzmri.evaluation.evaluate import predict_files
     from alzmri.explain.faithfulness import STEPS, baseline_maps, deletion_insertion_report
     from alzmri.explain.gradcam import gradcam
-    from alzmri.models.classifier import Run, build_classifier, describe_backbone
+    from alzmri.models.classifier import build_classifier, describe_backbone
+    from alzmri.models.runs import Run
     from alzmri.data.pipeline import collect_image_files, read_images_for_model
     from alzmri.leakage.splits import prepare_data
 

@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a folder of slices the run was not trained on")
     add_out_option(parser)
     args = parser.parse_args()
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
     from alzmri.data.pipeline import collect_image_files
     from alzmri.tfenv import quiet_tensorflow
 

@@ -95,7 +95,8 @@ def main() -> None:
     add_out_option(parser)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    from alzmri.leakage.splits import PreparedData, audit
+    from alzmri.leakage.splits import PreparedData
+    from alzmri.leakage.audit import audit
 
     truth = pd.read_csv(args.truth)
     with tempfile.TemporaryDirectory() as scratch:

@@ -26,7 +26,7 @@ def main() -> None:
         rounds = iter(range(args.repeats))
         seconds = interleaved({"generate": lambda: generate_dataset(Path(folder) / f"s{next(rounds)}",
                                                                      n_per_class=n_per_class, size=128,
-                                                                     progress=False)}, args.repeats)["generate"]
+                                                                     progress=False, slices=8)}, args.repeats)["generate"]
         images = sum(1 for p in (Path(folder) / "s0").rglob("*.jpg"))
     rates = [images / t / GOAL_IMAGES_PER_SECOND for t in seconds]
     print(f"{images} synthetic 128 px images (with masks) in {spread(seconds)}")

@@ -49,7 +49,7 @@ def test_bad_data_path_is_one_clear_line(tmp_path, capsys):
 
 def test_a_layer_that_is_not_there_is_named_with_the_choices(smoke_run, tmp_path, capsys):
     from alzmri.data.datasets import index_dataset
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
 
     image = index_dataset(load_run(smoke_run).metadata["data"], progress=False).frame["path"].iloc[0]
     assert main(["gradcam", str(smoke_run), image, "--layer", "conv9_block1_out", "--out", str(tmp_path)]) == 2
@@ -96,7 +96,7 @@ def test_evaluate_prints_intervals_and_writes_figures(smoke_run, tmp_path, capsy
 def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
     import json
 
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
     from alzmri.data.datasets import index_dataset
 
     data_root = load_run(smoke_run).metadata["data"]
@@ -123,7 +123,7 @@ def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
 
 
 def test_gradcam_writes_overlays(smoke_run, tmp_path, capsys):
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
     from alzmri.data.datasets import index_dataset
 
     data_root = load_run(smoke_run).metadata["data"]

@@ -26,22 +26,14 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from alzmri.data import synthetic
-from alzmri.errors import AlzmriError
+from alzmri.errors import DatasetError, DatasetUnavailableError, NotWritableError
 from alzmri.config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, default_cache_dir
-from alzmri.files import is_url_or_stdin, NotWritableError, atomic_path, ensure_writable, file_lock
+from alzmri.files import is_url_or_stdin, atomic_path, ensure_writable, file_lock
 from alzmri.progress import show_bars
 from alzmri.safe_text import one_line
 
 TF_READY_FORMATS = {"JPEG", "PNG"}
 TF_READY_MODES = {"L", "RGB"}
-
-
-class DatasetError(AlzmriError, ValueError):
-    """The data on disk is not a usable dataset (layout, classes, labels); the message says why."""
-
-
-class DatasetUnavailableError(AlzmriError, RuntimeError):
-    """A dataset could not be downloaded; the message says what is needed and how to use a local copy."""
 
 
 class DataWarning(UserWarning):

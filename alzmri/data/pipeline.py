@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from alzmri.data.datasets import DatasetError, existing_path, is_visible, to_8bit
+from alzmri.data.datasets import existing_path, is_visible, to_8bit
+
+from alzmri.errors import DatasetError
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:

@@ -31,7 +31,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from alzmri.config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK, range_problems
+from alzmri.config import CLASS_NAMES, REAL_CLASS_SHARE, SEVERITY_RANK, SYNTH_SEED, Config, range_problems
 from alzmri.errors import OutputExistsError, SettingsError
 from alzmri.files import file_lock
 from alzmri.progress import show_bars
@@ -417,11 +417,13 @@ def _jobs(root: Path, n_per_class: int, size: int, seed: int, layout: str, balan
     return jobs
 
 
-def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, seed: int = 0,
-                     layout: str = "v2", balance: str = "original", copies: float = 2.0, slices: int = 8,
-                     workers: int = 2, overwrite: bool = False, replace_stale: bool = False,
-                     progress: bool = True) -> Path:
+def generate_dataset(out: str | Path, n_per_class: int | None = None, size: int | None = None,
+                     seed: int = SYNTH_SEED, layout: str = "v2", balance: str | None = None,
+                     copies: float | None = None, slices: int | None = None, workers: int = 2,
+                     overwrite: bool = False, replace_stale: bool = False, progress: bool = True) -> Path:
     """Write the synthetic dataset to ``out`` (atomically) and return it; reuse it if already there.
+
+    The sizes, balance, copies and slices left out are :class:`alzmri.config.Config`'s ``synth_*`` defaults.
 
     Args:
         out: the folder to write.
@@ -444,6 +446,12 @@ def generate_dataset(out: str | Path, n_per_class: int = 250, size: int = 128, s
     """
     from tqdm.auto import tqdm
 
+    defaults = Config()
+    n_per_class = defaults.synth_n_per_class if n_per_class is None else n_per_class
+    size = defaults.synth_size if size is None else size
+    balance = defaults.synth_balance if balance is None else balance
+    copies = defaults.synth_copies if copies is None else copies
+    slices = defaults.synth_slices if slices is None else slices
     if layout not in LAYOUTS:
         raise SettingsError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
     problems = range_problems({"synth_n_per_class": n_per_class, "synth_size": size, "seed": seed,
@@ -567,3 +575,23 @@ def load_mask(root: str | Path, rel_path: str) -> np.ndarray:
     """The evidence mask (bool array) of the synthetic image at ``rel_path``."""
     mask_path = Path(root) / MASK_DIR / Path(rel_path).with_suffix(".png")
     return np.asarray(Image.open(mask_path).convert("L")) > 127
+
+
+def generate_from_config(out: str | Path, config, layout: str = "v2", overwrite: bool = False,
+                         progress: bool = True) -> Path:
+    """:func:`generate_dataset` with the sizes, balance, copies, slices and seed of ``config`` (its ``synth_*``
+    fields and ``seed``).
+
+    Args:
+        out: the folder to write.
+        config: the :class:`alzmri.config.Config` to take the settings from.
+        layout: ``v2``, ``v1`` or ``source``.
+        overwrite: replace an existing folder.
+        progress: show a progress bar.
+
+    Returns:
+        The written dataset's root.
+    """
+    return generate_dataset(out, n_per_class=config.synth_n_per_class, size=config.synth_size, seed=config.seed,
+                            layout=layout, balance=config.synth_balance, copies=config.synth_copies,
+                            slices=config.synth_slices, overwrite=overwrite, progress=progress)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from alzmri.data.datasets import DatasetError
+from alzmri.errors import DatasetError
 
 
 def thumbnails(frame: pd.DataFrame, size: int = 32) -> np.ndarray:

@@ -18,7 +18,7 @@ from alzmri.evaluation.baselines import nearest_neighbour_probe
 from alzmri.config import Config
 from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
-from alzmri.leakage.copies import leak_flags
+from alzmri.leakage.copies import leaks
 from alzmri.metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
 from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
 
@@ -34,7 +34,7 @@ def probe_predictions(data: PreparedData, config: Config, progress: bool = False
 def cnn_predictions(data: PreparedData, config: Config, progress: bool = True) -> np.ndarray:
     """Test-split predictions of the project's classifier trained with ``config`` (a finished run is reused)."""
     from alzmri.models.classifier import predict_frame
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
     from alzmri.models.training import get_or_train
 
     run = load_run(get_or_train(config, data=data, progress=progress))
@@ -56,15 +56,9 @@ def _score(data: PreparedData, predicted: np.ndarray, units: np.ndarray, n_boot:
 
 def _leaks(split: PreparedData) -> dict:
     """Test images and subjects, and how many of them are also in train."""
-    frame = split.frame
-    test = (frame["split"] == "test").to_numpy()
-    flags = leak_flags(frame)
-    subjects = frame["subject"].to_numpy(dtype=str)
-    train_subjects = set(subjects[(frame["split"] == "train").to_numpy()]) - {""}
-    test_subjects = set(subjects[test]) - {""}
-    return {"test_images": int(test.sum()), "test_subjects": len(test_subjects),
-            "test_subjects_in_train": len(test_subjects & train_subjects),
-            "test_images_leaked": int((flags["copy_in_train"] | flags["subject_in_train"]).to_numpy()[test].sum())}
+    test = leaks(split.frame, "test")
+    return {"test_images": test.images, "test_subjects": test.subjects,
+            "test_subjects_in_train": test.subjects_in_train, "test_images_leaked": test.images_leaked}
 
 
 def compare_protocols(data: PreparedData, config: Config, protocols: list[str] | None = None, model: str = "probe",

@@ -18,13 +18,15 @@ from PIL import Image
 
 from alzmri.models.cards import write_model_card
 from alzmri.config import CLASS_NAMES
-from alzmri.data.datasets import DatasetError
-from alzmri.files import ensure_writable, write_text_atomically
+from alzmri.errors import DatasetError
+from alzmri.files import ensure_writable
 from alzmri.models.input_check import COMPONENTS, InputScores
-from alzmri.leakage.copies import leak_flags
+from alzmri.leakage.copies import leaks
 from alzmri.metrics import balanced_accuracy, compute_metrics
 from alzmri.models.classifier import predict_frame
 from alzmri.models.provenance import DISCLAIMER, describe_run
+from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
+                                write_metrics)
 from alzmri.safe_text import one_line
 
 
@@ -40,9 +42,8 @@ def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
         ``{"leaked": {...}, "clean": {...}}``, each with ``images``, ``subjects``, ``accuracy`` and
         ``balanced_accuracy`` (None where a part is empty); the two parts' images add up to the split's.
     """
-    flags = leak_flags(data.frame)
     held = (data.frame["split"] == split).to_numpy()
-    leaked = (flags["copy_in_train"] | flags["subject_in_train"]).to_numpy()[held]
+    leaked = leaks(data.frame, split).leaked
     labels = data.frame["label"].to_numpy()[held]
     subjects = data.frame["subject"].to_numpy(dtype=str)[held]
     parts = {}
@@ -52,29 +53,6 @@ def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
                        "accuracy": None if empty else float((predicted[members] == labels[members]).mean()),
                        "balanced_accuracy": None if empty else balanced_accuracy(labels[members], predicted[members])}
     return parts
-
-
-def write_metrics(run_dir: Path, key: str, metrics: dict) -> Path:
-    """Merge ``metrics`` under ``key`` into the run's metrics.json (atomically).
-
-    An unreadable metrics.json is kept beside it as ``metrics.json.unreadable`` (with a warning), never
-    overwritten: nothing is lost.
-    """
-    path = Path(run_dir) / "metrics.json"
-    existing = {}
-    if path.exists():
-        try:
-            existing = json.loads(path.read_text())
-        except (OSError, ValueError):
-            existing = None
-        if not isinstance(existing, dict):
-            kept = path.with_name("metrics.json.unreadable")
-            path.replace(kept)
-            warnings.warn(f"{path} was not a metrics file (corrupt or hand-edited?): kept as {kept.name}, "
-                          "a new one is written", UserWarning, stacklevel=2)
-            existing = {}
-    existing[key] = metrics
-    return write_text_atomically(path, json.dumps(existing, indent=2) + "\n")
 
 
 def batch_images(frame: pd.DataFrame, image_size: int) -> np.ndarray:
@@ -159,7 +137,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
                  progress: bool = True, draw: Callable[[Evaluation], list[Path]] | None = None) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json (and figures).
 
-    The run is locked throughout (:func:`alzmri.models.training.run_lock`): evaluations of one run take turns, and a run
+    The run is locked throughout (:func:`alzmri.models.runs.run_lock`): evaluations of one run take turns, and a run
     being trained is refused at once, so the model scored, its metrics and its figures all belong to one run.
 
     Args:
@@ -185,8 +163,6 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         RunError: the run is missing, broken, or being trained right now.
         SplitsFileError: its ``splits.csv`` is gone, unreadable, or not what its metadata recorded.
     """
-    from alzmri.models.training import run_lock
-
     with run_lock(_run_folder(Path(run_dir)), evaluation=True):
         evaluation = _evaluate_locked(Path(run_dir), split, data, n_boot, explain_images, layer_name, progress)
         if draw is not None:
@@ -202,17 +178,15 @@ def _run_folder(path: Path) -> Path:
 def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explain_images: int | None,
                      layer_name: str | None, progress: bool) -> Evaluation:
     """:func:`evaluate_run`'s work, with the run locked: load, score, explain, save the metrics and the card."""
-    from alzmri.config import Config
     from alzmri.explain.gradcam import check_layer
-    from alzmri.models.classifier import load_run
-    from alzmri.leakage.splits import independent_units, load_splits
+    from alzmri.leakage.splits import independent_units
 
     run = load_run(run_dir)
-    ensure_writable(run.path, "the run folder, where metrics.json and figures/ go")
+    ensure_writable(run.path, f"the run folder, where {METRICS_FILE} and figures go")
     check_layer(run.model, layer_name)  # a wrong --layer is found before the work, not after it
-    config = Config.from_dict(run.metadata["config"])
+    config = run_config(run.metadata, run.path)
     own = data is None
-    data = load_splits(run.path, config, progress) if own else data  # the run's own split, as trained
+    data = load_run_splits(run.path, config, progress) if own else data  # the run's own split, as trained
     if own and data.fingerprint != run.metadata.get("data_fingerprint"):  # its data changed on disk since
         warnings.warn(f"The data in {one_line(data.root)} differs from what {one_line(run.path.name)} was trained on "
                       "(fingerprint mismatch): the split may not be the run's own", UserWarning, stacklevel=3)

@@ -290,3 +290,17 @@ def randomisation_verdict(cascade: list[dict], threshold: float = 0.5) -> str:
                 f"{last['randomised']}): they depend on what the model learnt")
     return (f"the maps stay alike when the weights are destroyed (rank correlation {last['rank_correlation']:.2f} "
             f"with {last['randomised']}): they explain the image more than the model")
+
+
+def plausibility_verdict(plausibility: dict) -> list[str]:
+    """Whether Grad-CAM puts more of its energy inside the synthetic evidence masks than each baseline map does.
+
+    Args:
+        plausibility: the ``plausibility`` entry of an evaluation's metrics.
+
+    Returns:
+        One line per baseline (``random``, ``centre``).
+    """
+    ours = plausibility["gradcam"]["energy_in_mask"]
+    return [f"energy in mask: Grad-CAM {'beats' if ours > plausibility[b]['energy_in_mask'] else 'does NOT beat'} "
+            f"the {b} baseline" for b in ("random", "centre")]

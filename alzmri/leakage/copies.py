@@ -9,6 +9,7 @@ train, and, without relying on either, how close each comes to its most similar 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,54 @@ def leak_flags(frame: pd.DataFrame, split_col: str = "split") -> pd.DataFrame:
     }, index=frame.index)
 
 
+@dataclass(frozen=True)
+class Leaks:
+    """What of one evaluation split is also in train: the one count of leaks that the audit, ``compare``,
+    ``evaluate`` and the command line all report.
+
+    Attributes:
+        images: the split's images.
+        subjects: its known subjects.
+        copy_in_train: its images with a copy (or their original) in train.
+        subject_in_train: its images whose subject is in train.
+        subjects_in_train: its subjects that are also in train.
+        leaked: per image of the split, in order: a copy or the subject in train.
+    """
+
+    images: int
+    subjects: int
+    copy_in_train: int
+    subject_in_train: int
+    subjects_in_train: int
+    leaked: np.ndarray
+
+    @property
+    def images_leaked(self) -> int:
+        """The split's images with a copy or their subject in train."""
+        return int(self.leaked.sum())
+
+
+def leaks(frame: pd.DataFrame, split: str, split_col: str = "split") -> Leaks:
+    """Count what of ``split`` is also in train (see :class:`Leaks`).
+
+    Args:
+        frame: the images with ``relpath``, ``kind``, ``original``, ``subject`` and ``split_col`` columns.
+        split: the evaluation split (``val``, ``test``).
+        split_col: the column that holds the split.
+
+    Returns:
+        The split's :class:`Leaks`.
+    """
+    members = (frame[split_col] == split).to_numpy()
+    flags = leak_flags(frame, split_col)
+    copy, subject = flags["copy_in_train"].to_numpy()[members], flags["subject_in_train"].to_numpy()[members]
+    subjects = frame["subject"].to_numpy(dtype=str)
+    known = set(subjects[members]) - {""}
+    in_train = set(subjects[(frame[split_col] == "train").to_numpy()]) - {""}
+    return Leaks(images=int(members.sum()), subjects=len(known), copy_in_train=int(copy.sum()),
+                 subject_in_train=int(subject.sum()), subjects_in_train=len(known & in_train), leaked=copy | subject)
+
+
 def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
                 split_col: str = "split") -> pd.DataFrame:
     """Per evaluation split: images, and how many of them have a copy / their subject / a neighbour in train.
@@ -127,19 +176,16 @@ def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
     """
     split = frame[split_col].to_numpy()
     train = np.flatnonzero(split == "train")
-    flags = leak_flags(frame, split_col)
-    train_subjects = set(frame["subject"].to_numpy()[train]) - {""}
     rows = []
     for name in ("val", "test"):
         members = np.flatnonzero(split == name)
         if len(members) == 0:
             continue
         _, score = best_match(features.slice[members], features.slice[train], flips=False)
-        known = set(frame["subject"].to_numpy()[members]) - {""}
-        rows.append(dict(pair=f"train→{name}", images=len(members),
-                         copy_in_train=int(flags["copy_in_train"].to_numpy()[members].sum()),
-                         subject_in_train=int(flags["subject_in_train"].to_numpy()[members].sum()),
-                         subjects=len(known), subjects_in_train=len(known & train_subjects),
+        counted = leaks(frame, name, split_col)
+        rows.append(dict(pair=f"train→{name}", images=counted.images, copy_in_train=counted.copy_in_train,
+                         subject_in_train=counted.subject_in_train, subjects=counted.subjects,
+                         subjects_in_train=counted.subjects_in_train,
                          max_similarity=float(score.max()) if len(train) else float("nan"),
                          at_neighbour_level=int((score >= neighbour_level).sum())))
     return pd.DataFrame(rows)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +30,14 @@ from scipy.sparse.csgraph import connected_components
 
 from alzmri.leakage import copies as leakage
 from alzmri.config import CLASS_NAMES, SPLIT_PROTOCOLS, Config, default_cache_dir
-from alzmri.data.datasets import DatasetError, DatasetIndex, DataWarning, index_dataset, resolve_data
-from alzmri.errors import AlzmriError, SettingsError
+from alzmri.data.datasets import DatasetIndex, DataWarning, index_dataset, resolve_data
+from alzmri.errors import DatasetError, SettingsError, SplitsFileError
 from alzmri.leakage.similarity import Features, cached_features
 from alzmri.leakage.subjects import SubjectRecovery, named_files, recover_subjects
 from alzmri.safe_text import one_line
 
 PROTOCOLS = SPLIT_PROTOCOLS
 SPLITS = ("train", "val", "test")
-SPLITS_FILE = "splits.csv"
 SPLITS_COLUMNS = ["relpath", "class_name", "kind", "original", "group", "subject", "slice_pos", "split"]
 OFFICIAL_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test", "val": "val",
                   "valid": "val", "validation": "val"}
@@ -422,10 +420,6 @@ def prepare_data(config: Config, progress: bool = True) -> PreparedData:
     return data.with_shuffled_labels(config.seed) if config.shuffle_labels else data
 
 
-class SplitsFileError(AlzmriError, ValueError):
-    """A run's splits.csv is gone, unreadable, or not the one its training wrote."""
-
-
 def splits_table(frame: pd.DataFrame) -> bytes:
     """The bytes of ``splits.csv`` for ``frame``: one row per image, :data:`SPLITS_COLUMNS`."""
     return frame[SPLITS_COLUMNS].to_csv(index=False, lineterminator="\n").encode()
@@ -447,11 +441,12 @@ def save_splits(frame: pd.DataFrame, path: Path) -> Path:
     return Path(path)
 
 
-def read_splits(run_dir: Path) -> pd.DataFrame:
-    """A run's ``splits.csv``, refused unless it is the file its training wrote (as its metadata.json records).
+def read_splits(path: Path, recorded: dict) -> pd.DataFrame:
+    """A run's splits file, refused unless it is the file its training wrote (as its metadata records).
 
     Args:
-        run_dir: the run folder (``splits.csv`` and ``metadata.json``).
+        path: the file (:func:`alzmri.models.runs.load_run_splits` passes the run's ``splits.csv``).
+        recorded: the run's metadata (its ``split_sizes`` and ``split_sha256``, from :func:`split_record`).
 
     Returns:
         The table, one row per image, with :data:`SPLITS_COLUMNS`.
@@ -460,17 +455,16 @@ def read_splits(run_dir: Path) -> pd.DataFrame:
         SplitsFileError: the file is gone, empty, not a table of splits, or differs from what training wrote
             (images per split, then the SHA-256 of the whole file); one line that says what to do.
     """
-    path = Path(run_dir) / SPLITS_FILE
+    path = Path(path)
     if not path.is_file():
         raise SplitsFileError(f"{path} is gone: the run's split (which file it trained and is tested on) cannot be "
                               "recomputed safely without it. Restore the file, or train the run again (--replace)")
     raw = path.read_bytes()
     table = _parse_splits(raw, path)
-    recorded = _recorded_split(Path(run_dir))
     _check_split_sizes(table, recorded.get("split_sizes"), path)
     if hashlib.sha256(raw).hexdigest() != recorded.get("split_sha256"):
         raise SplitsFileError(f"{path} was changed after training (same images per split, but its SHA-256 is not the "
-                              "one metadata.json recorded): restore the file, or train the run again (--replace)")
+                              "one the run's metadata recorded): restore the file, or train the run again (--replace)")
     return table
 
 
@@ -490,20 +484,6 @@ def _parse_splits(raw: bytes, path: Path) -> pd.DataFrame:
     return table
 
 
-def _recorded_split(run_dir: Path) -> dict:
-    """The run's metadata.json, which records its split; a SplitsFileError if it cannot be read as one."""
-    path = run_dir / "metadata.json"
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise SplitsFileError(f"{path} is missing or unreadable ({type(err).__name__}), so the run's {SPLITS_FILE} "
-                              "cannot be checked: train the run again (--replace)") from None
-    if not isinstance(recorded, dict):
-        raise SplitsFileError(f"{path} is not a run's metadata, so the run's {SPLITS_FILE} cannot be checked: train "
-                              "the run again (--replace)")
-    return recorded
-
-
 def _check_split_sizes(table: pd.DataFrame, sizes, path: Path) -> None:
     """Refuse a splits table whose images per split differ from ``sizes`` (the run's ``split_sizes``)."""
     recorded = {k: v.get("images") for k, v in sizes.items() if isinstance(v, dict)} if isinstance(sizes, dict) else {}
@@ -511,15 +491,16 @@ def _check_split_sizes(table: pd.DataFrame, sizes, path: Path) -> None:
     wrong = [f"{split} {int(found.get(split, 0))} images (recorded {recorded.get(split, 0)})" for split in SPLITS
              if int(found.get(split, 0)) != recorded.get(split, 0)]
     if wrong:
-        raise SplitsFileError(f"{path} does not match what the run's metadata.json recorded: {'; '.join(wrong)}. "
+        raise SplitsFileError(f"{path} does not match what the run's metadata recorded: {'; '.join(wrong)}. "
                               "It was edited or replaced after training: restore it, or train the run again (--replace)")
 
 
-def load_splits(run_dir: Path, config: Config, progress: bool = True) -> PreparedData:
-    """The data of a saved run, split as it was trained: its ``splits.csv`` (:func:`read_splits`), not recomputed.
+def load_splits(path: Path, recorded: dict, config: Config, progress: bool = True) -> PreparedData:
+    """The data of a saved run, split as it was trained: its splits file (:func:`read_splits`), not recomputed.
 
     Args:
-        run_dir: the run folder.
+        path: the run's splits file.
+        recorded: the run's metadata, which the file is checked against.
         config: the run's settings (its data, protocol, and whether its labels were shuffled).
         progress: show progress bars.
 
@@ -528,11 +509,11 @@ def load_splits(run_dir: Path, config: Config, progress: bool = True) -> Prepare
         naming files that are not on disk are named in a DataWarning and left out.
 
     Raises:
-        SplitsFileError: ``splits.csv`` is gone, unreadable, or not what the run's metadata.json recorded.
+        SplitsFileError: the file is gone, unreadable, or not what the run's metadata recorded.
     """
-    saved = read_splits(run_dir)
+    saved = read_splits(path, recorded)
     index = index_dataset(resolve_data(config.data, config=config, progress=progress), progress=progress)
-    _warn_unmatched(saved, index)
+    _warn_unmatched(saved, index, Path(path).name)
     kept = ["relpath", "original", "group", "subject", "slice_pos", "split"]
     frame = index.frame.drop(columns=["original"]).merge(saved[kept], on="relpath", how="left")
     frame = frame.fillna({"split": "unused", "subject": "", "original": "", "group": -1})
@@ -543,38 +524,16 @@ def load_splits(run_dir: Path, config: Config, progress: bool = True) -> Prepare
     return PreparedData(index, frame, config.split)
 
 
-def _warn_unmatched(saved: pd.DataFrame, index: DatasetIndex) -> None:
+def _warn_unmatched(saved: pd.DataFrame, index: DatasetIndex, name: str) -> None:
     """Name the files ``saved`` lists that are not in the data (and count the data's images it does not list)."""
     on_disk = set(index.frame["relpath"])
     gone = saved[~saved["relpath"].isin(on_disk) & (saved["split"] != "unused")]
     if len(gone):
         named = ", ".join(f"{r} ({s})" for r, s in zip(gone["relpath"].head(5), gone["split"].head(5)))
         more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
-        warnings.warn(f"{len(gone)} file(s) the run's {SPLITS_FILE} names are not in {one_line(index.root)} (deleted or moved "
+        warnings.warn(f"{len(gone)} file(s) the run's {name} names are not in {one_line(index.root)} (deleted or moved "
                       f"since training?): {named}{more}; they are left out of their splits", DataWarning, stacklevel=3)
     added = len(on_disk - set(saved["relpath"]))
     if added:
-        warnings.warn(f"{added} image(s) of {one_line(index.root)} are not in the run's {SPLITS_FILE} (added since it was "
+        warnings.warn(f"{added} image(s) of {one_line(index.root)} are not in the run's {name} (added since it was "
                       "trained?): left out", DataWarning, stacklevel=3)
-
-
-def audit(data: PreparedData, config: Config, protocols: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The leakage audit of every protocol the data allows, on one set of features and subjects.
-
-    Returns:
-        ``(table, per_image)``: the table has one row per protocol and evaluation split (see
-        :func:`alzmri.leakage.copies.leak_counts`); ``per_image`` has ``relpath``, ``class_name``, ``kind``,
-        ``original``, ``subject`` and a ``split_<protocol>`` column per protocol.
-    """
-    protocols = protocols or available_protocols(data.frame)
-    per_image = data.frame[["relpath", "class_name", "kind", "original", "subject"]].copy()
-    tables = []
-    for protocol in protocols:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)
-            split = split_frame(data.frame, protocol, config)
-        per_image[f"split_{protocol}"] = split["split"]
-        counts = leakage.leak_counts(split, data.features, data.subjects.evidence.threshold)
-        tables.append(counts.assign(protocol=protocol))
-    table = pd.concat(tables, ignore_index=True)
-    return table[["protocol"] + [c for c in table.columns if c != "protocol"]], per_image

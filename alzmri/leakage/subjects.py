@@ -32,8 +32,7 @@ from scipy.sparse.csgraph import connected_components
 
 from alzmri.data import synthetic
 from alzmri.config import CLASS_NAMES, SUBJECT_METHODS
-from alzmri.data.datasets import DatasetError
-from alzmri.errors import SettingsError
+from alzmri.errors import DatasetError, SettingsError
 from alzmri.leakage.copies import original_rows
 from alzmri.leakage.similarity import SLICE_FEATURE_SIZE
 

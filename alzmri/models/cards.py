@@ -10,24 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from alzmri.config import CLASS_NAMES
-from alzmri.metrics import correlation_text
 from alzmri.files import write_text_atomically
 from alzmri.metrics import HEADLINE as METRICS
+from alzmri.metrics import correlation_text
 from alzmri.models.classifier import describe_backbone
-from alzmri.models.provenance import LEAKY_PROTOCOLS, data_name
-from alzmri.models.provenance import read_json
+from alzmri.models.provenance import LEAKY_PROTOCOLS
+from alzmri.models.runs import CARD_FILE, data_name, peek_metadata, read_metrics, shuffled_sibling
 from alzmri.safe_text import inline_code, one_line
 
-CARD_FILE = "MODEL_CARD.md"
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
 HEADLINE = ("balanced_accuracy", *(m for m in METRICS if m != "balanced_accuracy"))  # the honest number first
 
 
 def _scored(test) -> dict | None:
-    """A test-split entry of metrics.json as ``evaluate`` writes it, or None (missing, older or hand-edited)."""
+    """A test-split entry of metrics.json as ``evaluate`` writes it, or None (missing or hand-edited)."""
     needed = {"images", "ci95", "ci_resampled", "per_class", *HEADLINE}
     return test if isinstance(test, dict) and needed <= set(test) else None
 
@@ -145,12 +142,19 @@ def _results(test: dict | None, shuffled: dict | None) -> list[str]:
 
 
 def model_card(run_dir: str | Path) -> str:
-    """The model card of a run, as Markdown, from its ``metadata.json``, ``metrics.json`` and ``splits.csv``."""
+    """The model card of a run, as Markdown, from its metadata and metrics and those of its shuffled-label sibling.
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The card's Markdown.
+    """
     run_dir = Path(run_dir)
-    meta = read_json(run_dir / "metadata.json")
-    test = _scored(read_json(run_dir / "metrics.json").get("test"))
-    shuffled_dir = run_dir.parent / run_dir.name.replace(f"-{meta.get('split')}-", f"-{meta.get('split')}-shuffled-")
-    shuffled = _scored(read_json(shuffled_dir / "metrics.json").get("test")) if shuffled_dir != run_dir else None
+    meta = peek_metadata(run_dir)
+    test = _scored(read_metrics(run_dir).get("test"))
+    sibling = shuffled_sibling(run_dir, meta)
+    shuffled = _scored(read_metrics(sibling).get("test")) if sibling is not None else None
     config = meta.get("config", {})
     sizes = meta.get("split_sizes", {})
     subjects = meta.get("subjects") or {}
@@ -199,7 +203,7 @@ def model_card(run_dir: str | Path) -> str:
         "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
         "## How to use", "", "```python",
         "from pathlib import Path", "",
-        "from alzmri.models.classifier import load_run",
+        "from alzmri.models.runs import load_run",
         "from alzmri.evaluation.evaluate import predict_files",
         "", f"run = load_run({str(run_dir)!r})",
         "table, unreadable = predict_files(run, [Path('slice.jpg')])  # resized and checked like training",
@@ -207,63 +211,20 @@ def model_card(run_dir: str | Path) -> str:
     return "\n".join(lines)
 
 
+def card_body(run_dir: str | Path) -> str:
+    """A run's saved model card without its YAML front matter: the Markdown a reader sees.
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The card's text after the closing ``---`` of its front matter.
+    """
+    return (Path(run_dir) / CARD_FILE).read_text().split("---\n", 2)[2]
+
+
 def write_model_card(run_dir: str | Path) -> Path:
-    """Write (or rewrite) ``MODEL_CARD.md`` in the run folder, atomically."""
+    """Write (or rewrite) the run's model card (``MODEL_CARD.md``) in its folder, atomically; returns its path."""
     return write_text_atomically(Path(run_dir) / CARD_FILE, model_card(run_dir))
 
 
-RUNS_COLUMNS = ["run", "preset", "backbone", "image_size", "data", "protocol", "labels", "test_subjects",
-                "balanced_accuracy", "ci_low", "ci_high", "created"]
-
-
-def _number(value) -> float | None:
-    """A metric read from a file that may have been edited by hand: a finite number, else None."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _run_row(folder: Path, meta: dict) -> list:
-    """One row of :func:`runs_table`; raises TypeError, ValueError or AttributeError on values of the wrong kind."""
-    config = meta.get("config")
-    if not isinstance(config, dict):
-        raise TypeError(f"'config' is {type(config).__name__}, not a table of settings")
-    test = read_json(folder / "metrics.json").get("test")
-    test = test if isinstance(test, dict) else {}
-    interval = test.get("ci95", {}).get("balanced_accuracy") if isinstance(test.get("ci95"), dict) else None
-    low, high = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
-    count = test.get("ci_resampled", {}).get("count") if isinstance(test.get("ci_resampled"), dict) else None
-    return [folder.name, one_line(meta.get("profile")),
-            describe_backbone(str(meta.get("backbone", "?")), config.get("backbone_end")),
-            meta.get("image_size"), _dataset_name(meta), one_line(meta.get("split")),
-            one_line(meta.get("labels", "true")), _number(count), _number(test.get("balanced_accuracy")),
-            _number(low), _number(high), one_line(meta.get("created"))]
-
-
-def runs_table(runs_dir: str | Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """One row per finished run in ``runs_dir``: what it is and how it scored on its own test split.
-
-    Unfinished (``.<name>.partial``), locked, hidden and non-run folders are left out; a run whose test split
-    was not scored yet has empty scores. Runs on different data or protocols are not comparable: the
-    ``data`` and ``protocol`` columns say which are.
-
-    Returns:
-        The table, and ``(folder name, reason)`` for each folder that looks like a run but cannot be listed
-        (a broken or hand-edited ``metadata.json``, a missing ``model.keras``): said, not silently dropped.
-    """
-    rows, skipped = [], []
-    folders = sorted(p for p in Path(runs_dir).iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if Path(runs_dir).is_dir() else []
-    for folder in folders:
-        has_meta, has_model = (folder / "metadata.json").exists(), (folder / "model.keras").exists()
-        if not (has_meta or has_model):
-            continue  # not a run at all (e.g. tensorboard/)
-        meta = read_json(folder / "metadata.json")
-        problem = ("no metadata.json" if not has_meta else "metadata.json is unreadable or not a run's"
-                   if "config" not in meta else "no model.keras" if not has_model else None)
-        if problem is None:
-            try:
-                rows.append(_run_row(folder, meta))
-                continue
-            except (TypeError, ValueError, AttributeError) as err:
-                problem = f"metadata.json has values of the wrong kind ({one_line(err)})"
-        skipped.append((one_line(folder.name), problem))
-    return pd.DataFrame(rows, columns=RUNS_COLUMNS), skipped

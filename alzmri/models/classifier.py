@@ -8,16 +8,15 @@ model, so a saved model takes raw 0–255 RGB images.
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from alzmri.config import CLASS_NAMES, Config
-from alzmri.errors import AlzmriError, SettingsError
+from alzmri.errors import SettingsError, WeightsError
 
 #: How each supported backbone expects its input; "tf": [-1, 1], "torch": ImageNet mean/std, "none":
 #: the backbone rescales by itself (EfficientNet, ConvNeXt).
@@ -35,14 +34,6 @@ HEAD_LAYERS = ("head_pool", "head_dropout", "predictions")
 WEIGHTS_HOST = "https://storage.googleapis.com"
 BLOCK_OUTPUT = re.compile(r"^(conv\d+)_block\d+_out$")  # a residual block's output, named by its stage
 BLOCK_PATTERN = re.compile(r"^(conv\d+_block\d+|block_?\d+[a-z]?|stage\d+_block\d+|mixed\d+|block\d+)")
-
-
-class WeightsError(AlzmriError, RuntimeError):
-    """Backbone weights could not be had (offline ImageNet, missing or mismatched local file)."""
-
-
-class RunError(AlzmriError, ValueError):
-    """A saved run folder is missing, incomplete, or does not hold a Keras model."""
 
 
 def _imagenet_reachable(timeout: float = 5.0) -> bool:
@@ -205,6 +196,13 @@ def set_trainable(model, top_blocks: int, freeze_batchnorm: bool = True) -> int:
     return count
 
 
+def trainable_batchnorm(model) -> int:
+    """How many BatchNormalization layers of ``model`` are trainable (0 once :func:`set_trainable` froze them)."""
+    import keras
+
+    return sum(layer.trainable for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+
+
 def feature_extractor(model):
     """The model up to the pooled backbone features (what stage 1 caches)."""
     import keras
@@ -219,50 +217,6 @@ def head_model(model):
     features = keras.Input(model.get_layer("head_pool").output.shape[1:], name="features")
     x = model.get_layer("head_dropout")(features)
     return keras.Model(features, model.get_layer("predictions")(x), name="head")
-
-
-@dataclass
-class Run:
-    """A saved run: its folder, the loaded model and its metadata."""
-
-    path: Path
-    model: object
-    metadata: dict
-
-    @property
-    def image_size(self) -> int:
-        return int(self.metadata["image_size"])
-
-
-def load_run(path: str | Path) -> Run:
-    """Load a run folder (``model.keras`` in Keras safe mode + ``metadata.json``) and check they agree."""
-    import keras
-
-    path = Path(path)
-    model_file = path / "model.keras" if path.is_dir() else path
-    folder = model_file.parent
-    if not model_file.exists():
-        raise RunError(f"No model at {model_file}: {path} is not a run folder (expected model.keras and "
-                       "metadata.json, as written by `alzmri train`)")
-    try:
-        metadata = json.loads((folder / "metadata.json").read_text())
-    except (OSError, ValueError) as err:
-        raise RunError(f"{folder / 'metadata.json'} is missing or unreadable ({err})") from err
-    missing = sorted({"classes", "image_size", "config"} - set(metadata)) if isinstance(metadata, dict) else ["all"]
-    if missing:
-        raise RunError(f"{folder / 'metadata.json'} is not a run's metadata (missing {', '.join(missing)}); "
-                       "was the run written by `alzmri train`?")
-    try:
-        model = keras.models.load_model(model_file, compile=False, safe_mode=True)
-    except Exception as err:  # noqa: BLE001 -- zipfile, h5py, keras all raise their own types
-        raise RunError(f"{model_file} is not a Keras model file ({type(err).__name__}: {err})") from err
-    if list(metadata.get("classes", [])) != list(CLASS_NAMES):
-        raise RunError(f"{folder}: metadata classes {metadata.get('classes')} differ from {list(CLASS_NAMES)}")
-    expected = (metadata["image_size"], metadata["image_size"], 3)
-    if tuple(model.input_shape[1:]) != expected or model.output_shape[-1] != len(CLASS_NAMES):
-        raise RunError(f"{model_file}: model input {model.input_shape} / output {model.output_shape} do not "
-                       f"match metadata (image size {metadata['image_size']}, {len(CLASS_NAMES)} classes)")
-    return Run(folder, model, metadata)
 
 
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,

@@ -46,8 +46,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alzmri.models.runs import CHECK_FILE
+
 #: In a run folder: the reference of the input check (what the training slices look like, and the scales).
-CHECK_FILE = "input_check.npz"
 THUMBNAIL = 32
 TEXTURE_BINS, TEXTURE_MAX, BRAIN_LEVEL = 16, 128.0, 10
 #: Each component and the metric its nearest neighbours are found with.
@@ -114,7 +115,7 @@ class InputCheck:
         return InputScores(ratios.max(axis=0), components, self.threshold)
 
     def settings(self) -> dict:
-        """What metadata.json records about the check (all but the reference itself)."""
+        """What the run's metadata records about the check (all but the reference itself)."""
         return {"file": CHECK_FILE, "threshold": round(self.threshold, 6), "k": self.k, "quantile": self.quantile,
                 "margin": self.margin, "scales": {k: round(v, 6) for k, v in self.scales.items()},
                 "reference_images": int(len(self.reference["features"])), "val_images": self.val_images,
@@ -243,7 +244,7 @@ def fit_input_check(model, train: pd.DataFrame, val: pd.DataFrame, image_size: i
 
 
 def load_input_check(run_dir: str | Path) -> InputCheck | None:
-    """The input check stored in a run folder, or None for a run trained before alzmri had one.
+    """The input check stored in a run folder, or None where the run stores none (no validation slices).
 
     Kept in memory once read (until the file changes), so a server answering many requests reads it once.
     """
@@ -254,7 +255,7 @@ def load_input_check(run_dir: str | Path) -> InputCheck | None:
         stat = path.stat()
         return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     except (OSError, ValueError, KeyError) as err:
-        from alzmri.models.classifier import RunError
+        from alzmri.errors import RunError
 
         raise RunError(f"{path} is not an input check (corrupt or hand-edited? {type(err).__name__}: {err}); "
                        "delete it to predict without the check") from err

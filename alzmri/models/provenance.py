@@ -1,7 +1,7 @@
 """What a prediction comes from: the run, the data it learnt from, and how well it did on its test split.
 
 Every answer alzmri gives about an image (``predict``, ``gradcam``, and later the HTTP API) carries this,
-built once by :func:`describe_run` from the run's own ``metadata.json`` and ``metrics.json``, so that an
+built once by :func:`describe_run` from the run's own metadata and metrics, so that an
 answer can never be read without knowing which model gave it, what it was trained on and how far to trust
 it. A run trained on synthetic data says so in one line on every output: its answers mean nothing for
 real scans.
@@ -9,11 +9,10 @@ real scans.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alzmri.config import HF_REPO, KAGGLE_HANDLE
+from alzmri.models.runs import data_name, is_synthetic, peek_metadata, read_metrics
 
 #: The one line every answer of a synthetic run carries.
 SYNTHETIC_WARNING = ("SYNTHETIC: this run learnt from alzmri's generated demo slices; its answers mean nothing "
@@ -79,30 +78,6 @@ class Provenance:
                 "summary": self.text, "warnings": list(self.warnings)}
 
 
-def read_json(path: Path) -> dict:
-    """A JSON file as a dict; missing, unreadable or not an object: empty."""
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def data_name(metadata: dict) -> str:
-    """The data a run learnt from, named as a user would look it up (Kaggle handle, HF repo, folder name)."""
-    spec = str((metadata.get("config") or {}).get("data", metadata.get("data", "?")))
-    if is_synthetic(metadata):
-        return "alzmri.data.synthetic demo set" if spec == "demo" else f"alzmri.data.synthetic set {Path(spec).name}"
-    return {"kaggle": KAGGLE_HANDLE, "hf": HF_REPO}.get(spec, Path(spec).name or spec)
-
-
-def is_synthetic(metadata: dict) -> bool:
-    """Whether the run learnt from synthetic data; older runs without the flag are judged by their data setting."""
-    if "synthetic" in metadata:
-        return bool(metadata["synthetic"])
-    return (metadata.get("config") or {}).get("data") == "demo"
-
-
 def test_score(metrics: dict, run_path: Path) -> dict:
     """The run's own test balanced accuracy with its interval (``metrics.json`` ``test``), or how to get it."""
     test = metrics.get("test")
@@ -127,7 +102,7 @@ def run_warnings(metadata: dict) -> list[str]:
 
 
 def describe_run(run_dir: str | Path, metadata: dict | None = None) -> Provenance:
-    """The provenance of a run folder, from its ``metadata.json`` and ``metrics.json``.
+    """The provenance of a run folder, from its metadata and metrics (:mod:`alzmri.models.runs`).
 
     Args:
         run_dir: the run folder.
@@ -137,9 +112,9 @@ def describe_run(run_dir: str | Path, metadata: dict | None = None) -> Provenanc
         The run's :class:`Provenance`; a run that was never evaluated says how to evaluate it.
     """
     path = Path(run_dir)
-    metadata = metadata if metadata is not None else read_json(path / "metadata.json")
+    metadata = metadata if metadata is not None else peek_metadata(path)
     data = {"name": data_name(metadata), "synthetic": is_synthetic(metadata),
             "fingerprint": metadata.get("data_fingerprint"), "path": metadata.get("data"),
             "split": metadata.get("split", "?")}
-    return Provenance(run=path.name, path=path, data=data, test=test_score(read_json(path / "metrics.json"), path),
+    return Provenance(run=path.name, path=path, data=data, test=test_score(read_metrics(path), path),
                       warnings=run_warnings(metadata))

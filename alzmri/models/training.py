@@ -10,9 +10,7 @@ completed epoch, and only a finished run is moved (atomically) to ``<runs_dir>/<
 from __future__ import annotations
 
 import json
-import os
 import platform
-import re
 import shutil
 import time
 import warnings
@@ -24,20 +22,20 @@ import numpy as np
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.models.cards import write_model_card
 from alzmri.config import CLASS_NAMES, Config
-from alzmri.errors import SettingsError
-from alzmri.files import ensure_writable
-from alzmri.models.input_check import CHECK_FILE, fit_input_check
-from alzmri.progress import keras_verbose, show_bars
+from alzmri.errors import RunError, SettingsError
+from alzmri.files import atomic_path, ensure_writable
+from alzmri.leakage.splits import PreparedData, check_held_out, prepare_data, split_record
 from alzmri.metrics import headline_metrics
-from alzmri.models.classifier import (PREPROCESSING, RunError, build_classifier, describe_backbone, feature_extractor,
+from alzmri.models.cards import write_model_card
+from alzmri.models.classifier import (PREPROCESSING, build_classifier, describe_backbone, feature_extractor,
                                       head_model, predict_frame, set_trainable)
-from alzmri.leakage.splits import SPLITS_FILE, PreparedData, check_held_out, prepare_data, save_splits, split_record
+from alzmri.models.input_check import fit_input_check
+from alzmri.models.runs import (CONFIG_FILE, DATA_FILE, PARTIAL_SUFFIX, SPLITS_FILE, is_finished, partial_folder,
+                                refuse_finished, run_folder, run_lock, save_run, saved_config)
+from alzmri.progress import keras_verbose, show_bars
 from alzmri.safe_text import one_line
 
-#: In an unfinished run's folder: the fingerprint of the data it was started on.
-DATA_FILE = "data.json"
 
 
 def set_seeds(seed: int) -> None:
@@ -172,7 +170,7 @@ def _callbacks(work: Path, stage: str, config: Config) -> list:
     if log.exists() and log.stat().st_size:  # resuming: the checkpoint must beat the best epoch so far
         previous = pd.read_csv(log)
         best = float(previous["val_loss"].min()) if "val_loss" in previous and len(previous) else None
-    run_name = work.name.removeprefix(".").removesuffix(".partial")
+    run_name = work.name.removeprefix(".").removesuffix(PARTIAL_SUFFIX)
     extra = [keras.callbacks.TensorBoard(work.parent / "tensorboard" / run_name / stage)] if config.tensorboard else []
     return extra + [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
@@ -201,8 +199,8 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
     else:
         x_train, y_train = cache_features(model, data.part("train"), config, config.feature_passes, progress)
         x_val, y_val = cache_features(model, data.part("val"), config, 1, progress)
-        np.savez(work / "features.tmp.npz", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
-        (work / "features.tmp.npz").replace(store)
+        with atomic_path(store, suffix=".npz") as tmp:
+            np.savez(tmp, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
     head = head_model(model)
     _compile(head, config.head_learning_rate)
     n_train, n_val = _even(len(x_train)), _even(len(x_val))
@@ -252,34 +250,13 @@ def library_versions() -> dict:
             "pillow": PIL.__version__, "pandas": pd.__version__}
 
 
-def default_run_name(config: Config) -> str:
-    """A run name that the same command always gives, so that a rerun resumes it."""
-    data = "" if config.data == "demo" else "-" + re.sub(r"[^A-Za-z0-9]+", "_", Path(config.data).name or "data")
-    shuffled = "-shuffled" if config.shuffle_labels else ""
-    return (f"{config.profile}{data}-{config.backbone.lower()}-{config.split}{shuffled}-{config.image_size}px"
-            f"-seed{config.seed}")
-
-
-def run_folder(config: Config, run_name: str | None = None) -> Path:
-    """The folder of a run: ``<runs_dir>/<run_name>``, refusing names that would lead anywhere else.
-
-    Raises:
-        ValueError: ``run_name`` is not a plain folder name (a path, ``..``, hidden, or odd characters).
-    """
-    name = run_name or default_run_name(config)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
-        raise SettingsError(f"--run-name must be a plain folder name (letters, digits, '.', '_', '-'; no path, "
-                            f"no '..'), got {name!r}: runs always live in {config.runs_dir}/")
-    return Path(config.runs_dir) / name
-
-
 def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
     """True if ``work`` holds a partial run of the same settings and data; a RunError if either differs.
 
     The data's fingerprint counts as much as the settings: a dataset changed under the same path must
     not resume an old run, nor reuse its cached stage-1 features.
     """
-    settings = work / "config.json"
+    settings = work / CONFIG_FILE
     if not settings.exists():
         return False
     previous = json.loads(settings.read_text())
@@ -289,8 +266,8 @@ def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
                        "use another --run-name, or delete that folder to start over")
     data_file = work / DATA_FILE
     if not data_file.exists():
-        raise RunError(f"An unfinished run in {work} does not record which data it was started on (it predates "
-                       "alzmri's data check), so it cannot be resumed safely; use another --run-name, or delete "
+        raise RunError(f"An unfinished run in {work} does not record which data it was started on, "
+                       "so it cannot be resumed safely; use another --run-name, or delete "
                        "that folder to start over")
     started_on = json.loads(data_file.read_text()).get("data_fingerprint")
     if started_on != fingerprint:
@@ -302,7 +279,7 @@ def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
 
 def _forget_empty_start(work: Path) -> None:
     """Remove a ``.partial`` folder that holds nothing but its settings: a failed start must not block the next."""
-    if work.exists() and {p.name for p in work.iterdir()} <= {"config.json", DATA_FILE}:
+    if work.exists() and {p.name for p in work.iterdir()} <= {CONFIG_FILE, DATA_FILE}:
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -317,30 +294,6 @@ def history_frame(work: Path) -> pd.DataFrame:
     history = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["epoch", "stage"])
     history["step"] = np.arange(len(history))
     return history
-
-
-def save_run(model, metadata: dict, history: pd.DataFrame, run_dir: Path, splits: pd.DataFrame | None = None,
-             input_check=None) -> Path:
-    """Write model, metadata, history, (given ``splits``) which file went where and (given ``input_check``, an
-    :class:`alzmri.models.input_check.InputCheck`) the input check's reference to ``run_dir`` atomically."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir.parent / f".{run_dir.name}.saving"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    model.save(tmp / "model.keras")
-    (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
-    history.to_csv(tmp / "history.csv", index=False)
-    if splits is not None:
-        save_splits(splits, tmp / SPLITS_FILE)
-    if input_check is not None:
-        input_check.save(tmp / CHECK_FILE)
-    old = run_dir.parent / f".{run_dir.name}.old"
-    if run_dir.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        run_dir.rename(old)
-    tmp.rename(run_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return run_dir
 
 
 def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: float,
@@ -376,15 +329,6 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
     }
 
 
-def _saved_run(metadata: Path) -> tuple[Config, dict]:
-    """The settings a finished run was trained with, and its whole metadata; a broken metadata.json is named."""
-    try:
-        saved = json.loads(metadata.read_text())
-        return Config.from_dict(saved["config"]), saved
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RunError(f"{metadata} is not a run's metadata ({type(err).__name__}: {err})") from None
-
-
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
                  strategy: str = "auto", progress: bool = True, replace: bool = False) -> Path:
     """The finished run of these settings and data if there is one (demo, notebooks and ``compare`` reuse it),
@@ -395,9 +339,8 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
     """
     config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
-    metadata = run_dir / "metadata.json"
-    saved, meta = _saved_run(metadata) if metadata.exists() else (None, {})
-    if saved is not None and saved.with_absolute_data() == config and not replace:  # older runs saved relative paths
+    saved, meta = saved_config(run_dir) if is_finished(run_dir) else (None, {})
+    if saved == config and not replace:
         data = data or prepare_data(config, progress)
         trained_on = meta.get("data_fingerprint")
         if trained_on != data.fingerprint:
@@ -428,138 +371,11 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
     """
     config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
-    _refuse_finished(run_dir, replace)
+    refuse_finished(run_dir, replace)
     ensure_writable(run_dir.parent, "the runs folder: set $ALZMRI_RUNS or runs_dir to move it")
     with run_lock(run_dir):
-        _refuse_finished(run_dir, replace)  # again: another process may have finished it meanwhile
+        refuse_finished(run_dir, replace)  # again: another process may have finished it meanwhile
         return _train_locked(config, run_dir, data, strategy, progress)
-
-
-def _refuse_finished(run_dir: Path, replace: bool) -> None:
-    """A finished run is only ever replaced on request."""
-    if (run_dir / "metadata.json").exists() and not replace:
-        raise RunError(f"{run_dir} is a finished run; nothing was changed. To train another, pass a new --run-name, "
-                       "or --replace to train this one again (the finished run is kept until the new one is saved)")
-
-
-@contextmanager
-def run_lock(run_dir: Path, evaluation: bool = False):
-    """Hold the run's lock for the ``with`` block: one training at a time, or evaluations one after another.
-
-    A training holds ``<runs_dir>/.<name>.lock`` exclusively from start to save; an evaluation holds it shared
-    (from loading the run to its last figure) and queues behind other evaluations on ``.<name>.evaluating.lock``.
-    A training or evaluation that finds the run being trained stops at once: a training lasts up to hours, and
-    waiting for it would score a model that did not exist when the command was given. A training waits for the
-    evaluations in progress, and an evaluation for the one before it (each takes minutes), with a note.
-    OS file locks (``fcntl.flock``): a killed holder never leaves a stale lock; the last holder removes the
-    files. Where ``fcntl`` is missing (Windows) runs are not locked.
-
-    Args:
-        run_dir: the run folder (it need not exist yet).
-        evaluation: lock for an evaluation rather than a training.
-
-    Raises:
-        RunError: the run is being trained by another process.
-    """
-    try:
-        import fcntl  # noqa: F401
-    except ImportError:
-        yield
-        return
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock = run_dir.parent / f".{run_dir.name}.lock"
-    held = [_evaluation_lock(lock, run_dir)] if evaluation else [_training_lock(lock, run_dir)]
-    try:
-        if evaluation:
-            held.append(_queued_lock(run_dir.parent / f".{run_dir.name}.evaluating.lock", run_dir))
-        yield
-    finally:
-        for handle in reversed(held):
-            _release(handle)
-
-
-def _locked(path: Path, mode: int):
-    """``path`` opened and locked (``fcntl.flock`` ``mode``), or None where a non-blocking lock is taken.
-
-    A lock on a file that its last holder removed meanwhile would lock nothing: it is taken again on the file
-    now at ``path``.
-    """
-    import fcntl
-
-    while True:
-        handle = open(path, "a+")
-        try:
-            fcntl.flock(handle, mode)
-        except BlockingIOError:
-            handle.close()
-            return None
-        if _is_current(handle, path):
-            return handle
-        handle.close()
-
-
-def _is_current(handle, path: Path) -> bool:
-    """Whether the open ``handle`` is still the file at ``path`` (not one removed after it was opened)."""
-    try:
-        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
-    except FileNotFoundError:
-        return False
-
-
-def _training_lock(lock: Path, run_dir: Path):
-    """The run's lock held exclusively: waiting for evaluations in progress, refusing another training."""
-    import fcntl
-
-    while True:
-        handle = _locked(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if handle is not None:
-            return handle
-        handle = _locked(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken: only evaluations share it
-        if handle is None:
-            raise RunError(f"Another process is training {run_dir} right now; wait for it, or use another "
-                           "--run-name")
-        warnings.warn(f"{run_dir.name} is being evaluated: the training starts when that ends", UserWarning,
-                      stacklevel=4)
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        if _is_current(handle, lock):
-            return handle
-        handle.close()
-
-
-def _evaluation_lock(lock: Path, run_dir: Path):
-    """The run's lock held shared; a RunError at once if a training holds it."""
-    import fcntl
-
-    handle = _locked(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    if handle is None:
-        raise RunError(f"{run_dir} is being trained right now (its model, metrics and figures are replaced when that "
-                       "ends): evaluate it after the training")
-    return handle
-
-
-def _queued_lock(queue: Path, run_dir: Path):
-    """``queue`` held exclusively: waiting, with a note, for an evaluation of the same run that holds it."""
-    import fcntl
-
-    handle = _locked(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    if handle is None:
-        warnings.warn(f"Another process is evaluating {run_dir.name}: this evaluation starts when that ends",
-                      UserWarning, stacklevel=4)
-        handle = _locked(queue, fcntl.LOCK_EX)
-    return handle
-
-
-def _release(handle) -> None:
-    """Release a lock; its file is removed first when no one else holds or shares it."""
-    import fcntl
-
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        Path(handle.name).unlink(missing_ok=True)  # while locked: a late opener finds its file gone and retries
-    except BlockingIOError:
-        pass  # shared by another evaluation, or awaited by a training: it stays
-    finally:
-        handle.close()
 
 
 def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, strategy: str, progress: bool) -> Path:
@@ -569,10 +385,10 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     set_seeds(config.seed)
     data = data or prepare_data(config, progress)
     check_held_out(data)  # an empty val split would otherwise fail deep in the feature cache
-    work = run_dir.parent / f".{run_dir.name}.partial"
+    work = partial_folder(run_dir)
     resuming = _check_resumable(work, config, data.fingerprint)
     work.mkdir(parents=True, exist_ok=True)
-    (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    (work / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2))
     (work / DATA_FILE).write_text(json.dumps({"data_fingerprint": data.fingerprint}) + "\n")
     if resuming:
         for message in drop_torn_checkpoints(work):
@@ -617,9 +433,8 @@ def validation_metrics(model, data, config) -> dict:
 
 def save_weights_atomically(model, path: Path) -> None:
     """Write weights beside ``path`` and move them into place: a kill mid-write never leaves a torn ``path``."""
-    partial = path.with_name(f".saving-{path.name}")  # Keras wants the name to end in .weights.h5
-    model.save_weights(partial)
-    partial.replace(path)
+    with atomic_path(path, suffix=".weights.h5") as partial:  # Keras wants the name to end in .weights.h5
+        model.save_weights(partial)
 
 
 def readable_h5(path: Path) -> bool:

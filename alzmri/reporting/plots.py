@@ -457,3 +457,58 @@ def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[
         makers["training_curves.png"] = lambda: training_curves(pd.read_csv(history_file))
     folders = [evaluation_figures_folder(evaluation), *map(Path, extra_folders)]
     return [path for name, make in makers.items() for path in save_figure_to(stamp(make(), caption), folders, name)]
+
+
+def overlay_names(files: list[Path], suffix: str = "_gradcam.png") -> list[str]:
+    """One output name per input file, never shared: its stem, or where stems collide its path from the inputs'
+    common folder (``a/slice.jpg`` → ``a_slice_jpg_gradcam.png``), numbered if the same file comes twice.
+
+    Args:
+        files: the input files.
+        suffix: appended to each name.
+
+    Returns:
+        The names, in the order of ``files``.
+    """
+    import os
+
+    resolved = [p.resolve() for p in files]
+    common = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    stems = [p.stem for p in files]
+    names = [p.stem if stems.count(p.stem) == 1 else "_".join(r.relative_to(common).parts).replace(".", "_")
+             for p, r in zip(files, resolved)]
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return [name + suffix for name in unique]
+
+
+def write_overlays(run, images: np.ndarray, files: list[Path], unlike: list[bool], out: Path, title: str,
+                   layer_name: str | None = None, plus_plus: bool = False) -> list[str]:
+    """Draw a Grad-CAM overlay of each image at its file's own shape and save it into ``out``.
+
+    Args:
+        run: the loaded run.
+        images: the images as the model takes them, row i read from ``files[i]``.
+        files: where each image came from (its overlay is named after it: :func:`overlay_names`).
+        unlike: per image, whether the input check found it unlike the run's training data (said in its label).
+        out: the folder for the PNGs.
+        title: the figure title (the run and its data).
+        layer_name: the feature map to explain (default: found automatically).
+        plus_plus: Grad-CAM++ weights.
+
+    Returns:
+        The written paths, in the order of ``files``.
+    """
+    from alzmri.data.pipeline import decode_image_file
+    from alzmri.explain.gradcam import gradcam_batches
+
+    names, written = overlay_names(files), []
+    for start, maps, chosen in gradcam_batches(run.model, images, layer_name=layer_name, plus_plus=plus_plus):
+        for i, heat, cls in zip(range(start, start + len(maps)), maps, chosen):
+            label = f"{files[i].name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if unlike[i] else "")
+            fig = gradcam_gallery([decode_image_file(files[i])], heat[None], [label], title=title)
+            written.append(str(save_figure(fig, out / names[i])))
+    return written

@@ -58,7 +58,7 @@ def print_evaluation(evaluation) -> None:
     if "faithfulness" in m:
         _print_faithfulness(m["faithfulness"])
     if "plausibility" in m:
-        _print_plausibility(m["plausibility"])
+        print_plausibility(m["plausibility"])
     print(DISCLAIMER)
 
 
@@ -76,7 +76,7 @@ def _print_faithfulness(f: dict) -> None:
     print(randomisation_verdict(f["randomisation"]))
 
 
-def _print_plausibility(p: dict) -> None:
+def print_plausibility(p: dict) -> None:
     """Where the maps land against the synthetic evidence masks: a plausibility check, not faithfulness."""
     rows = [(k, p[k]["pointing_game"], p[k]["energy_in_mask"]) for k in ("gradcam", "random", "centre")]
     print(f"plausibility on {p['gradcam']['images']} images (synthetic evidence masks: does the map land where the "
@@ -138,3 +138,181 @@ def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: lis
         Path(json_path).write_text(json.dumps(comparison_json(table, model), indent=2) + "\n")
         print(f"json: {json_path}")
     return written
+
+
+def print_synthetic(root: Path, slices: int, grid: Path | None = None) -> None:
+    """What ``alzmri synth`` wrote: images, subjects and slices, counts per subset and class; a sample grid if asked.
+
+    Args:
+        root: the generated dataset.
+        slices: consecutive slices per subject it was made with.
+        grid: also save a grid of sample originals to this PNG.
+    """
+    from alzmri.data import synthetic
+    from alzmri.data.datasets import index_dataset
+    from alzmri.reporting import plots
+
+    manifest = synthetic.read_manifest(root)
+    print(f"SYNTHETIC demo dataset in {one_line(root)} ({len(manifest)} images of {manifest['subject'].nunique()} "
+          f"subjects x {slices} slices; manifest.csv, masks in _masks/)")
+    print(manifest.groupby(["subset", "class_name"]).size().unstack(fill_value=0).to_string())
+    if grid:
+        index = index_dataset(root, progress=False)
+        originals = index.frame[index.frame["kind"] == "original"]
+        fig = plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.data.synthetic), one row per class")
+        print(f"grid: {plots.save_figure(fig, grid)}")
+
+
+def print_index(index, notes: list[str], show: int) -> None:
+    """Class counts, the files that were skipped or converted while indexing (up to ``show`` each), and ``notes``."""
+    print(f"\nDataset {one_line(index.root)}  (fingerprint {index.fingerprint}, {len(index.frame)} usable images)")
+    print("\nImages per subset and class:")
+    print(index.class_counts().to_string())
+    print(f"\nSkipped files: {len(index.skipped)}   converted files: {len(index.converted)}")
+    for _, row in index.skipped.head(show).iterrows():
+        print(f"  skipped {row['path']}: {row['reason']}")
+    for _, row in index.converted.head(show).iterrows():
+        print(f"  converted {row['path']} (mode {row['mode']})")
+    for note in notes:
+        print(f"  note: {note}")
+
+
+def print_audit(report, show: int = 10, save_csv: str | None = None) -> None:
+    """Print ``alzmri audit``'s report (:class:`alzmri.leakage.audit.AuditReport`).
+
+    Args:
+        report: the audit.
+        show: how many skipped and converted files to list.
+        save_csv: also write one row per image (subject, split per protocol) to this file.
+    """
+    frame, recovery = report.data.frame, report.data.subjects
+    print_index(report.index, report.notes, show)
+    copies = frame[frame["kind"] == "augmented"]
+    print(f"\nOriginals: {int((frame['kind'] == 'original').sum())}   augmented copies: {len(copies)}, "
+          f"{int((copies['original'] != '').sum())} matched to their original")
+    if report.mapping_quality:
+        precision, recall = report.mapping_quality
+        print(f"Known copy→original mapping (synthetic manifest) recovered with precision {precision:.3f}, "
+              f"recall {recall:.3f}")
+    print(f"\nSubjects: {recovery.describe(frame)}")
+    print(recovery.per_class(frame).to_string())
+    if report.similarity is not None:
+        print(f"Without the ground truth, similarity alone finds {report.similarity.found} subjects: adjusted Rand "
+              f"index {report.similarity.ari:.3f}.")
+    print(f"\nLeakage audit: evaluation images with a copy / their subject in train; max_similarity and "
+          f"at_neighbour_level (slice correlation >= {recovery.evidence.threshold:.3f}) use neither:")
+    print(report.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if save_csv:
+        report.per_image.to_csv(save_csv, index=False)
+        print(f"\nOne row per image: {save_csv}")
+    for sentence in leak_sentences(report.table):
+        print(sentence)
+    print(f"Only a split with no test subject in train estimates performance on unseen people: "
+          f"the default '{report.data.protocol}' split is built that way.")
+
+
+def leak_sentences(table: pd.DataFrame) -> list[str]:
+    """One sentence per protocol whose test split has subjects in train: how many test subjects and images are.
+
+    Args:
+        table: the audit table (:func:`alzmri.leakage.audit.audit`).
+
+    Returns:
+        The sentences, in the table's order.
+    """
+    leaky = table[(table["pair"] == "train→test") & (table["subject_in_train"] > 0)]
+    return [f"The {row['protocol']} split puts {row['subjects_in_train']} of its {row['subjects']} test subjects "
+            f"in train ({row['subject_in_train']} of {row['images']} test images)."
+            for row in leaky.to_dict("records")]  # records keep integer counts integer (iterrows makes them floats)
+
+
+def print_runs(folder: Path, table: pd.DataFrame, skipped: list[tuple[str, str]], as_json: bool = False) -> None:
+    """Print the finished runs (:func:`alzmri.models.runs.runs_table`), as a table or as JSON.
+
+    Args:
+        folder: the runs folder.
+        table: one row per run.
+        skipped: ``(folder name, reason)`` of each folder that could not be listed (to stderr, or in the JSON).
+        as_json: print JSON for scripts.
+    """
+    import json
+    import sys
+
+    if as_json:
+        print(json.dumps({"runs_dir": str(folder), "runs": json.loads(table.to_json(orient="records")),
+                          "skipped": [{"folder": name, "reason": why} for name, why in skipped]}, indent=2))
+        return
+    for name, why in skipped:
+        print(f"note: skipped {folder / name}: {why}", file=sys.stderr)
+    if table.empty:
+        print(f"No finished runs in {folder} (train one: python -m alzmri demo)")
+        return
+    print(f"Finished runs in {folder} (balanced accuracy on each run's own test split, 95 % interval over "
+          "subjects; compare only rows with the same data and protocol):")
+    print(table.astype(object).where(table.notna(), "-").to_string(
+        index=False, formatters={c: lambda v: v if isinstance(v, str) else f"{v:.3f}"
+                                 for c in ("balanced_accuracy", "ci_low", "ci_high")}))
+
+
+def print_unreadable(problems: list[tuple[Path, str]]) -> None:
+    """Say which input files were skipped and why (to stderr)."""
+    import sys
+
+    if problems:
+        print(f"{len(problems)} file(s) could not be read and were skipped:", file=sys.stderr)
+        for _, message in problems:
+            print(f"  {message}", file=sys.stderr)
+
+
+def print_predictions(report, as_json: bool = False) -> None:
+    """Print a :class:`alzmri.evaluation.evaluate.PredictionReport` (as text or JSON) and its unreadable files."""
+    import json
+
+    print(json.dumps(report.as_dict(), indent=2) if as_json else report.as_text())
+    print_unreadable(report.problems)
+
+
+def print_overlays(report, written: list[str], unlike: list[bool], as_json: bool = False) -> None:
+    """Print what ``alzmri gradcam`` wrote: the overlays, which slices look unlike the run's training data, the
+    warnings and the disclaimer (or all of it as JSON)."""
+    import json
+
+    report.table.insert(1, "overlay", written)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    print(report.provenance.text)
+    print("\n".join(p + ("  (unlike its training data)" if odd else "") for p, odd in zip(written, unlike)))
+    print("\n".join(report.footer()))
+
+
+def report_comparison(config, protocols: list[str] | None, model: str, figures: str | None,
+                      json_path: str | None) -> None:
+    """``alzmri compare``: prepare the data, score ``model`` on every protocol with true and with shuffled labels,
+    and print the comparison with its lesson (its figure into ``figures``, by default a folder named after the data).
+
+    Args:
+        config: the preset and model budget, with the data.
+        protocols: which protocols (default: every one the data allows).
+        model: ``probe`` or ``cnn``.
+        figures: the figure's folder.
+        json_path: also write the comparison as JSON there.
+    """
+    from alzmri.evaluation.compare import PROBE, compare_protocols
+    from alzmri.leakage.splits import prepare_data
+    from alzmri.reporting.plots import data_caption
+
+    data = prepare_data(config)
+    print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
+    described = PROBE if model == "probe" else f"{describe_backbone(config.backbone, config.backbone_end)}, " \
+                                               f"{config.profile} preset"
+    print(f"Model: {model} ({described}); each protocol scored with true and with subject-shuffled labels "
+          "(same split, same budget)")
+    table = compare_protocols(data, config, protocols, model=model)
+    # by default beside nothing else: a folder named after the data, never over another data's figures
+    folder = Path(figures or Path("figures") / f"compare-{Path(data.root).name}-{data.fingerprint[:8]}")
+    print_comparison(table, model, f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {described}",
+                     [folder], json_path)
+    if data.synthetic:
+        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
+    print(DISCLAIMER)

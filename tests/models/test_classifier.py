@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
+from alzmri.errors import RunError, WeightsError
 from alzmri.models import classifier as M
+from alzmri.models.runs import load_run
 from alzmri.config import CLASS_NAMES, get_config
 
 
@@ -59,7 +61,7 @@ def test_imagenet_offline_fails_fast_with_a_way_out(monkeypatch):
     # both lookups stubbed, so the test means the same on a machine with internet
     monkeypatch.setattr(M, "_cached_imagenet_file", lambda name: False)
     monkeypatch.setattr(M, "_imagenet_reachable", lambda: False)
-    with pytest.raises(M.WeightsError, match=r"need internet access.*--weights /path/to/file.h5.*--weights none"):
+    with pytest.raises(WeightsError, match=r"need internet access.*--weights /path/to/file.h5.*--weights none"):
         M.build_classifier(get_config("smoke", weights="imagenet", backbone="MobileNetV2", backbone_end=None))
 
 
@@ -72,7 +74,7 @@ def test_a_download_that_fails_midway_is_a_weights_error(monkeypatch):
     monkeypatch.setattr(M, "_cached_imagenet_file", lambda name: False)
     monkeypatch.setattr(M, "_imagenet_reachable", lambda: True)
     monkeypatch.setattr(file_utils, "get_file", cut)  # what keras.applications calls to download
-    with pytest.raises(M.WeightsError, match=r"could not be downloaded \(URL fetch failure.*--weights none"):
+    with pytest.raises(WeightsError, match=r"could not be downloaded \(URL fetch failure.*--weights none"):
         M.build_classifier(get_config("smoke", weights="imagenet", backbone="MobileNetV2", backbone_end=None))
 
 
@@ -98,9 +100,9 @@ def test_local_weights_file_loads_and_mismatch_is_clear(tmp_path):
     for layer in (layer for layer in source.layers if layer.weights):
         for mine, theirs in zip(loaded.get_layer(layer.name).weights, layer.weights):
             np.testing.assert_array_equal(np.array(mine), np.array(theirs))
-    with pytest.raises(M.WeightsError, match=r"mobilenet.weights.h5 does not fit ResNet50V2"):
+    with pytest.raises(WeightsError, match=r"mobilenet.weights.h5 does not fit ResNet50V2"):
         M.build_classifier(config.replace(backbone="ResNet50V2", weights=str(path)))
-    with pytest.raises(M.WeightsError, match="does not exist"):
+    with pytest.raises(WeightsError, match="does not exist"):
         M.build_classifier(config.replace(weights=str(tmp_path / "missing.h5")))
 
 
@@ -116,15 +118,15 @@ def test_block_grouping_works_for_other_backbones():
 
 
 def test_load_run_rejects_what_is_not_a_run(tmp_path):
-    with pytest.raises(M.RunError, match="is not a run folder"):
-        M.load_run(tmp_path)
+    with pytest.raises(RunError, match="is not a run folder"):
+        load_run(tmp_path)
     (tmp_path / "model.keras").write_text("definitely not a zip")
     (tmp_path / "metadata.json").write_text('{"classes": [], "image_size": 32, "config": {}}')
-    with pytest.raises(M.RunError, match="is not a Keras model file"):
-        M.load_run(tmp_path)
+    with pytest.raises(RunError, match="is not a Keras model file"):
+        load_run(tmp_path)
     (tmp_path / "metadata.json").unlink()
-    with pytest.raises(M.RunError, match="metadata.json is missing"):
-        M.load_run(tmp_path)
+    with pytest.raises(RunError, match="metadata.json is missing"):
+        load_run(tmp_path)
 
 
 def test_cached_imagenet_files_are_recognised(tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from alzmri.models.provenance import SYNTHETIC_WARNING, describe_run
 def _test_files(run_dir, n: int = 3) -> list[str]:
     import pandas as pd
 
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
 
     splits = pd.read_csv(run_dir / "splits.csv", keep_default_na=False)
     root = load_run(run_dir).metadata["data"]
@@ -79,7 +79,7 @@ def test_the_test_score_is_quoted_once_evaluated(smoke_evaluation, smoke_run, ca
 
 
 def test_a_run_without_a_stored_check_says_so(smoke_run, tmp_path, capsys):
-    from alzmri.models.input_check import CHECK_FILE
+    from alzmri.models.runs import CHECK_FILE
 
     run = _copy_run(smoke_run, tmp_path / "old-run")
     (run / CHECK_FILE).unlink()
@@ -125,8 +125,8 @@ def test_gradcam_titles_and_output_name_the_run_and_the_synthetic_data(smoke_run
      "uraninjo/augmented-alzheimer-mri-dataset-v2", []),
     ({"config": {"data": "/data/my_slices"}, "synthetic": False, "data_fingerprint": "f00", "split": "naive",
       "labels": "shuffled by subject (memorisation check)"}, "my_slices", ["SHUFFLED LABELS", "LEAKY SPLIT"]),
-    ({"config": {"data": "demo"}, "data_fingerprint": "d", "split": "subject"}, "alzmri.data.synthetic demo set",
-     ["SYNTHETIC"]),  # an older run without the synthetic flag
+    ({"config": {"data": "demo"}, "synthetic": True, "data_fingerprint": "d", "split": "subject"},
+     "alzmri.data.synthetic demo set", ["SYNTHETIC"]),
 ])
 def test_provenance_names_the_data_and_warns(tmp_path, metadata, name, warnings):
     run = describe_run(tmp_path, metadata)

@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 
 from alzmri.evaluation import evaluate
+from alzmri.models.runs import write_metrics
 from alzmri import metrics as E
 from alzmri.config import CLASS_NAMES
 from helpers import assert_drawn
@@ -130,7 +131,7 @@ def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, ca
     shutil.copytree(smoke_run, run)
     shutil.rmtree(run / "figures", ignore_errors=True)  # whatever earlier tests drew for the run's own split
     own = {"balanced_accuracy": 0.123, "data": {"fingerprint": "the run's own"}}  # as `evaluate RUN` left it
-    evaluate.write_metrics(run, "test", own)
+    write_metrics(run, "test", own)
     other = synthetic.generate_dataset(tmp_path / "their_scans", n_per_class=12, size=48, seed=5, slices=4,
                                        copies=1.0, balance="equal", progress=False)
     (other / synthetic.MANIFEST).unlink()  # no manifest: data alzmri did not generate, whatever it looks like
@@ -193,10 +194,10 @@ def _one_train_and_one_test_row_swapped(path):
 
 
 @pytest.mark.parametrize("tamper, message", [
-    (_train_rows_marked_test, r"splits.csv does not match what the run's metadata.json recorded: train 0 images "
+    (_train_rows_marked_test, r"splits.csv does not match what the run's metadata recorded: train 0 images "
                               r"\(recorded \d+\); test \d+ images \(recorded \d+\)\. It was edited or replaced"),
     (_one_train_and_one_test_row_swapped, r"splits.csv was changed after training \(same images per split, but its "
-                                          r"SHA-256 is not the one metadata.json recorded\)"),
+                                          r"SHA-256 is not the one the run's metadata recorded\)"),
     (lambda path: path.unlink(), r"splits.csv is gone: the run's split .* cannot be recomputed safely without it\. "
                                  r"Restore the file, or train the run again \(--replace\)"),
     (lambda path: path.write_bytes(b""), r"splits.csv is empty: restore the file"),
@@ -210,7 +211,7 @@ def test_a_splits_file_that_is_not_the_runs_own_is_refused_in_one_line(tamper, m
     import re
 
     import alzmri.leakage.splits
-    from alzmri.models.cards import CARD_FILE
+    from alzmri.models.runs import CARD_FILE
     from alzmri.cli import main
 
     run = _run_copy(smoke_run, tmp_path)
@@ -234,7 +235,7 @@ def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
 
     from alzmri.config import Config
     from alzmri.data.datasets import DataWarning
-    from alzmri.leakage.splits import load_splits
+    from alzmri.models.runs import load_run_splits
 
     run = _run_copy(smoke_run, tmp_path)
     metadata = json.loads((run / "metadata.json").read_text())
@@ -247,7 +248,7 @@ def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
     config = Config.from_dict(metadata["config"]).replace(data=str(data))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        loaded = load_splits(run, config, progress=False)
+        loaded = load_run_splits(run, config, progress=False)
     notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     named = [n for n in notes if "names are not in" in n]
     assert len(named) == 1 and all(f"{r} (test)" in named[0] for r in gone), notes

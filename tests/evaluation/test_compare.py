@@ -16,7 +16,8 @@ from helpers import assert_drawn
 from alzmri.data.datasets import DataWarning
 from alzmri.evaluation.evaluate import leak_breakdown
 from alzmri.leakage.copies import leak_counts
-from alzmri.leakage.splits import independent_units, load_splits, save_splits, shuffle_labels, split_record
+from alzmri.leakage.splits import independent_units, save_splits, shuffle_labels, split_record
+from alzmri.models.runs import load_run_splits
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_a_shuffled_run_reads_back_the_labels_it_was_trained_on(small_root, tmp_
         data = prepare_data(config, progress=False)
         save_splits(data.frame, tmp_path / "splits.csv")
         (tmp_path / "metadata.json").write_text(json.dumps(split_record(data)))  # what training records of it
-        again = load_splits(tmp_path, config, progress=False)
+        again = load_run_splits(tmp_path, config, progress=False)
     merged = data.frame.merge(again.frame, on="relpath", suffixes=("", "_loaded"))
     assert (merged["label"] == merged["label_loaded"]).all()
     assert (merged["split"] == merged["split_loaded"]).all()
@@ -147,7 +148,7 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
     from alzmri.reporting.reports import print_evaluation
     from alzmri.config import Config
     from alzmri.evaluation.evaluate import evaluate_run
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
     from alzmri.leakage.splits import prepare_data
 
     config = Config.from_dict(load_run(smoke_run).metadata["config"]).replace(split="naive")
@@ -166,7 +167,7 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
 
 def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smoke_run, capsys):
     from alzmri.config import Config
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
     from alzmri.leakage.splits import prepare_data
 
     config = Config.from_dict(load_run(smoke_run).metadata["config"])

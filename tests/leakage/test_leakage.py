@@ -5,7 +5,7 @@ from alzmri.leakage import copies as leakage
 from alzmri.leakage import similarity
 from alzmri.config import get_config
 from alzmri.evaluation.baselines import thumbnail_baseline
-from alzmri.leakage.splits import audit
+from alzmri.leakage.audit import audit
 
 
 def test_copy_descriptor_survives_the_augmentations():
@@ -106,7 +106,7 @@ def test_audit_of_a_class_with_a_single_image(tmp_path):
 def test_thumbnail_baseline_refuses_a_single_class_in_train(medium_data):
     import pytest
 
-    from alzmri.data.datasets import DatasetError
+    from alzmri.errors import DatasetError
 
     frame = medium_data.frame.copy()
     frame.loc[(frame["split"] == "train") & (frame["class_name"] != "NonDemented"), "split"] = "unused"

@@ -6,7 +6,8 @@ import pytest
 
 from alzmri.data import synthetic
 from alzmri.config import CLASS_NAMES, get_config
-from alzmri.data.datasets import DatasetError, DataWarning, index_dataset
+from alzmri.data.datasets import DataWarning, index_dataset
+from alzmri.errors import DatasetError
 from alzmri.leakage.splits import annotate, available_protocols, split_frame
 
 

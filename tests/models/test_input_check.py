@@ -7,19 +7,19 @@ import warnings
 import numpy as np
 import pytest
 
-from alzmri.models.input_check import (CHECK_FILE, COMPONENTS, InputCheck, InputScores, fit_input_check, load_input_check,
-                                summary, textures)
+from alzmri.models.input_check import (COMPONENTS, InputCheck, InputScores, fit_input_check, load_input_check,
+                                       summary, textures)
+from alzmri.models.runs import CHECK_FILE
 
 
 def _own_data(run_dir):
-    from alzmri.config import Config
-    from alzmri.models.classifier import load_run
-    from alzmri.leakage.splits import load_splits
+    from alzmri.models.runs import load_run
+    from alzmri.models.runs import load_run_splits, run_config
 
     run = load_run(run_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run, load_splits(run.path, Config.from_dict(run.metadata["config"]), progress=False)
+        return run, load_run_splits(run.path, run_config(run.metadata, run.path), progress=False)
 
 
 def unlike_slices(images: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
@@ -91,7 +91,7 @@ def test_no_check_without_validation_slices(smoke_run):
 
 
 def test_a_check_survives_saving_and_a_broken_file_is_named(tmp_path):
-    from alzmri.models.classifier import RunError
+    from alzmri.errors import RunError
 
     rng = np.random.default_rng(0)
     check = InputCheck({"features": rng.random((7, 4)).astype(np.float16),

@@ -13,10 +13,11 @@ import pytest
 
 from alzmri.config import CLASS_NAMES, get_config
 from alzmri.data.datasets import index_dataset
-from alzmri.models.classifier import load_run
-from alzmri.models.training import DATA_FILE, _check_resumable, save_run
+from alzmri.models.runs import load_run
+from alzmri.models.training import _check_resumable
+from alzmri.models.runs import DATA_FILE, save_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(cache, runs=None) -> dict:
@@ -118,7 +119,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path, private_cache):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from alzmri.config import get_config
-        from alzmri.models.classifier import load_run
+        from alzmri.models.runs import load_run
         from alzmri.models.training import get_strategy, train
         print("replicas", get_strategy("mirrored").num_replicas_in_sync)
         run = train(get_config("smoke", runs_dir={str(tmp_path)!r}, head_epochs=1), strategy="mirrored", progress=False)
@@ -171,23 +172,29 @@ def test_callbacks_of_a_stage(tmp_path):
 
 def test_get_or_train_reuses_a_finished_run_of_the_same_settings(tmp_path, monkeypatch):
     import alzmri.models.training as T
+    from alzmri.errors import RunError
 
     config = get_config("smoke", runs_dir=str(tmp_path))
-    run_dir = tmp_path / T.default_run_name(config)
+    from alzmri.models.runs import default_run_name
+
+    run_dir = tmp_path / default_run_name(config)
     run_dir.mkdir()
-    saved = config.to_dict()
-    saved.pop("tensorboard")  # a run saved before this field existed still counts as the same settings
-    (run_dir / "metadata.json").write_text(json.dumps({"config": saved, "data_fingerprint": "abc"}))
+    (run_dir / "metadata.json").write_text(json.dumps({"config": config.to_dict(), "data_fingerprint": "abc"}))
     data = SimpleNamespace(fingerprint="abc", root=Path("demo"))
     monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("should not retrain"))
     assert T.get_or_train(config, data=data) == run_dir
     monkeypatch.setattr(T, "train", lambda config, **k: "trained")
     assert T.get_or_train(config.replace(seed=7), data=data) == "trained"
     assert T.get_or_train(config, data=data, replace=True) == "trained"  # --replace trains again
+    saved = config.to_dict()
+    saved.pop("tensorboard")  # a run saved by another version of alzmri: refused, saying what to do
+    (run_dir / "metadata.json").write_text(json.dumps({"config": saved, "data_fingerprint": "abc"}))
+    with pytest.raises(RunError, match=r"another version of alzmri \(missing \['tensorboard'\].*--replace"):
+        T.get_or_train(config, data=data)
 
 
 def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
-    from alzmri.models.classifier import RunError
+    from alzmri.errors import RunError
     from alzmri.models.training import get_or_train
 
     config = get_config("smoke", runs_dir=str(tmp_path), data=str(tmp_path / "mydata")).with_absolute_data()

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from alzmri.explain import gradcam as G
-from alzmri.models.classifier import as_model_batch, load_run
+from alzmri.models.classifier import as_model_batch
+from alzmri.models.runs import load_run
 
 
 @pytest.mark.parametrize("backbone", ["ResNet50V2", "ResNet152V2"])
@@ -90,7 +91,7 @@ def test_gradcam_matches_the_formula_on_a_model_small_enough_to_work_out():
 
 
 def test_many_images_are_explained_in_batches_that_match_one_call(smoke_run):
-    from alzmri.models.classifier import load_run
+    from alzmri.models.runs import load_run
 
     run = load_run(smoke_run)
     images = np.random.default_rng(1).uniform(0, 255, (10, run.image_size, run.image_size, 3)).astype(np.float32)

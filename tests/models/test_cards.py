@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from alzmri.models.cards import model_card, runs_table
+from alzmri.models.cards import model_card, write_model_card
+from alzmri.models.runs import runs_table
 from alzmri.cli import main
 
 
@@ -18,11 +19,6 @@ def _front_matter(card: str) -> dict:
 
 
 def test_a_card_is_written_with_the_run_and_refreshed_by_evaluate(smoke_evaluation):
-    card = smoke_evaluation.card_before  # as `train` wrote it: no test results yet
-    assert "## Intended uses" in card and "## Out-of-scope uses" in card and "Not a medical device" in card
-    assert "Synthetic data" in card and "`subject` (no brain in two splits" in card
-    if not smoke_evaluation.scored_before:  # the run as `train` left it (unless another test evaluated it first)
-        assert "Not scored on the test split yet" in card and _front_matter(card)["model-index"][0]["results"] == []
     evaluation, card = smoke_evaluation.evaluation, smoke_evaluation.card_after
     header = _front_matter(card)
     assert header["license"] == "mit" and "synthetic-data" in header["tags"]
@@ -37,6 +33,17 @@ def test_a_card_is_written_with_the_run_and_refreshed_by_evaluate(smoke_evaluati
     if (subjects <= 2).any():  # the smoke set has one or two test brains per class: said plainly
         assert "**Few brains:**" in card
     assert "Grad-CAM faithfulness" in card and "Warning: leaky protocol" not in card
+
+
+def test_a_run_not_scored_yet_says_so(smoke_run, tmp_path):
+    """The card as `train` writes it, before any evaluation: on a copy of its own, whatever other tests evaluated."""
+    run = tmp_path / "unscored"
+    shutil.copytree(smoke_run, run)
+    (run / "metrics.json").unlink(missing_ok=True)
+    card = (write_model_card(run)).read_text()
+    assert "## Intended uses" in card and "## Out-of-scope uses" in card and "Not a medical device" in card
+    assert "Synthetic data" in card and "`subject` (no brain in two splits" in card
+    assert "Not scored on the test split yet" in card and _front_matter(card)["model-index"][0]["results"] == []
 
 
 def test_a_leaky_run_carries_the_warning_at_the_top(smoke_run, tmp_path):
