@@ -1,5 +1,5 @@
 """``python -m alzmri ...`` runs the command-line interface."""
 
-from .cli import main
+from alzmri.cli import main
 
 raise SystemExit(main())

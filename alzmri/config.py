@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SettingsError
+from alzmri.errors import SettingsError
+from alzmri.files import is_url_or_stdin
 
 #: Canonical class order: alphabetical, as ``image_dataset_from_directory`` sorts the Kaggle folders,
 #: and the same integer ids as the Hugging Face ``Falah/Alzheimer_MRI`` labels.
@@ -33,9 +34,12 @@ KAGGLE_HANDLE = "uraninjo/augmented-alzheimer-mri-dataset-v2"
 HF_REPO = "Falah/Alzheimer_MRI"
 PROFILE_ENV = "ALZMRI_PROFILE"
 DEFAULT_PROFILE = "demo"
-#: Data named by a word rather than a path (see :func:`alzmri.datasets.resolve_data`).
+#: Data named by a word rather than a path (see :func:`alzmri.data.datasets.resolve_data`).
 DATA_SOURCES: tuple[str, ...] = ("demo", "kaggle", "hf")
-#: The split protocols (explained in :mod:`alzmri.splits`) and the ways to find subjects (:mod:`alzmri.subjects`).
+#: The synthetic set's seed when none is given (``alzmri synth`` and :func:`alzmri.data.synthetic.generate_dataset`);
+#: ``--data demo`` draws its set from the config's own ``seed``.
+SYNTH_SEED = 0
+#: The split protocols (explained in :mod:`alzmri.leakage.splits`) and the ways to find subjects (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
 
@@ -101,7 +105,7 @@ class Config:
     profile: str = "demo"
     # data
     data: str = "demo"  # "demo" (synthetic), "kaggle", "hf", or a path
-    split: str = "subject"  # "subject" (honest), "image", "official" or "naive": see alzmri.splits.PROTOCOLS
+    split: str = "subject"  # "subject" (honest), "image", "official" or "naive": see alzmri.leakage.splits.PROTOCOLS
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     use_augmented: bool = True  # add augmented copies of *training* originals to train
@@ -134,7 +138,7 @@ class Config:
     # evaluation
     n_boot: int = 1000  # bootstrap resamples behind every 95 % interval
     explain_images: int = 64  # test images whose Grad-CAM maps are scored (deletion/insertion, randomisation)
-    gradcam_layer: str | None = None  # the feature map Grad-CAM explains; None: alzmri.gradcam.find_target_layer
+    gradcam_layer: str | None = None  # the feature map Grad-CAM explains; None: alzmri.explain.gradcam.find_target_layer
     tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
     runs_dir: str = field(default_factory=default_runs_dir)
 
@@ -163,20 +167,32 @@ class Config:
 
     def with_absolute_data(self) -> "Config":
         """The same settings with a data path made absolute, so a saved run reads the same folder from anywhere."""
-        from .datasets import is_url_or_stdin
-
         if self.data in DATA_SOURCES or is_url_or_stdin(self.data):  # not paths: refused by name when read
             return self
         return self.replace(data=os.path.realpath(Path(self.data).expanduser()))  # a link loop: named when read
 
     @classmethod
     def from_dict(cls, values: dict) -> "Config":
-        """Rebuild a config saved in a run's metadata (fields added since then keep their defaults)."""
+        """Rebuild a config saved in a run's metadata.
+
+        Args:
+            values: the saved fields, every one of them.
+
+        Returns:
+            The config.
+
+        Raises:
+            SettingsError: fields are missing or unknown (a run saved by another version of alzmri), named.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        missing, unknown = sorted(known - set(values)), sorted(set(values) - known)
+        if missing or unknown:
+            raise SettingsError(f"saved settings from another version of alzmri (missing {missing or 'none'}, "
+                                f"unknown {unknown or 'none'})")
+        return cls(**values)
 
     def to_dict(self) -> dict:
-        """Plain dict, for metadata.json and printing."""
+        """Plain dict, for a run's metadata and printing."""
         return dataclasses.asdict(self)
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__
-from .config import Config
-from .model import describe_backbone
-from .timing import StageTimer, machine
-from .safe_text import one_line
+from alzmri import __version__
+from alzmri.config import Config
+from alzmri.models.classifier import describe_backbone
+from alzmri.timing import StageTimer, machine
+from alzmri.safe_text import one_line
 
 STEPS = 6
 
@@ -58,13 +58,15 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         seconds per stage, the data and its split sizes, training, the baseline, the run's test metrics and
         the lesson's table.
     """
-    from .baselines import thumbnail_baseline
-    from .compare import PROBE, compare_protocols, comparison_json
-    from .evaluate import evaluate_run
-    from .plots import data_caption
-    from .reports import DISCLAIMER, against_baseline, print_comparison, print_evaluation
-    from .splits import audit, prepare_data
-    from .train import get_or_train
+    from alzmri.evaluation.baselines import thumbnail_baseline
+    from alzmri.evaluation.compare import PROBE, compare_protocols, comparison_json
+    from alzmri.reporting.plots import evaluate_with_figures
+    from alzmri.reporting.plots import data_caption
+    from alzmri.models.provenance import DISCLAIMER
+    from alzmri.reporting.reports import against_baseline, print_comparison, print_evaluation
+    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.audit import audit
+    from alzmri.models.training import get_or_train
 
     timer = StageTimer()
     _step(1, f"data: {config.data} ({config.profile} preset)")
@@ -85,7 +87,7 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         run_dir = get_or_train(config, run_name=run_name, data=data, strategy=strategy, replace=replace)
     _step(5, "evaluating on the held-out test split")
     with timer.stage("5 evaluation, Grad-CAM, figures"):
-        evaluation = evaluate_run(run_dir, data=data, figures=[])  # figures drawn while the run is locked
+        evaluation = evaluate_with_figures(run_dir, [], data=data)  # figures drawn while the run is locked
         figures = sorted({str(p.parent) for p in evaluation.figures})
     print_evaluation(evaluation)
     _step(6, f"the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")

@@ -1,4 +1,5 @@
-"""The errors alzmri raises on purpose: bad data, bad settings, runs and weights that cannot be used.
+"""Every error alzmri raises on purpose: bad data, bad settings, runs and weights that cannot be used, outputs
+that cannot be written. All of them are defined here and nowhere else.
 
 Each derives from :class:`AlzmriError` (and from the built-in class callers would expect), so the CLI
 prints exactly these as one line and lets anything else, a bug or a library's own error, show its
@@ -16,3 +17,27 @@ class SettingsError(AlzmriError, ValueError):
 
 class OutputExistsError(AlzmriError, FileExistsError):
     """An output path is taken by something alzmri will not overwrite."""
+
+
+class NotWritableError(AlzmriError, ValueError):
+    """An output folder cannot be created or written to."""
+
+
+class WeightsError(AlzmriError, RuntimeError):
+    """Backbone weights could not be had (offline ImageNet, missing or mismatched local file)."""
+
+
+class RunError(AlzmriError, ValueError):
+    """A saved run folder is missing, incomplete, or does not hold a Keras model."""
+
+
+class DatasetError(AlzmriError, ValueError):
+    """The data on disk is not a usable dataset (layout, classes, labels); the message says why."""
+
+
+class DatasetUnavailableError(AlzmriError, RuntimeError):
+    """A dataset could not be downloaded; the message says what is needed and how to use a local copy."""
+
+
+class SplitsFileError(AlzmriError, ValueError):
+    """A run's splits.csv is gone, unreadable, or not the one its training wrote."""

@@ -12,11 +12,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import AlzmriError
+from alzmri.errors import NotWritableError
 
 
-class NotWritableError(AlzmriError, ValueError):
-    """An output folder cannot be created or written to."""
+def is_url_or_stdin(spec: str) -> bool:
+    """Whether an input names a URL (``https://...``) or standard input (``-``): neither is read as a file."""
+    return spec == "-" or "://" in spec
 
 
 def ensure_writable(folder: str | Path, what: str) -> Path:

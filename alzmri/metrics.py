@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .config import CLASS_NAMES, SEVERITY_RANK
+from alzmri.config import CLASS_NAMES, SEVERITY_RANK
 
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1", "quadratic_kappa", "roc_auc_ovr")
 LEVEL = 0.95
@@ -195,3 +195,8 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     """Headline metrics with their 95 % intervals, as a printable table."""
     return pd.DataFrame([(name, metrics[name], *metrics["ci95"][name]) for name in HEADLINE],
                         columns=["metric", "value", "ci95_low", "ci95_high"])
+
+
+def correlation_text(value: float | None) -> str:
+    """A rank correlation for printing; None where the maps were flat (no ranks to correlate)."""
+    return "flat" if value is None else f"{value:.2f}"

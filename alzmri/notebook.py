@@ -13,14 +13,14 @@ Example, as the setup cell does it::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .config import DEFAULT_PROFILE, PROFILE_ENV, Config, get_config
-from .tfenv import quiet_tensorflow
+from alzmri import __version__
+from alzmri.config import DEFAULT_PROFILE, PROFILE_ENV, Config, get_config
+from alzmri.errors import RunError
+from alzmri.tfenv import quiet_tensorflow
 
 #: The profile the setup cell picks in Colab when the runtime has a GPU, and the one it falls back to.
 GPU_PROFILE = "colab"
@@ -174,7 +174,7 @@ def describe_data(config: Config) -> str:
 
 def describe_profile(config: Config) -> str:
     """One line of what a profile uses: network, weights, image size, data, split, stages."""
-    from .model import describe_backbone
+    from alzmri.models.classifier import describe_backbone
 
     weights = {"imagenet": "ImageNet weights", None: "trained from scratch"}.get(config.weights, config.weights)
     parts = (("stage 1 (the head on cached features)", config.head_epochs > 0),
@@ -236,7 +236,7 @@ def _sizes(data) -> tuple[int, int, int]:
 
 
 def training_seconds(config: Config, n_train: int, n_val: int) -> float:
-    """Estimated seconds :func:`alzmri.train.train` takes at most (early stopping can end it sooner).
+    """Estimated seconds :func:`alzmri.models.training.train` takes at most (early stopping can end it sooner).
 
     Args:
         config: the settings (epochs, stages, feature passes).
@@ -309,10 +309,11 @@ def quick_config(config: Config) -> Config:
 
 def _finished(run_dir: Path, config: Config) -> bool:
     """Whether ``run_dir`` holds a finished run trained with exactly these settings."""
+    from alzmri.models.runs import is_finished, saved_config
+
     try:
-        saved = json.loads((run_dir / "metadata.json").read_text())["config"]
-        return Config.from_dict(saved).with_absolute_data() == config.with_absolute_data()
-    except (OSError, ValueError, KeyError, TypeError):
+        return is_finished(run_dir) and saved_config(run_dir)[0] == config.with_absolute_data()
+    except RunError:
         return False
 
 
@@ -327,7 +328,7 @@ def choose_run(config: Config) -> RunChoice:
     Returns:
         The choice, with the one line the notebook prints.
     """
-    from .train import default_run_name, run_folder
+    from alzmri.models.runs import default_run_name, run_folder
 
     main_dir = run_folder(config)
     if _finished(main_dir, config):
@@ -355,7 +356,7 @@ def run_for_notebook(config: Config, data) -> Path:
     Returns:
         The run folder.
     """
-    from .train import get_or_train
+    from alzmri.models.training import get_or_train
 
     choice = choose_run(config)
     print(choice.message)
@@ -380,7 +381,7 @@ def validation_note(metadata: dict, data) -> str:
     """What the validation score printed after training is, and what it is not (notebook 02).
 
     Args:
-        metadata: the run's ``metadata.json``.
+        metadata: the run's metadata.
         data: the prepared data the run was trained on.
 
     Returns:
@@ -401,7 +402,7 @@ def val_test_note(metadata: dict, test: dict, data) -> str:
     """Validation against test balanced accuracy, and why they differ when they do (notebook 04).
 
     Args:
-        metadata: the run's ``metadata.json`` (validation metrics from training).
+        metadata: the run's metadata (validation metrics from training).
         test: ``evaluate_run``'s test metrics (``balanced_accuracy`` and ``ci95``).
         data: the prepared data, for the brains in each split.
 

@@ -21,12 +21,12 @@ from results import ROOT, add_out_option, publish_figure, write_results
 
 def save_sample_grid(config, path: Path) -> None:
     """A grid of the demo's synthetic originals, one row per class, as the docs show it."""
-    from alzmri import plots
-    from alzmri.datasets import index_dataset, resolve_data
+    from alzmri.reporting import plots
+    from alzmri.data.datasets import index_dataset, resolve_data
 
     frame = index_dataset(resolve_data(config.data, config=config), progress=False).frame
     originals = frame[frame["kind"] == "original"]
-    plots.save_figure(plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.synthetic), one row per "
+    plots.save_figure(plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.data.synthetic), one row per "
                                                          "class"), path)
 
 

@@ -34,12 +34,13 @@ def main() -> None:
     from alzmri.config import get_config
     import numpy as np
 
-    from alzmri.evaluate import predict_files
-    from alzmri.faithfulness import STEPS, baseline_maps, deletion_insertion_report
-    from alzmri.gradcam import gradcam
-    from alzmri.model import Run, build_classifier, describe_backbone
-    from alzmri.pipeline import collect_image_files, read_images_for_model
-    from alzmri.splits import prepare_data
+    from alzmri.evaluation.evaluate import predict_files
+    from alzmri.explain.faithfulness import STEPS, baseline_maps, deletion_insertion_report
+    from alzmri.explain.gradcam import gradcam
+    from alzmri.models.classifier import build_classifier, describe_backbone
+    from alzmri.models.runs import Run
+    from alzmri.data.pipeline import collect_image_files, read_images_for_model
+    from alzmri.leakage.splits import prepare_data
 
     config = get_config(args.profile)
     frame = prepare_data(config, progress=False).frame

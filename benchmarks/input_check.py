@@ -21,7 +21,7 @@ from results import add_out_option, write_results
 
 def flagged(run, paths: list[Path]) -> dict:
     """How many of ``paths`` the run's input check flags, and the spread of their scores."""
-    from alzmri.evaluate import predict_report
+    from alzmri.evaluation.evaluate import predict_report
 
     report = predict_report(run, paths)
     scores = report.scores.score
@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a folder of slices the run was not trained on")
     add_out_option(parser)
     args = parser.parse_args()
-    from alzmri.model import load_run
-    from alzmri.pipeline import collect_image_files
+    from alzmri.models.runs import load_run
+    from alzmri.data.pipeline import collect_image_files
     from alzmri.tfenv import quiet_tensorflow
 
     quiet_tensorflow()

@@ -1,7 +1,7 @@
 """Peak memory of the `full` preset's input pipeline (224 px) on 1,000 images, cached in memory.
 
 The pipeline caches each decoded, resized slice as one grey uint8 channel and makes RGB after the cache
-(`alzmri.pipeline.make_tf_dataset`). For comparison the same images are also cached the earlier way, as
+(`alzmri.data.pipeline.make_tf_dataset`). For comparison the same images are also cached the earlier way, as
 RGB (three equal channels). Each variant runs in a fresh process, so its peak resident memory is its own.
 
 Usage: python benchmarks/memory.py [--images 1000] [--profile full] [--out docs/results]
@@ -26,8 +26,8 @@ def measure(variant: str, images: int, profile: str) -> dict:
     import tensorflow as tf
 
     from alzmri.config import get_config
-    from alzmri.pipeline import load_image, make_tf_dataset
-    from alzmri.splits import prepare_data
+    from alzmri.data.pipeline import load_image, make_tf_dataset
+    from alzmri.leakage.splits import prepare_data
 
     config = get_config(profile, data="demo")
     frame = prepare_data(get_config("demo"), progress=False).frame.head(images)

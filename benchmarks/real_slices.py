@@ -33,8 +33,8 @@ def probe_lesson(data, config, args, prepare_seconds: float) -> None:
 
     ``prepare_seconds``: how long indexing and annotating the data took (features cached from a second run on).
     """
-    from alzmri import plots
-    from alzmri.compare import PROBE, compare_protocols, comparison_json, format_comparison, lesson
+    from alzmri.reporting import plots
+    from alzmri.evaluation.compare import PROBE, compare_protocols, comparison_json, format_comparison, lesson
 
     start = time.perf_counter()
     table = compare_protocols(data, config, model="probe", progress=False)
@@ -53,10 +53,10 @@ def probe_lesson(data, config, args, prepare_seconds: float) -> None:
 
 def cnn_gradcam(data, config, args) -> None:
     """(b) Train (or reuse) a demo-preset run on the real slices, evaluate it and explain it."""
-    from alzmri import plots
-    from alzmri.evaluate import evaluate_run
-    from alzmri.reports import print_evaluation
-    from alzmri.train import get_or_train
+    from alzmri.reporting import plots
+    from alzmri.evaluation.evaluate import evaluate_run
+    from alzmri.reporting.reports import print_evaluation
+    from alzmri.models.training import get_or_train
 
     print(f"\n(b) a {config.profile}-preset run on the REAL slices, {config.split} split (runs in {config.runs_dir})")
     run_dir = get_or_train(config, data=data)
@@ -95,7 +95,7 @@ def main() -> None:
     os.environ.setdefault("ALZMRI_CACHE", str(scratch / "cache"))
 
     from alzmri.config import get_config
-    from alzmri.splits import prepare_data
+    from alzmri.leakage.splits import prepare_data
 
     config = get_config("demo", data=str(args.data), split="subject")
     start = time.perf_counter()

@@ -23,7 +23,8 @@ GOALS = {">=": lambda value, goal: value >= goal, "<=": lambda value, goal: valu
 
 def writable_folder(folder: str) -> Path:
     """An output folder, created and proved writable before the work starts, not after it."""
-    from alzmri.files import NotWritableError, ensure_writable
+    from alzmri.files import ensure_writable
+    from alzmri.errors import NotWritableError
 
     try:
         return ensure_writable(folder, "the output folder")

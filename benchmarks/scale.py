@@ -30,9 +30,10 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     from alzmri.config import get_config
-    from alzmri.datasets import index_dataset
-    from alzmri.splits import PreparedData, annotate, audit
-    from alzmri.synthetic import generate_dataset
+    from alzmri.data.datasets import index_dataset
+    from alzmri.leakage.splits import PreparedData, annotate
+    from alzmri.leakage.audit import audit
+    from alzmri.data.synthetic import generate_dataset
     from alzmri.timing import StageTimer
 
     per_class = args.originals // 4

@@ -51,8 +51,8 @@ def _stripped_copy(data: Path, truth: pd.DataFrame, out: Path) -> pd.DataFrame:
 def _recover(root: Path, method: str, cache: Path):
     """Index, annotate and return (frame, recovery, seconds)."""
     from alzmri.config import get_config
-    from alzmri.datasets import index_dataset
-    from alzmri.splits import annotate
+    from alzmri.data.datasets import index_dataset
+    from alzmri.leakage.splits import annotate
 
     start = time.perf_counter()
     config = get_config("full", data=str(root), subjects=method)
@@ -63,7 +63,7 @@ def _recover(root: Path, method: str, cache: Path):
 
 def _score(frame: pd.DataFrame, truth: pd.Series) -> tuple[float, float]:
     """Share of identical ids and adjusted Rand index of the recovered subjects against the truth."""
-    from alzmri.subjects import adjusted_rand
+    from alzmri.leakage.subjects import adjusted_rand
 
     expected = frame["relpath"].map(truth)
     if expected.isna().any():
@@ -95,7 +95,8 @@ def main() -> None:
     add_out_option(parser)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    from alzmri.splits import PreparedData, audit
+    from alzmri.leakage.splits import PreparedData
+    from alzmri.leakage.audit import audit
 
     truth = pd.read_csv(args.truth)
     with tempfile.TemporaryDirectory() as scratch:

@@ -18,7 +18,7 @@ GOAL_IMAGES_PER_SECOND = 1000 / 60
 
 def main() -> None:
     args = parse_args(__doc__, images=1000)
-    from alzmri.synthetic import generate_dataset
+    from alzmri.data.synthetic import generate_dataset
 
     n_per_class = max(2, round(args.images / 3 / 4))  # originals + twice as many copies = 3 x originals
     header(f"synthetic generation, 128 px, about {args.images} images, {args.repeats} rounds")
@@ -26,7 +26,7 @@ def main() -> None:
         rounds = iter(range(args.repeats))
         seconds = interleaved({"generate": lambda: generate_dataset(Path(folder) / f"s{next(rounds)}",
                                                                      n_per_class=n_per_class, size=128,
-                                                                     progress=False)}, args.repeats)["generate"]
+                                                                     progress=False, slices=8)}, args.repeats)["generate"]
         images = sum(1 for p in (Path(folder) / "s0").rglob("*.jpg"))
     rates = [images / t / GOAL_IMAGES_PER_SECOND for t in seconds]
     print(f"{images} synthetic 128 px images (with masks) in {spread(seconds)}")

@@ -29,10 +29,10 @@ def main() -> None:
     import keras
 
     from alzmri.config import get_config
-    from alzmri.model import build_classifier, describe_backbone, feature_extractor, head_model, set_trainable
-    from alzmri.pipeline import class_weights, images_only, make_tf_dataset
-    from alzmri.splits import prepare_data
-    from alzmri.train import _callbacks, _compile, set_seeds
+    from alzmri.models.classifier import build_classifier, describe_backbone, feature_extractor, head_model, set_trainable
+    from alzmri.data.pipeline import class_weights, images_only, make_tf_dataset
+    from alzmri.leakage.splits import prepare_data
+    from alzmri.models.training import _callbacks, _compile, set_seeds
 
     config = get_config(args.profile)
     set_seeds(config.seed)

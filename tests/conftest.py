@@ -7,8 +7,20 @@ import warnings
 
 import pytest
 
-from alzmri import synthetic
+from alzmri.data import synthetic
 from alzmri.config import get_config
+
+
+#: Fixtures that train or generate more than a few seconds' worth: a test that uses one (even through another
+#: fixture) is ``slow``, and so is every notebook; ``python -m pytest -m "not slow"`` leaves them out.
+SLOW_FIXTURES = {"smoke_run", "smoke_evaluation", "medium_root"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` the tests that need a slow fixture, and the notebooks (they train, under nbval)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,7 +40,7 @@ def private_cache(tmp_path_factory):
 def small_root(tmp_path_factory):
     """A small V2-layout synthetic set with equal classes (fast; enough for splits and pipelines)."""
     return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "small", n_per_class=30, size=64, seed=3,
-                                      balance="equal", copies=2.0, progress=False)
+                                      balance="equal", copies=2.0, progress=False, slices=8)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +52,7 @@ def medium_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def medium_index(medium_root, private_cache):
-    from alzmri.datasets import index_dataset
+    from alzmri.data.datasets import index_dataset
 
     return index_dataset(medium_root, cache_dir=private_cache, progress=False)
 
@@ -48,7 +60,7 @@ def medium_index(medium_root, private_cache):
 @pytest.fixture(scope="session")
 def medium_data(medium_index, private_cache):
     """The medium set annotated (copies, subjects) and split by the default subject protocol."""
-    from alzmri.splits import PreparedData, annotate, split_frame
+    from alzmri.leakage.splits import PreparedData, annotate, split_frame
 
     config = get_config("demo")
     with warnings.catch_warnings():
@@ -67,7 +79,7 @@ def smoke_run(private_cache):
     """One run of the smoke preset, trained in-process, shared by the tests that need a model and by the
     notebooks: it is saved under the session's ``$ALZMRI_RUNS`` with the default name, where their
     ``get_or_train(config)`` finds it finished."""
-    from alzmri.train import get_or_train
+    from alzmri.models.training import get_or_train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -78,18 +90,15 @@ def smoke_run(private_cache):
 @pytest.fixture(scope="session")
 def smoke_evaluation(smoke_run):
     """The shared smoke run evaluated once, with what it left on disk right then (other tests evaluate the
-    same run again later): the evaluation, the saved ``test`` metrics, and the model card before and after."""
+    same run again later): the evaluation, the saved ``test`` metrics, and the model card after it."""
     import json
     from types import SimpleNamespace
 
-    from alzmri.cards import CARD_FILE
-    from alzmri.evaluate import evaluate_run
+    from alzmri.models.runs import CARD_FILE
+    from alzmri.evaluation.evaluate import evaluate_run
 
-    card_before = (smoke_run / CARD_FILE).read_text()
-    scored_before = (smoke_run / "metrics.json").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         evaluation = evaluate_run(smoke_run, n_boot=50, progress=False)
     return SimpleNamespace(evaluation=evaluation, saved=json.loads((smoke_run / "metrics.json").read_text())["test"],
-                           card_before=card_before, card_after=(smoke_run / CARD_FILE).read_text(),
-                           scored_before=scored_before)
+                           card_after=(smoke_run / CARD_FILE).read_text())

@@ -48,8 +48,8 @@ def test_bad_data_path_is_one_clear_line(tmp_path, capsys):
 
 
 def test_a_layer_that_is_not_there_is_named_with_the_choices(smoke_run, tmp_path, capsys):
-    from alzmri.datasets import index_dataset
-    from alzmri.model import load_run
+    from alzmri.data.datasets import index_dataset
+    from alzmri.models.runs import load_run
 
     image = index_dataset(load_run(smoke_run).metadata["data"], progress=False).frame["path"].iloc[0]
     assert main(["gradcam", str(smoke_run), image, "--layer", "conv9_block1_out", "--out", str(tmp_path)]) == 2
@@ -62,7 +62,7 @@ def test_a_layer_that_is_not_there_is_named_with_the_choices(smoke_run, tmp_path
 def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
     import pytest
 
-    import alzmri.synthetic
+    import alzmri.data.synthetic
 
     assert main(["synth", "--out", str(tmp_path / "d"), "--size", "8"]) == 2  # alzmri's own error: one line
     assert "--size must be a whole number from 32 to 1,024" in capsys.readouterr().err
@@ -70,7 +70,7 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ValueError("a bug, or a library's own error")
 
-    monkeypatch.setattr(alzmri.synthetic, "generate_dataset", broken)
+    monkeypatch.setattr(alzmri.data.synthetic, "generate_dataset", broken)
     with pytest.raises(ValueError, match="a bug"):  # not swallowed into one line: the traceback is what helps here
         main(["synth", "--out", str(tmp_path / "d")])
 
@@ -96,8 +96,8 @@ def test_evaluate_prints_intervals_and_writes_figures(smoke_run, tmp_path, capsy
 def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
     import json
 
-    from alzmri.model import load_run
-    from alzmri.datasets import index_dataset
+    from alzmri.models.runs import load_run
+    from alzmri.data.datasets import index_dataset
 
     data_root = load_run(smoke_run).metadata["data"]
     some = index_dataset(data_root, progress=False).frame["path"].head(3).tolist()
@@ -123,8 +123,8 @@ def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
 
 
 def test_gradcam_writes_overlays(smoke_run, tmp_path, capsys):
-    from alzmri.model import load_run
-    from alzmri.datasets import index_dataset
+    from alzmri.models.runs import load_run
+    from alzmri.data.datasets import index_dataset
 
     data_root = load_run(smoke_run).metadata["data"]
     some = index_dataset(data_root, progress=False).frame["path"].head(2).tolist()

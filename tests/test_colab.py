@@ -135,14 +135,14 @@ def _fake_run(folder: Path, config) -> Path:
 def test_03_and_04_find_02s_run_on_drive(colab, monkeypatch, capsys):
     run_setup(monkeypatch, ["Tesla T4"], use_drive=True)
     config = get_config("colab")
-    from alzmri.train import default_run_name
+    from alzmri.models.runs import default_run_name
 
     saved = _fake_run(Path(config.runs_dir) / default_run_name(config), config)
     choice = notebook.choose_run(config)
     assert choice.found and choice.run_dir == saved and choice.config == config and choice.run_name is None
     assert choice.message == f"Using notebook 02's run {saved}."
     calls = []
-    monkeypatch.setattr("alzmri.train.get_or_train", lambda *a, **k: calls.append((a, k)) or saved)
+    monkeypatch.setattr("alzmri.models.training.get_or_train", lambda *a, **k: calls.append((a, k)) or saved)
     assert notebook.run_for_notebook(config, data=None) == saved
     assert calls == [((config,), {"run_name": None, "data": None, "progress": False})]
     assert capsys.readouterr().out.endswith(f"Using notebook 02's run {saved}.\n")
@@ -163,7 +163,7 @@ def test_without_02s_run_they_say_so_and_train_a_quick_one(colab, monkeypatch):
 
 def test_a_run_of_other_settings_under_02s_name_is_not_taken_for_02s(colab, monkeypatch):
     config = get_config("demo")
-    from alzmri.train import default_run_name
+    from alzmri.models.runs import default_run_name
 
     _fake_run(Path(config.runs_dir) / default_run_name(config), config.replace(finetune_epochs=2))
     choice = notebook.choose_run(config)

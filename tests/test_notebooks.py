@@ -105,7 +105,7 @@ def test_no_command_line_in_notebook_text(path):
 def test_what_the_notebooks_print_for_a_profile_comes_from_its_config(profile):
     from alzmri.config import get_config
     from alzmri.notebook import describe_profile, training_time
-    from alzmri.train import training_plan
+    from alzmri.models.training import training_plan
 
     config = get_config(profile)
     line, plan = describe_profile(config), training_plan(config)

@@ -13,10 +13,10 @@ from alzmri.config import get_config
 
 def _refuse_data_reads(monkeypatch) -> None:
     """Make any attempt to find the data fail the test: what is checked here must be refused before that."""
-    import alzmri.datasets
-    import alzmri.splits
+    import alzmri.data.datasets
+    import alzmri.leakage.splits
 
-    for module in (alzmri.datasets, alzmri.splits):
+    for module in (alzmri.data.datasets, alzmri.leakage.splits):
         monkeypatch.setattr(module, "resolve_data", lambda *a, **k: pytest.fail("data was read"))
 
 
@@ -64,8 +64,8 @@ def test_bad_settings_are_refused_before_any_data_is_read(argv, setting, tmp_pat
 
 
 def test_a_failed_start_leaves_no_partial_folder_to_block_the_next(small_root, tmp_path):
-    from alzmri.splits import prepare_data
-    from alzmri.train import train
+    from alzmri.leakage.splits import prepare_data
+    from alzmri.models.training import train
 
     config = get_config("smoke", data=str(small_root), runs_dir=str(tmp_path), backbone="ResNet9000")
     with warnings.catch_warnings():
@@ -77,8 +77,8 @@ def test_a_failed_start_leaves_no_partial_folder_to_block_the_next(small_root, t
 
 
 def test_gradcam_outputs_of_same_named_inputs_do_not_collide(smoke_run, tmp_path, capsys):
-    from alzmri.datasets import index_dataset
-    from alzmri.model import load_run
+    from alzmri.data.datasets import index_dataset
+    from alzmri.models.runs import load_run
 
     first, second = index_dataset(load_run(smoke_run).metadata["data"], progress=False).frame["path"].head(2)
     for folder, source in (("a", first), ("b", second)):
@@ -95,7 +95,7 @@ def test_a_second_process_on_a_locked_run_stops_at_once(tmp_path, private_cache)
     import subprocess
     import sys
 
-    from alzmri.train import run_lock
+    from alzmri.models.runs import run_lock
 
     runs = tmp_path / "saved_models"
     env = {**os.environ, "ALZMRI_CACHE": str(private_cache), "ALZMRI_RUNS": str(runs), "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -111,7 +111,7 @@ def test_a_second_process_on_a_locked_run_stops_at_once(tmp_path, private_cache)
 def test_torn_checkpoints_are_found_and_dropped(tmp_path):
     import keras
 
-    from alzmri.train import drop_torn_checkpoints, readable_h5, save_weights_atomically
+    from alzmri.models.training import drop_torn_checkpoints, readable_h5, save_weights_atomically
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     save_weights_atomically(model, tmp_path / "stage1.weights.h5")
@@ -141,12 +141,12 @@ def test_a_finished_run_is_not_replaced_without_asking(tmp_path, monkeypatch, ca
 
 
 def test_output_folders_are_checked_before_the_work(smoke_run, tmp_path, monkeypatch, capsys):
-    import alzmri.gradcam
+    import alzmri.explain.gradcam
 
-    monkeypatch.setattr(alzmri.gradcam, "gradcam", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(alzmri.explain.gradcam, "gradcam", lambda *a, **k: pytest.fail("work started"))
     a_file = tmp_path / "taken.png"
     a_file.write_bytes(b"not a folder")
-    from alzmri.model import load_run
+    from alzmri.models.runs import load_run
 
     image = next(Path(load_run(smoke_run).metadata["data"]).rglob("*.jpg"))
     assert main(["gradcam", str(smoke_run), str(image), "--out", str(a_file)]) == 2
@@ -157,7 +157,8 @@ def test_output_folders_are_checked_before_the_work(smoke_run, tmp_path, monkeyp
 
 
 def test_a_cache_or_runs_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch, capsys):
-    from alzmri.files import NotWritableError, ensure_writable
+    from alzmri.files import ensure_writable
+    from alzmri.errors import NotWritableError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -171,7 +172,8 @@ def test_a_cache_or_runs_folder_that_cannot_be_written_is_named(tmp_path, monkey
 @pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
                     reason="root writes to read-only folders")
 def test_a_read_only_folder_is_refused(tmp_path):
-    from alzmri.files import NotWritableError, ensure_writable
+    from alzmri.files import ensure_writable
+    from alzmri.errors import NotWritableError
 
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -186,12 +188,12 @@ def test_a_read_only_folder_is_refused(tmp_path):
 def test_a_full_disk_is_one_clear_line(tmp_path, monkeypatch, capsys):
     import errno
 
-    import alzmri.train
+    import alzmri.models.training
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "stage1.weights.h5")
 
-    monkeypatch.setattr(alzmri.train, "_train_locked", full)
+    monkeypatch.setattr(alzmri.models.training, "_train_locked", full)
     assert main(["train", "--profile", "smoke", "--run-name", f"full-{tmp_path.name}"]) == 2
     err = capsys.readouterr().err
     assert "the disk is full" in err and "run the same command again" in err and "Traceback" not in err
@@ -202,7 +204,7 @@ def test_prediction_inputs_that_are_not_images(smoke_run, tmp_path, capsys):
 
     from PIL import Image
 
-    from alzmri.model import load_run
+    from alzmri.models.runs import load_run
 
     good = next(Path(load_run(smoke_run).metadata["data"]).rglob("*.jpg"))
     (tmp_path / "in" / "x.jpg").mkdir(parents=True)  # a folder with an image's name is not an image
@@ -236,7 +238,7 @@ def test_a_broken_metadata_file_is_named(content, problem, tmp_path, capsys):
 
 
 def test_a_broken_metrics_file_is_kept_aside_not_lost(tmp_path):
-    from alzmri.evaluate import write_metrics
+    from alzmri.models.runs import write_metrics
 
     (tmp_path / "metrics.json").write_text('{"test": {"accuracy": 0.9')  # truncated
     with pytest.warns(UserWarning, match="kept as metrics.json.unreadable"):
@@ -258,7 +260,7 @@ def test_indexing_follows_linked_class_folders_and_counts_what_it_skips(tmp_path
     from PIL import Image
 
     from alzmri.config import CLASS_NAMES
-    from alzmri.datasets import index_dataset
+    from alzmri.data.datasets import index_dataset
 
     store, root = tmp_path / "store", tmp_path / "data"
     root.mkdir()
@@ -281,7 +283,7 @@ def test_indexing_follows_linked_class_folders_and_counts_what_it_skips(tmp_path
 def test_a_huge_image_is_read_reduced_for_features(tmp_path):
     from PIL import Image
 
-    from alzmri.similarity import READ_LIMIT, _read_grey
+    from alzmri.leakage.similarity import READ_LIMIT, _read_grey
 
     big = tmp_path / "big.jpg"
     Image.new("L", (6000, 4000), 90).save(big, quality=50)
@@ -300,8 +302,8 @@ def test_a_cache_that_cannot_take_a_conversion_is_not_blamed_on_the_image(tmp_pa
     import numpy as np
     from PIL import Image
 
-    from alzmri.datasets import check_image
-    from alzmri.files import NotWritableError
+    from alzmri.data.datasets import check_image
+    from alzmri.errors import NotWritableError
 
     rgba = tmp_path / "slice.png"
     Image.fromarray(np.full((40, 40, 4), 120, np.uint8), "RGBA").save(rgba)
@@ -355,7 +357,7 @@ def _hold_in_thread(run, evaluation: bool, seconds: float):
     import threading
     import time
 
-    from alzmri.train import run_lock
+    from alzmri.models.runs import run_lock
 
     held, released = threading.Event(), []
 
@@ -373,8 +375,8 @@ def _hold_in_thread(run, evaluation: bool, seconds: float):
 
 def test_evaluate_refuses_a_run_being_trained_at_once(smoke_run, tmp_path, capsys):
     """`evaluate` during `train --replace` of the same run: one line, nothing written into either run."""
-    from alzmri.cards import CARD_FILE
-    from alzmri.train import run_lock
+    from alzmri.models.runs import CARD_FILE
+    from alzmri.models.runs import run_lock
 
     run = _scratch_run(smoke_run, tmp_path)
     card = (run / CARD_FILE).read_text()
@@ -392,7 +394,7 @@ def test_a_training_waits_for_an_evaluation_of_its_run(tmp_path):
     """`train --replace` started during an evaluation waits for it (minutes), then holds the run alone."""
     import time
 
-    from alzmri.train import run_lock
+    from alzmri.models.runs import run_lock
 
     run = tmp_path / "runs" / "r"
     thread, released = _hold_in_thread(run, evaluation=True, seconds=1.5)
@@ -408,7 +410,7 @@ def test_a_training_waits_for_an_evaluation_of_its_run(tmp_path):
 
 
 def test_a_second_training_is_refused_even_while_evaluations_wait(tmp_path):
-    from alzmri.train import run_lock
+    from alzmri.models.runs import run_lock
 
     run = tmp_path / "runs" / "r"
     with run_lock(run):
@@ -424,12 +426,12 @@ def test_concurrent_evaluations_of_one_run_take_turns(smoke_run, tmp_path, monke
     import threading
     import time
 
-    import alzmri.model
-    import alzmri.plots
-    from alzmri.evaluate import evaluate_run
+    import alzmri.evaluation.evaluate
+    import alzmri.reporting.plots
+    from alzmri.reporting.plots import evaluate_with_figures
 
     run = _scratch_run(smoke_run, tmp_path)
-    spans, loading = [], alzmri.model.load_run
+    spans, loading = [], alzmri.evaluation.evaluate.load_run
 
     def timed_load(path):
         spans.append([time.monotonic()])
@@ -441,15 +443,15 @@ def test_concurrent_evaluations_of_one_run_take_turns(smoke_run, tmp_path, monke
         spans[-1].append(time.monotonic())
         return []
 
-    monkeypatch.setattr(alzmri.model, "load_run", timed_load)
-    monkeypatch.setattr(alzmri.plots, "save_evaluation_figures", figures_under_lock)
+    monkeypatch.setattr(alzmri.evaluation.evaluate, "load_run", timed_load)
+    monkeypatch.setattr(alzmri.reporting.plots, "save_evaluation_figures", figures_under_lock)
     errors = []
 
     def evaluate(split):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                evaluate_run(run, split=split, n_boot=10, explain_images=2, progress=False, figures=[])
+                evaluate_with_figures(run, [], split=split, n_boot=10, explain_images=2, progress=False)
         except Exception as err:  # noqa: BLE001 -- reported below
             errors.append(err)
 

@@ -1,0 +1,106 @@
+"""Commands about data: ``synth`` (the synthetic set), ``audit`` (copies, subjects, leaks) and ``compare``
+(one model on every split protocol, true vs shuffled labels)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from alzmri.cli.options import add_model_options, add_profile, check_output_file, overrides, train_config
+from alzmri.config import SUBJECT_METHODS, SYNTH_SEED, get_config
+from alzmri.files import ensure_writable
+
+SYNTH_OPTIONS = ("n_per_class", "size", "copies", "slices", "balance")
+DATA_HELP = "'demo', 'kaggle', 'hf', a folder-per-class directory or parquet files"
+
+
+def synth(args: argparse.Namespace) -> int:
+    """Generate the synthetic demo dataset (sizes from the preset unless given, checked by the config)."""
+    from alzmri.data import synthetic
+    from alzmri.reporting.reports import print_synthetic
+
+    config = get_config(None, **{f"synth_{name}": value for name, value in vars(args).items()
+                                 if name in SYNTH_OPTIONS and value is not None},
+                        seed=args.seed if args.seed is not None else SYNTH_SEED)
+    grid = Path(args.grid).with_suffix(".png") if args.grid else None
+    if grid:
+        ensure_writable(grid.parent, "--grid's folder")  # before the work, not after it
+    root = synthetic.generate_from_config(args.out, config, layout=args.layout, overwrite=args.force)
+    print_synthetic(root, config.synth_slices, grid)
+    return 0
+
+
+def add_synth(sub) -> None:
+    """The ``synth`` command's options."""
+    p = sub.add_parser("synth", help="generate the synthetic demo dataset (Kaggle V2 layout)")
+    p.add_argument("--out", required=True, help="folder to write (created atomically)")
+    defaults = get_config(None)  # the defaults shown are the preset's, which the command uses
+    p.add_argument("--n-per-class", type=int, help=f"mean originals per class (default {defaults.synth_n_per_class})")
+    p.add_argument("--size", type=int, help=f"image side in pixels (default {defaults.synth_size})")
+    p.add_argument("--seed", type=int, help=f"everything is drawn from it (default {SYNTH_SEED})")
+    p.add_argument("--layout", choices=["v2", "v1", "source"], default="v2",
+                   help="v2: data/val originals + data/train copies; v1; source: the source set's own "
+                        "slice-level train/test folders and file names")
+    p.add_argument("--slices", type=int, help=f"consecutive slices per subject (default {defaults.synth_slices})")
+    p.add_argument("--balance", choices=["original", "equal"],
+                   help="the real set's class imbalance (default) or equal classes")
+    p.add_argument("--copies", type=float,
+                   help=f"augmented images per class / mean originals per class (default {defaults.synth_copies:g})")
+    p.add_argument("--grid", help="also save a grid of sample images to this PNG")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=synth)
+
+
+def audit(args: argparse.Namespace) -> int:
+    """Index a dataset, find its copies and subjects, and audit every split protocol it allows."""
+    from alzmri.leakage.audit import audit_dataset
+    from alzmri.reporting.reports import print_audit
+
+    config = get_config(args.profile, **overrides(args, "seed", "duplicate_threshold", "subjects"))
+    check_output_file(args.save_csv, "--save-csv")
+    print_audit(audit_dataset(args.data, config), args.show, args.save_csv)
+    return 0
+
+
+def add_audit(sub) -> None:
+    """The ``audit`` command's options."""
+    p = sub.add_parser("audit", help="class counts, skipped files, copies, subjects and the leakage audit")
+    p.add_argument("data", help=DATA_HELP)
+    add_profile(p)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--duplicate-threshold", dest="duplicate_threshold", type=float)
+    p.add_argument("--subjects", choices=list(SUBJECT_METHODS),
+                   help="how to find each slice's subject (default auto: manifest, else names, else similarity)")
+    p.add_argument("--save-csv", dest="save_csv", help="write one row per image (subject, split per protocol)")
+    p.add_argument("--show", type=int, default=10, help="how many skipped/converted files to list")
+    p.set_defaults(func=audit)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Score one model on every split protocol with true and with subject-shuffled labels."""
+    from alzmri.reporting.reports import report_comparison
+
+    config = train_config(args).replace(data=args.data, shuffle_labels=False)
+    check_output_file(args.json, "--json")
+    if args.figures:
+        ensure_writable(args.figures, "--figures")
+    report_comparison(config, args.protocols, args.model, args.figures, args.json)
+    return 0
+
+
+def add_compare(sub) -> None:
+    """The ``compare`` command's options."""
+    from alzmri.evaluation.compare import MODELS, PROBE
+    from alzmri.leakage.splits import PROTOCOLS
+
+    p = sub.add_parser("compare", help="the leakage lesson: one model on every split protocol, true vs "
+                                       "subject-shuffled labels")
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), help="default: every one the data allows")
+    p.add_argument("--model", choices=list(MODELS), default="probe",
+                   help=f"probe: {PROBE} (seconds); cnn: the classifier with the "
+                        "preset (two trainings per protocol, finished runs reused)")
+    add_model_options(p)
+    p.add_argument("--json", help="also write {protocol: {...}} to this file")
+    p.add_argument("--figures", help="folder for compare_<model>.png (default: figures/compare-<data>-<fingerprint>/)")
+    p.set_defaults(func=compare)

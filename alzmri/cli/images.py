@@ -1,0 +1,70 @@
+"""Commands about image files: ``predict`` (class and probabilities) and ``gradcam`` (overlays)."""
+
+from __future__ import annotations
+
+import argparse
+
+from alzmri.files import ensure_writable
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Predict the class of image files, saying which run answers, what it learnt from and whether each slice looks
+    like its training data; unreadable files are listed and make the exit status 1."""
+    from alzmri.data.pipeline import collect_image_files
+    from alzmri.evaluation.evaluate import predict_report
+    from alzmri.models.runs import load_run
+    from alzmri.reporting.reports import print_predictions
+
+    files = collect_image_files(args.images)  # a bad input is named before the model is loaded
+    report = predict_report(load_run(args.run), files)
+    print_predictions(report, as_json=args.json)
+    return 1 if report.problems else 0
+
+
+def add_predict(sub) -> None:
+    """The ``predict`` command's options."""
+    p = sub.add_parser("predict", help="class and probabilities for images (not a diagnosis)")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: the run, its data and test score, warnings, each prediction with in_distribution")
+    p.set_defaults(func=predict)
+
+
+def gradcam(args: argparse.Namespace) -> int:
+    """Write Grad-CAM overlays for image files; their titles and the output name the run, its data and the slices
+    that look unlike its training data."""
+    from alzmri.data.pipeline import collect_image_files, read_readable_images
+    from alzmri.evaluation.evaluate import report_images
+    from alzmri.explain.gradcam import check_layer
+    from alzmri.models.runs import load_run
+    from alzmri.reporting.plots import write_overlays
+    from alzmri.reporting.reports import print_overlays, print_unreadable
+
+    inputs = collect_image_files(args.images)  # a bad input and an unwritable --out are named before the model loads
+    out = ensure_writable(args.out, "--out")
+    run = load_run(args.run)
+    check_layer(run.model, args.layer)  # a wrong --layer is found before the work
+    images, files, problems = read_readable_images(inputs, run.image_size)
+    print_unreadable(problems)
+    if not files:
+        return 1
+    report = report_images(run, images, files, problems)
+    unlike = [False] * len(files) if report.scores is None else (~report.scores.in_distribution).tolist()
+    written = write_overlays(run, images, files, unlike, out,
+                             report.provenance.figure_title("Grad-CAM (red: evidence for the predicted class)"),
+                             args.layer, args.plus_plus)
+    print_overlays(report, written, unlike, as_json=args.json)
+    return 1 if problems else 0
+
+
+def add_gradcam(sub) -> None:
+    """The ``gradcam`` command's options."""
+    p = sub.add_parser("gradcam", help="write Grad-CAM overlays for images")
+    p.add_argument("run")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--out", required=True, help="folder for the overlay PNGs")
+    p.add_argument("--layer", help="feature-map layer (default: found automatically)")
+    p.add_argument("--plus-plus", dest="plus_plus", action="store_true", help="Grad-CAM++ weights")
+    p.add_argument("--json", action="store_true", help="print JSON (the run, its data, warnings, each overlay)")
+    p.set_defaults(func=gradcam)

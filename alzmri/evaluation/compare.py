@@ -1,0 +1,161 @@
+"""The leakage lesson, measured: one model on every split protocol, with true and with shuffled labels.
+
+Each protocol's split is scored twice by the same model and budget: once with the true labels and once
+with **subject-shuffled** labels (every subject gets a random class, class sizes kept, the same labels in
+train and test; see :func:`alzmri.leakage.splits.shuffle_labels`). Shuffled labels say nothing about disease. A
+model that still beats chance on them has recognised subjects it saw in training, so on that protocol
+its true-label score measures memory as much as medicine (Yagis et al., Sci Rep 2021).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from alzmri.evaluation.baselines import nearest_neighbour_probe
+from alzmri.config import Config
+from alzmri.data.datasets import DataWarning
+from alzmri.errors import SettingsError
+from alzmri.leakage.copies import leaks
+from alzmri.metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
+from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
+
+PROBE = "1-nearest-neighbour on 32x32 pose-normalised thumbnails"
+
+
+def probe_predictions(data: PreparedData, config: Config, progress: bool = False) -> np.ndarray:
+    """Test-split predictions of a 1-nearest-neighbour on 32 x 32 pose-normalised thumbnails (copy descriptors)."""
+    frame = data.frame
+    return nearest_neighbour_probe(data.features.copy, frame["label"].to_numpy(), frame["split"].to_numpy())
+
+
+def cnn_predictions(data: PreparedData, config: Config, progress: bool = True) -> np.ndarray:
+    """Test-split predictions of the project's classifier trained with ``config`` (a finished run is reused)."""
+    from alzmri.models.classifier import predict_frame
+    from alzmri.models.runs import load_run
+    from alzmri.models.training import get_or_train
+
+    run = load_run(get_or_train(config, data=data, progress=progress))
+    return predict_frame(run.model, data.part("test"), run.image_size, config.batch_size).argmax(axis=1)
+
+
+PREDICTORS = {"probe": probe_predictions, "cnn": cnn_predictions}
+MODELS = tuple(PREDICTORS)
+
+
+def _score(data: PreparedData, predicted: np.ndarray, units: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Balanced accuracy of test predictions, its interval over ``units``, and chance."""
+    labels = data.part("test")["label"].to_numpy()
+    return {"balanced_accuracy": balanced_accuracy(labels, predicted),
+            "ci": statistic_interval(lambda rows: balanced_accuracy(labels[rows], predicted[rows]), units,
+                                     n_boot, seed),
+            "chance": chance_level(labels, predicted)}
+
+
+def _leaks(split: PreparedData) -> dict:
+    """Test images and subjects, and how many of them are also in train."""
+    test = leaks(split.frame, "test")
+    return {"test_images": test.images, "test_subjects": test.subjects,
+            "test_subjects_in_train": test.subjects_in_train, "test_images_leaked": test.images_leaked}
+
+
+def compare_protocols(data: PreparedData, config: Config, protocols: list[str] | None = None, model: str = "probe",
+                      n_boot: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Score ``model`` on each protocol's split with true and with subject-shuffled labels.
+
+    Args:
+        data: annotated data (features and subjects) with its true labels, e.g. from
+            :func:`alzmri.leakage.splits.prepare_data`; it is re-split by each protocol.
+        config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
+        protocols: which protocols (default: every one the data allows).
+        model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn``
+            (the project's classifier trained with ``config``: two trainings per protocol).
+        n_boot: bootstrap resamples of the test units (subjects, else copy groups); default ``config.n_boot``.
+        progress: print what is being trained (cnn).
+
+    Returns:
+        One row per protocol: leak counts, ``balanced_accuracy`` / ``ci`` / ``chance`` for the true
+        labels, the same with a ``_shuffled`` suffix, and the resampled ``unit`` and ``units``.
+    """
+    if model not in PREDICTORS:
+        raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
+    allowed = available_protocols(data.frame)
+    protocols = protocols or allowed
+    unknown = [p for p in protocols if p not in allowed]
+    if unknown:
+        raise SettingsError(f"This data does not allow the protocol(s) {unknown}; it allows {allowed}")
+    rows = []
+    for protocol in protocols:
+        cfg = config.replace(split=protocol, shuffle_labels=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # missing classes show in the chance column
+            split = data.with_protocol(protocol, cfg)
+        units, unit = independent_units(split.part("test"))
+        row = {"protocol": protocol, **_leaks(split), "unit": unit, "units": describe_units(units, unit)["count"]}
+        labellings = (("", split, False), ("_shuffled", split.with_shuffled_labels(cfg.seed), True))
+        for suffix, labelled, shuffled in labellings:
+            if progress and model == "cnn":
+                print(f"compare: training on the {protocol} split, {'shuffled' if shuffled else 'true'} labels")
+            predicted = PREDICTORS[model](labelled, cfg.replace(shuffle_labels=shuffled), progress)
+            score = _score(labelled, predicted, units, n_boot or cfg.n_boot, cfg.seed)
+            row.update({f"{k}{suffix}": v for k, v in score.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def comparison_json(table: pd.DataFrame, model: str) -> dict:
+    """``{protocol: {...}}`` for ``--json``: scores, intervals, chance, test images and leaks, the resampled unit."""
+    keys = ["balanced_accuracy", "balanced_accuracy_shuffled", "chance", "chance_shuffled", "ci", "ci_shuffled",
+            "test_images", "test_subjects", "test_subjects_in_train", "test_images_leaked", "unit", "units"]
+    return {row["protocol"]: {"model": model, **{k: row[k] for k in keys}} for row in table.to_dict("records")}
+
+
+def format_comparison(table: pd.DataFrame) -> str:
+    """The comparison as a printable table, intervals in brackets."""
+    def with_ci(value: float, ci: list[float]) -> str:
+        return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+    shown = pd.DataFrame({
+        "protocol": table["protocol"],
+        "test images": table["test_images"],
+        "test subjects in train": [f"{a} of {b}" for a, b in
+                                   zip(table["test_subjects_in_train"], table["test_subjects"])],
+        "balanced acc [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy"], table["ci"])],
+        "shuffled labels [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy_shuffled"],
+                                                                   table["ci_shuffled"])],
+        "chance": [a if a == b else f"{a} / {b}" for a, b in
+                   zip(table["chance"].map("{:.2f}".format), table["chance_shuffled"].map("{:.2f}".format))],
+    })
+    return shown.to_string(index=False)
+
+
+def memorises(row: pd.Series) -> bool:
+    """True when the shuffled-label score's interval lies wholly above chance: the split rewards memory."""
+    return row["ci_shuffled"][0] > row["chance_shuffled"]
+
+
+def verdict(row: pd.Series) -> str:
+    """What one protocol's pair of scores says, given whether its test subjects are in train."""
+    leaky = row["test_subjects_in_train"] > 0 or row["test_images_leaked"] > 0
+    if memorises(row):
+        return ("scores above chance on labels that mean nothing: it recognises the subjects it trained on, so its "
+                "true-label score measures memory" if leaky else
+                "scores above chance on shuffled labels with no test subject in train: something else identifies "
+                "the subjects (check how they were found)")
+    if leaky:
+        return ("this model did not memorise enough to beat chance on shuffled labels, but the split leaks: a "
+                "stronger model would, so its true-label score is still no estimate for unseen subjects")
+    return "at chance on shuffled labels and no test subject in train: its true-label score is an honest estimate"
+
+
+def lesson(table: pd.DataFrame) -> str:
+    """What the comparison shows, protocol by protocol, in words."""
+    lines = [f"* {row['protocol']}: {row['test_subjects_in_train']} of {row['test_subjects']} test subjects in train; "
+             f"shuffled {row['balanced_accuracy_shuffled']:.2f} [{row['ci_shuffled'][0]:.2f}, "
+             f"{row['ci_shuffled'][1]:.2f}] vs chance {row['chance_shuffled']:.2f}: {verdict(row)}."
+             for _, row in table.iterrows()]
+    lines.append(f"Intervals resample test {table.iloc[0]['unit']}s ({', '.join(map(str, table['units']))} per "
+                 "protocol), not slices.")
+    return "\n".join(lines)

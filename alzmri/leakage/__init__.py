@@ -1,0 +1,12 @@
+"""Leakage: which images are the same slice, which slices are the same person, and splits that keep them apart.
+
+- :mod:`alzmri.leakage.similarity`: image descriptors and nearest-neighbour similarity (cached).
+- :mod:`alzmri.leakage.copies`: augmented copies traced back to their originals; exact duplicates.
+- :mod:`alzmri.leakage.subjects`: subjects recovered from file names or from the images themselves.
+- :mod:`alzmri.leakage.splits`: the split protocols (``subject``, ``image``, ``official``, ``naive``) and
+  ``splits.csv``.
+- :mod:`alzmri.leakage.audit`: the audit of a dataset and the one function for leak counts.
+
+May import: the top-level leaves and :mod:`alzmri.data`; within the package, in the order listed above.
+Nothing here knows about models.
+"""

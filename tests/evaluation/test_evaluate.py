@@ -1,0 +1,257 @@
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
+
+from alzmri.evaluation import evaluate
+from alzmri.models.runs import write_metrics
+from alzmri import metrics as E
+from alzmri.config import CLASS_NAMES
+from helpers import assert_drawn
+
+
+def _predictions(n=200, seed=0, skill=2.0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, n)
+    logits = rng.normal(0, 1, (n, 4))
+    logits[np.arange(n), labels] += skill
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return labels, proba
+
+
+@pytest.mark.parametrize("seed, drop", [(0, None), (1, 1), (2, 3), (3, 0)])
+def test_headline_metrics_match_scikit_learn(seed, drop):
+    from sklearn.metrics import roc_auc_score
+
+    labels, proba = _predictions(seed=seed, skill=1.0)
+    if drop is not None:  # a class missing from the labels (it may still be predicted), as in a bootstrap resample
+        keep = labels != drop
+        labels, proba = labels[keep], proba[keep]
+    predicted = proba.argmax(axis=1)
+    m = E.compute_metrics(labels, proba, n_boot=50)
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, predicted))
+    present = sorted(set(labels) | set(predicted))
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro", labels=present,
+                                                   zero_division=0))
+    rank = np.array([2, 3, 0, 1])  # Mild, Moderate, Non, VeryMild → severity
+    assert m["quadratic_kappa"] == pytest.approx(cohen_kappa_score(rank[labels], rank[predicted], weights="quadratic",
+                                                                   labels=[0, 1, 2, 3]))
+    auc = np.mean([roc_auc_score(labels == c, proba[:, c]) for c in np.unique(labels)])
+    assert m["roc_auc_ovr"] == pytest.approx(auc)
+    assert np.array(m["confusion_matrix"]).sum() == len(labels)
+    assert np.allclose(np.array(m["confusion_matrix_normalised"]).sum(axis=1)[np.unique(labels)], 1, atol=1e-3)
+
+
+def test_kappa_is_ordinal():
+    labels = np.array([2, 3, 0, 1])  # Non, VeryMild, Mild, Moderate in severity terms
+    assert E.quadratic_kappa(labels, labels) == pytest.approx(1.0)
+    near = E.quadratic_kappa(np.array([2, 2, 3, 0, 1]), np.array([3, 2, 3, 0, 1]))  # Non → VeryMild: one step
+    far = E.quadratic_kappa(np.array([2, 2, 3, 0, 1]), np.array([1, 2, 3, 0, 1]))  # Non → Moderate: three steps
+    assert near > far
+
+
+def test_expected_calibration_error_by_hand():
+    labels = np.array([0, 0, 0, 0, 1])
+    proba = np.tile([0.8, 0.2, 0.0, 0.0], (5, 1))  # confidence 0.8, accuracy 0.8 → perfectly calibrated
+    assert E.expected_calibration_error(labels, proba) == pytest.approx(0.0)
+    assert E.expected_calibration_error(np.array([1, 1]), np.tile([0.9, 0.1, 0, 0], (2, 1))) == pytest.approx(0.9)
+    # two bins: half the images at 0.95 confidence all right (gap 0.05), half at 0.55 all wrong (gap 0.55)
+    proba = np.array([[0.95, 0.05, 0, 0]] * 2 + [[0.55, 0.45, 0, 0]] * 2)
+    assert E.expected_calibration_error(np.array([0, 0, 1, 1]), proba) == pytest.approx(0.5 * 0.05 + 0.5 * 0.55)
+
+
+def test_bootstrap_intervals_bracket_the_estimate_and_shrink_with_data():
+    small_labels, small_proba = _predictions(60, seed=1)
+    big_labels, big_proba = _predictions(600, seed=1)
+    small = E.compute_metrics(small_labels, small_proba, n_boot=200)
+    big = E.compute_metrics(big_labels, big_proba, n_boot=200)
+    for name in E.HEADLINE:
+        low, high = small["ci95"][name]
+        assert low <= small[name] <= high
+    width = lambda m: m["ci95"]["balanced_accuracy"][1] - m["ci95"]["balanced_accuracy"][0]  # noqa: E731
+    assert width(big) < width(small)
+
+
+def test_a_class_missing_from_the_test_split_is_reported_not_a_crash():
+    labels, proba = _predictions(80, seed=2)
+    keep = labels != 1
+    m = E.compute_metrics(labels[keep], proba[keep], n_boot=30)
+    assert m["absent_classes"] == ["ModerateDemented"]
+    assert m["per_class"]["ModerateDemented"]["support"] == 0
+    assert np.isfinite(m["roc_auc_ovr"]) and np.array(m["confusion_matrix"])[1].sum() == 0
+
+
+def test_evaluate_run_writes_metrics_and_faithfulness(smoke_evaluation):
+    evaluation, saved = smoke_evaluation.evaluation, smoke_evaluation.saved
+    assert saved["images"] == len(evaluation.frame) and saved["split_protocol"] == "subject"
+    assert set(E.HEADLINE) <= set(saved["ci95"]) and saved["synthetic"] is True
+    test_subjects = evaluation.frame["subject"].nunique()
+    assert saved["ci_resampled"] == {"unit": "subject", "count": test_subjects, "resamples": 50}
+    assert saved["leakage"]["leaked"]["images"] == 0 and saved["leakage"]["clean"]["images"] == saved["images"]
+    faith = saved["faithfulness"]
+    assert faith["images"] == min(16, len(evaluation.frame)) and faith["layer"].endswith("_out")  # main path
+    for kind in ("deletion_auc", "insertion_auc"):
+        assert set(faith[kind]) == {"gradcam", "random", "centre"}
+        assert all(low <= faith[kind][m] <= high for m, (low, high) in faith[f"{kind}_ci"].items())
+    assert [step["randomised"] for step in faith["randomisation"]][0] == "head"
+    assert all(step["rank_correlation"] is None or -1 <= step["rank_correlation"] <= 1  # None: flat maps
+               for step in faith["randomisation"])
+    plaus = saved["plausibility"]  # synthetic data: the evidence masks exist
+    per_class = plaus["by_class"]
+    assert sum(scores["gradcam"]["images"] for scores in per_class.values()) == plaus["gradcam"]["images"]
+    weighted = sum(s["centre"]["pointing_game"] * s["centre"]["images"] for s in per_class.values())
+    assert weighted / plaus["centre"]["images"] == pytest.approx(plaus["centre"]["pointing_game"])
+    assert evaluation.proba.shape == (len(evaluation.frame), len(CLASS_NAMES))
+
+
+def test_evaluation_figures_are_written(smoke_evaluation, tmp_path):
+    from alzmri.reporting import plots
+    from alzmri.reporting.plots import save_evaluation_figures
+
+    evaluation = smoke_evaluation.evaluation
+    written = save_evaluation_figures(evaluation, [tmp_path])
+    names = {p.name for p in written}
+    assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "training_curves.png",
+            "confident_mistakes.png", "gradcam.png", "deletion_insertion.png", "randomisation.png"} <= names
+    for path in written:
+        assert_drawn(path)
+    counts = [int(t.get_text()) for t in plots.confusion_matrices(evaluation.metrics).axes[0].texts]
+    assert len(counts) == 16 and sum(counts) == len(evaluation.frame)  # every test image counted once
+
+
+def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, capsys):
+    import shutil
+
+    from alzmri.data import synthetic
+    from alzmri.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    shutil.rmtree(run / "figures", ignore_errors=True)  # whatever earlier tests drew for the run's own split
+    own = {"balanced_accuracy": 0.123, "data": {"fingerprint": "the run's own"}}  # as `evaluate RUN` left it
+    write_metrics(run, "test", own)
+    other = synthetic.generate_dataset(tmp_path / "their_scans", n_per_class=12, size=48, seed=5, slices=4,
+                                       copies=1.0, balance="equal", progress=False)
+    (other / synthetic.MANIFEST).unlink()  # no manifest: data alzmri did not generate, whatever it looks like
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    saved = json.loads((run / "metrics.json").read_text())
+    keys = [k for k in saved if k.startswith("test@their_scans-subject-")]
+    assert len(keys) == 1 and f"under {keys[0]!r}" in capsys.readouterr().out
+    theirs = saved[keys[0]]
+    assert theirs["synthetic"] is False and theirs["data"]["path"] == str(other)
+    assert saved["test"] == own  # the run's own result is untouched
+    assert theirs["data"]["fingerprint"] != json.loads((run / "metadata.json").read_text())["data_fingerprint"]
+    assert not (run / "figures" / "confusion_matrix.png").exists()  # the run's own figures are not overwritten:
+    assert_drawn(run / "figures" / keys[0] / "confusion_matrix.png")  # the other data's go beside its key
+
+
+def test_a_card_that_cannot_be_written_never_costs_the_metrics_or_figures(smoke_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from alzmri.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    shutil.rmtree(run / "figures", ignore_errors=True)
+    (run / "metrics.json").unlink(missing_ok=True)
+
+    def read_only(run_dir):  # as a read-only MODEL_CARD.md behaves for a user who is not root
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(evaluate, "write_model_card", read_only)
+    with pytest.warns(UserWarning, match=r"could not be rewritten \(Permission denied\); the metrics are saved"):
+        assert main(["evaluate", str(run)]) == 0
+    assert "test" in json.loads((run / "metrics.json").read_text())
+    assert_drawn(run / "figures" / "confusion_matrix.png")
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+
+def _run_copy(smoke_run, tmp_path):
+    """A copy of the shared smoke run, never scored: its metrics.json removed."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    (run / "metrics.json").unlink(missing_ok=True)
+    return run
+
+
+def _train_rows_marked_test(path):
+    text = path.read_text().splitlines()
+    path.write_text("\n".join([text[0]] + [r[:-len(",train")] + ",test" if r.endswith(",train") else r
+                                           for r in text[1:]]) + "\n")
+
+
+def _one_train_and_one_test_row_swapped(path):
+    import pandas as pd
+
+    table = pd.read_csv(path, keep_default_na=False, dtype=str)
+    train, test = table.index[table["split"] == "train"][0], table.index[table["split"] == "test"][0]
+    table.loc[[train, test], "split"] = ["test", "train"]
+    table.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (_train_rows_marked_test, r"splits.csv does not match what the run's metadata recorded: train 0 images "
+                              r"\(recorded \d+\); test \d+ images \(recorded \d+\)\. It was edited or replaced"),
+    (_one_train_and_one_test_row_swapped, r"splits.csv was changed after training \(same images per split, but its "
+                                          r"SHA-256 is not the one the run's metadata recorded\)"),
+    (lambda path: path.unlink(), r"splits.csv is gone: the run's split .* cannot be recomputed safely without it\. "
+                                 r"Restore the file, or train the run again \(--replace\)"),
+    (lambda path: path.write_bytes(b""), r"splits.csv is empty: restore the file"),
+    (lambda path: path.write_bytes(bytes(range(256)) * 40), r"splits.csv is not a table of splits"),
+    (lambda path: path.write_text("relpath,split\na.jpg,test\n"), r"splits.csv is not a table of splits \(no column "
+                                                                  r"class_name, kind, original, group, subject"),
+], ids=["train-rows-marked-test", "rows-swapped", "deleted", "empty", "binary", "other-table"])
+def test_a_splits_file_that_is_not_the_runs_own_is_refused_in_one_line(tamper, message, smoke_run, tmp_path,
+                                                                        monkeypatch, capsys):
+    """An edited, deleted, empty or binary splits.csv is never scored as the run's test split (nor recomputed)."""
+    import re
+
+    import alzmri.leakage.splits
+    from alzmri.models.runs import CARD_FILE
+    from alzmri.cli import main
+
+    run = _run_copy(smoke_run, tmp_path)
+    card = (run / CARD_FILE).read_text()
+    tamper(run / "splits.csv")
+    for name in ("resolve_data", "prepare_data"):  # refused before any data is read or any split recomputed
+        monkeypatch.setattr(alzmri.leakage.splits, name, lambda *a, **k: pytest.fail("data was read"))
+    assert main(["evaluate", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alzmri evaluate: error: ") and len(err.strip().splitlines()) == 1, err
+    assert re.search(message, err), err
+    assert not (run / "metrics.json").exists() and (run / CARD_FILE).read_text() == card  # nothing written
+
+
+def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
+    """Files deleted from the data since training are named, with their split, not called "added since"."""
+    import shutil
+    import warnings
+
+    import pandas as pd
+
+    from alzmri.config import Config
+    from alzmri.data.datasets import DataWarning
+    from alzmri.models.runs import load_run_splits
+
+    run = _run_copy(smoke_run, tmp_path)
+    metadata = json.loads((run / "metadata.json").read_text())
+    data = tmp_path / "data"
+    shutil.copytree(metadata["data"], data)
+    saved = pd.read_csv(run / "splits.csv", keep_default_na=False)
+    gone = saved.loc[saved["split"] == "test", "relpath"].head(2).tolist()
+    for relpath in gone:
+        (data / relpath).unlink()
+    config = Config.from_dict(metadata["config"]).replace(data=str(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_run_splits(run, config, progress=False)
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    named = [n for n in notes if "names are not in" in n]
+    assert len(named) == 1 and all(f"{r} (test)" in named[0] for r in gone), notes
+    assert named[0].startswith("2 file(s) the run's splits.csv names are not in") and "deleted or moved" in named[0]
+    assert not [n for n in notes if "added since" in n]  # nothing was added
+    assert len(loaded.part("test")) == metadata["split_sizes"]["test"]["images"] - 2

@@ -1,0 +1,138 @@
+"""Predictions that say what they are: the run, the data it learnt from, its test score, and the input check."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alzmri.cli import main
+from alzmri.models.provenance import SYNTHETIC_WARNING, describe_run
+
+
+def _test_files(run_dir, n: int = 3) -> list[str]:
+    import pandas as pd
+
+    from alzmri.models.runs import load_run
+
+    splits = pd.read_csv(run_dir / "splits.csv", keep_default_na=False)
+    root = load_run(run_dir).metadata["data"]
+    return [f"{root}/{rel}" for rel in splits.loc[splits["split"] == "test", "relpath"].head(n)]
+
+
+def _unlike_files(folder, size: int = 64) -> list[str]:
+    """Two slices nothing like the synthetic training data: noise and a checkerboard."""
+    folder.mkdir(exist_ok=True)
+    noise = np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)
+    checker = ((np.indices((size, size)).sum(axis=0) // 4) % 2 * 255).astype(np.uint8)
+    paths = [folder / "noise.png", folder / "checker.png"]
+    for path, array in zip(paths, (noise, checker)):
+        Image.fromarray(array).save(path)
+    return [str(p) for p in paths]
+
+
+def _copy_run(run_dir, target, keep_metrics: bool = False):
+    """A copy of a run folder (without its metrics.json unless kept), to change without touching the shared run."""
+    shutil.copytree(run_dir, target, ignore=None if keep_metrics else shutil.ignore_patterns("metrics.json"))
+    return target
+
+
+def test_predict_json_names_the_run_its_data_and_warns(smoke_run, tmp_path, capsys):
+    run = _copy_run(smoke_run, tmp_path / "run")
+    metadata = json.loads((run / "metadata.json").read_text())
+    assert main(["predict", str(run), *_test_files(run), *_unlike_files(tmp_path / "odd"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["run"] == "run" and answer["run_path"] == str(run)
+    assert answer["data"]["synthetic"] is True and answer["data"]["fingerprint"] == metadata["data_fingerprint"]
+    assert answer["test"] == {"evaluated": False, "note": f"test split not evaluated yet: run `python -m alzmri "
+                                                          f"evaluate {run}`"}
+    assert answer["warnings"][0] == SYNTHETIC_WARNING and "mean nothing for real scans" in SYNTHETIC_WARNING
+    flags = [p["in_distribution"] for p in answer["predictions"]]
+    assert all(isinstance(f, bool) for f in flags) and flags[-2:] == [False, False] and all(flags[:3])
+    assert all(isinstance(p["input_score"], float) for p in answer["predictions"])
+    check = answer["input_check"]
+    assert check["stored"] and check["flagged"] == 2 and check["images"] == 5
+    assert check["summary"].startswith("2 of 5 slices look unlike this run's training data (score above the threshold")
+    assert check["summary"] in answer["warnings"]
+
+
+def test_predict_text_says_it_in_one_line_each(smoke_run, tmp_path, capsys):
+    run = str(smoke_run)
+    assert main(["predict", run, *_unlike_files(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"Run {smoke_run.name}, trained on SYNTHETIC data (alzmri.data.synthetic demo set)")
+    assert "in_distribution" in lines[1] and "input_score" in lines[1]
+    assert sum(SYNTHETIC_WARNING in line for line in lines) == 1
+    assert any(line.startswith("WARNING 2 of 2 slices look unlike this run's training data") for line in lines)
+    assert "not a diagnosis" in lines[-1]
+
+
+def test_the_test_score_is_quoted_once_evaluated(smoke_evaluation, smoke_run, capsys):
+    saved = smoke_evaluation.saved
+    low, high = saved["ci95"]["balanced_accuracy"]
+    expected = f"test balanced accuracy {saved['balanced_accuracy']:.3f} [{low:.3f}, {high:.3f}]"
+    assert main(["predict", str(smoke_run), *_test_files(smoke_run, 1), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert expected in answer["summary"] and answer["test"]["evaluated"] is True
+    assert answer["test"]["balanced_accuracy"] == pytest.approx(saved["balanced_accuracy"])
+
+
+def test_a_run_without_a_stored_check_says_so(smoke_run, tmp_path, capsys):
+    from alzmri.models.runs import CHECK_FILE
+
+    run = _copy_run(smoke_run, tmp_path / "old-run")
+    (run / CHECK_FILE).unlink()
+    assert main(["predict", str(run), *_test_files(run, 2), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [p["in_distribution"] for p in answer["predictions"]] == [None, None]
+    assert answer["input_check"]["stored"] is False
+    assert any("no input check stored in this run" in w for w in answer["warnings"])
+    assert main(["predict", str(run), *_test_files(run, 2)]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING Input check: no input check stored in this run" in out and "in_distribution" not in out
+
+
+def test_gradcam_titles_and_output_name_the_run_and_the_synthetic_data(smoke_run, tmp_path, monkeypatch, capsys):
+    from alzmri.reporting import plots
+
+    titles, labels = [], []
+    drawn = plots.gradcam_gallery
+
+    def recording(images, heatmaps, column_titles, title=""):
+        titles.append(title)
+        labels.extend(column_titles)
+        return drawn(images, heatmaps, column_titles, title=title)
+
+    monkeypatch.setattr(plots, "gradcam_gallery", recording)
+    files = _test_files(smoke_run, 1) + _unlike_files(tmp_path / "odd")[:1]
+    assert main(["gradcam", str(smoke_run), *files, "--out", str(tmp_path / "cams"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert len(titles) == 2 and all(smoke_run.name in t and "SYNTHETIC" in t for t in titles)
+    assert all("mean nothing for real scans" in t for t in titles)
+    assert "UNLIKE its training data" not in labels[0] and "UNLIKE its training data" in labels[1]
+    assert answer["warnings"][0] == SYNTHETIC_WARNING and answer["run"] == smoke_run.name
+    assert [p["in_distribution"] for p in answer["predictions"]] == [True, False]
+    assert all((tmp_path / "cams" / p["overlay"].split("/")[-1]).exists() for p in answer["predictions"])
+    assert main(["gradcam", str(smoke_run), *files, "--out", str(tmp_path / "cams")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Run {smoke_run.name}, trained on SYNTHETIC data") and "(unlike its training data)" in out
+    assert f"WARNING {SYNTHETIC_WARNING}" in out
+
+
+@pytest.mark.parametrize("metadata, name, warnings", [
+    ({"config": {"data": "kaggle"}, "synthetic": False, "data_fingerprint": "abc123", "split": "subject"},
+     "uraninjo/augmented-alzheimer-mri-dataset-v2", []),
+    ({"config": {"data": "/data/my_slices"}, "synthetic": False, "data_fingerprint": "f00", "split": "naive",
+      "labels": "shuffled by subject (memorisation check)"}, "my_slices", ["SHUFFLED LABELS", "LEAKY SPLIT"]),
+    ({"config": {"data": "demo"}, "synthetic": True, "data_fingerprint": "d", "split": "subject"},
+     "alzmri.data.synthetic demo set", ["SYNTHETIC"]),
+])
+def test_provenance_names_the_data_and_warns(tmp_path, metadata, name, warnings):
+    run = describe_run(tmp_path, metadata)
+    assert run.data["name"] == name and run.run == tmp_path.name
+    assert run.data["synthetic"] == (warnings == ["SYNTHETIC"])
+    assert (f"fingerprint {metadata['data_fingerprint']}" in run.text) != run.data["synthetic"]
+    assert [w.split(":")[0] for w in run.warnings] == warnings
+    assert all(w in run.figure_title("Grad-CAM") for w in warnings)
+    assert "test split not evaluated yet" in run.text
