@@ -22,7 +22,6 @@ a centre blob. Both need no masks, so they work on real slices too.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
@@ -31,6 +30,7 @@ from scipy import ndimage, stats
 
 from alzmri.explain.gradcam import centre_heatmaps, gradcam, random_heatmaps
 from alzmri.metrics import correlation_text, describe_units, statistic_interval
+from alzmri.models.classifier import probabilities
 
 STEPS = 16  # deletion/insertion steps: 1/16 of the pixels each
 BLUR_FRACTION = 0.1  # the removal baseline's blur, as a share of the image side
@@ -52,26 +52,6 @@ def _pixel_ranks(heatmaps: np.ndarray, seed: int) -> np.ndarray:
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None].repeat(n, 0), axis=1)
     return ranks
-
-
-@functools.lru_cache(maxsize=4)
-def _probabilities_function(model):
-    """The model's probabilities as one compiled call with a fixed signature, traced once per model.
-
-    ``model.predict`` traces again for every new batch shape (deletion/insertion makes several), and after
-    a few TensorFlow warns about retracing; this is the same forward pass without the warning or the cost.
-    """
-    import tensorflow as tf
-
-    images = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
-    return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[images])
-
-
-def probabilities(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of ``images`` (float 0-255, as the model takes them), ``batch_size`` at a time."""
-    forward = _probabilities_function(model)
-    return np.concatenate([forward(np.asarray(images[i:i + batch_size], np.float32)).numpy()
-                           for i in range(0, len(images), batch_size)])
 
 
 def deletion_insertion_curves(model, images: np.ndarray, heatmaps: np.ndarray, classes: np.ndarray,

@@ -8,6 +8,8 @@ model, so a saved model takes raw 0–255 RGB images.
 
 from __future__ import annotations
 
+import functools
+
 import re
 import urllib.request
 from pathlib import Path
@@ -219,14 +221,40 @@ def head_model(model):
     return keras.Model(features, model.get_layer("predictions")(x), name="head")
 
 
+@functools.lru_cache(maxsize=4)
+def compiled_forward(model):
+    """``model``'s forward pass (inference mode, float32 out) as one compiled call with a fixed signature, traced
+    once per model.
+
+    ``model.predict`` and ``predict_on_batch`` trace again for every new batch shape (a last, partial batch;
+    deletion/insertion's batches), and after a few TensorFlow warns about retracing; this is the same forward
+    pass without the warning or the cost.
+    """
+    import tensorflow as tf
+
+    images = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+    return tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), input_signature=[images])
+
+
+def probabilities(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities of ``images`` (float 0-255, as the model takes them), ``batch_size`` at a time."""
+    forward = compiled_forward(model)
+    return np.concatenate([forward(np.asarray(images[i:i + batch_size], np.float32)).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
                   progress: bool = False) -> np.ndarray:
-    """Class probabilities for ``frame``'s images, shape (n, n_classes)."""
-    from alzmri.data.pipeline import images_only, make_tf_dataset
-    from alzmri.progress import keras_verbose
+    """Class probabilities for ``frame``'s images, shape (n, n_classes), read as training reads them."""
+    from tqdm.auto import tqdm
 
-    ds = make_tf_dataset(frame, image_size, batch_size, cache=False)
-    return model.predict(ds.map(images_only), verbose=keras_verbose(progress))
+    from alzmri.data.pipeline import images_only, make_tf_dataset
+    from alzmri.progress import show_bars
+
+    forward = compiled_forward(model)
+    batches = make_tf_dataset(frame, image_size, batch_size, cache=False).map(images_only)
+    return np.concatenate([forward(images).numpy() for images in tqdm(
+        batches, total=-(-len(frame) // batch_size), desc="predicting", unit="batch", disable=not show_bars(progress))])
 
 
 def as_model_batch(images, image_size: int):

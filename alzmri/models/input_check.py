@@ -200,13 +200,13 @@ def _knn_distance(reference: np.ndarray, queries: np.ndarray, k: int, metric: st
 
 def describe_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 64) -> dict[str, np.ndarray]:
     """:func:`describe` of ``frame``'s slices, read as training reads them, batch by batch (bounded memory)."""
-    from alzmri.models.classifier import feature_extractor
+    from alzmri.models.classifier import compiled_forward, feature_extractor
     from alzmri.data.pipeline import make_tf_dataset
 
-    extractor = feature_extractor(model)
+    extract = compiled_forward(feature_extractor(model))
     parts = []
     for images, _ in make_tf_dataset(frame, image_size, batch_size, cache=False):
-        parts.append(describe(extractor.predict_on_batch(images), images.numpy()))
+        parts.append(describe(extract(images).numpy(), images.numpy()))
     return {name: np.concatenate([p[name] for p in parts]) for name in COMPONENTS}
 
 
