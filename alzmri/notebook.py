@@ -60,8 +60,8 @@ SPEEDS: dict[str, Speed] = {
     "smoke": Speed("a 2-core CPU", forward=600.0, train=200.0, overhead=15.0,
                    basis="rough: a tiny network, the time is mostly TensorFlow building and compiling"),
     "demo": Speed("a 2-core CPU", forward=430.0, train=96.0, overhead=15.0,
-                  basis="benchmarks/training.py and inference.py on 2-core machines: about 100 images/s per fit "
-                        "step, 430 forward"),
+                  basis="measured by benchmarks/training.py and inference.py on 2-core machines: about 100 "
+                        "images/s per fit step, 430 forward"),
     "colab": Speed("a free Colab T4 GPU", forward=120.0, train=50.0, overhead=60.0, basis=_T4),
     "full": Speed("a T4-class GPU", forward=120.0, train=50.0, overhead=60.0, basis=_T4),
 }

@@ -162,7 +162,7 @@ def test_killing_a_generation_ends_its_workers_and_the_next_start_cleans_up(tmp_
     import time
 
     out = tmp_path / "big"
-    code = ("from alzmri import synthetic; synthetic.generate_dataset(%r, n_per_class=400, size=128, slices=8, "
+    code = ("from alzmri.data import synthetic; synthetic.generate_dataset(%r, n_per_class=400, size=128, slices=8, "
             "progress=False)" % str(out))
     parent = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 60
