@@ -42,6 +42,8 @@ SYNTH_SEED = 0
 #: The split protocols (explained in :mod:`alzmri.leakage.splits`) and the ways to find subjects (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
+#: How a subject's slice probabilities become one answer (:mod:`alzmri.voting`).
+VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
 
 #: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
@@ -65,6 +67,9 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "synth_size": (32, 1024, "--size"),
     "synth_copies": (0.0, 20.0, "--copies"),
     "synth_slices": (1, 64, "--slices"),
+    "voting_threshold": (0.0, 1.0, "--voting-threshold"),
+    "cv_folds": (2, 50, "--folds"),
+    "cv_fold": (0, 50, "cv_fold"),
 }
 
 
@@ -138,6 +143,13 @@ class Config:
     # evaluation
     n_boot: int = 1000  # bootstrap resamples behind every 95 % interval
     explain_images: int = 64  # test images whose Grad-CAM maps are scored (deletion/insertion, randomisation)
+    voting: str = "soft"  # one answer per subject: "soft" (mean probability) or "weighted" (by slice position)
+    voting_threshold: float = 0.25  # weighted voting drops slice positions whose validation balanced accuracy is below
+    cv_folds: int = 5  # folds of `alzmri cv` (over subjects)
+    cv_fold: int = 0  # 0: the usual split; k (1..cv_folds): the subject split whose test is fold k of `alzmri cv`
+    # energy: CodeCarbon's offline tracker (no internet) estimates each training's energy and CO2
+    track_emissions: bool = True
+    emissions_country: str = "USA"  # ISO 3166 alpha-3 code of the grid's country, for its carbon intensity
     gradcam_layer: str | None = None  # the feature map Grad-CAM explains; None: alzmri.explain.gradcam.find_target_layer
     tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
     runs_dir: str = field(default_factory=default_runs_dir)
@@ -153,6 +165,8 @@ class Config:
             (self.split not in SPLIT_PROTOCOLS, f"split must be one of {list(SPLIT_PROTOCOLS)}, got {self.split!r}"),
             (self.subjects not in SUBJECT_METHODS, f"subjects must be one of {list(SUBJECT_METHODS)}, "
                                                    f"got {self.subjects!r}"),
+            (self.cv_fold > self.cv_folds, f"cv_fold must be from 0 to cv_folds ({self.cv_folds}), got {self.cv_fold}"),
+            (self.voting not in VOTING_METHODS, f"voting must be one of {list(VOTING_METHODS)}, got {self.voting!r}"),
         ) if broken]
         if problems:
             raise SettingsError("; ".join(problems))
