@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +167,8 @@ class Config:
             (self.subjects not in SUBJECT_METHODS, f"subjects must be one of {list(SUBJECT_METHODS)}, "
                                                    f"got {self.subjects!r}"),
             (self.cv_fold > self.cv_folds, f"cv_fold must be from 0 to cv_folds ({self.cv_folds}), got {self.cv_fold}"),
+            (not re.fullmatch(r"[A-Z]{3}", str(self.emissions_country)),
+             f"emissions_country must be an ISO 3166 alpha-3 code such as USA, got {self.emissions_country!r}"),
             (self.voting not in VOTING_METHODS, f"voting must be one of {list(VOTING_METHODS)}, got {self.voting!r}"),
         ) if broken]
         if problems:

@@ -31,7 +31,8 @@ def check_output_file(path: str | None, option: str) -> None:
 def train_config(args: argparse.Namespace):
     """The preset named by --profile with the training options that were given ('none' is None)."""
     given = overrides(args, "data", "backbone", "image_size", "seed", "split", "batch_size",
-                      "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard", "shuffle_labels")
+                      "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard", "shuffle_labels",
+                      "emissions_country")
     if args.epochs is not None:
         given["finetune_epochs"] = args.epochs
     for name in ("weights", "backbone_end"):  # 'none' on the command line is None in the config
@@ -59,6 +60,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", dest="image_size", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--emissions-country", dest="emissions_country", metavar="ISO3",
+                   help="the country whose grid the CO2 estimate of training assumes (ISO 3166 alpha-3; default USA)")
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:

@@ -30,6 +30,7 @@ from alzmri.metrics import headline_metrics
 from alzmri.models.cards import write_model_card
 from alzmri.models.classifier import (PREPROCESSING, build_classifier, describe_backbone, feature_extractor,
                                       head_model, predict_frame, set_trainable)
+from alzmri.models.emissions import track_emissions
 from alzmri.models.input_check import fit_input_check
 from alzmri.models.runs import (CONFIG_FILE, DATA_FILE, PARTIAL_SUFFIX, SPLITS_FILE, is_finished, partial_folder,
                                 refuse_finished, run_folder, run_lock, save_run, saved_config)
@@ -297,8 +298,9 @@ def history_frame(work: Path) -> pd.DataFrame:
 
 
 def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: float,
-                   input_check: dict | None = None) -> dict:
-    """Everything needed to reuse or audit a run later (``input_check``: the check's settings, if one was built)."""
+                   input_check: dict | None = None, emissions: dict | None = None) -> dict:
+    """Everything needed to reuse or audit a run later (``input_check``: the check's settings, if one was built;
+    ``emissions``: the training's energy estimate, :func:`alzmri.models.emissions.track_emissions`)."""
     return {
         "classes": list(CLASS_NAMES),
         "image_size": config.image_size,
@@ -321,6 +323,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "config": config.to_dict(),
         "metrics": metrics,
         "train_seconds": round(seconds, 1),
+        "emissions": emissions or {"error": "not tracked"},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "libraries": library_versions(),
         "synthetic": data.synthetic,
@@ -398,7 +401,7 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     if progress:
         print(f"Training {training_plan(config)}")
     try:
-        with mixed_precision_if_gpu(), get_strategy(strategy).scope():
+        with track_emissions(config) as emissions, mixed_precision_if_gpu(), get_strategy(strategy).scope():
             model = build_classifier(config)
             if (work / "stage1.weights.h5").exists():
                 model.load_weights(work / "stage1.weights.h5")
@@ -409,9 +412,12 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     except BaseException:
         _forget_empty_start(work)
         raise
+    if resuming and "error" not in emissions:
+        emissions["note"] = "the training after the last resume only"
     metrics = validation_metrics(model, data, config)
     check = fit_input_check(model, data.part("train"), data.part("val"), config.image_size, config.seed)
-    metadata = build_metadata(config, data, metrics, time.time() - start, check.settings() if check else None)
+    metadata = build_metadata(config, data, metrics, time.time() - start, check.settings() if check else None,
+                              emissions)
     save_run(model, metadata, history_frame(work), run_dir, data.frame, check)
     write_model_card(run_dir)  # validation only until `evaluate` scores the test split and rewrites it
     shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,43 @@
+"""Each training records its energy estimate, and a failing tracker never fails a run."""
+
+import pytest
+
+from alzmri.config import get_config
+from alzmri.errors import SettingsError
+from alzmri.models.emissions import track_emissions
+from alzmri.models.runs import read_metadata
+
+
+def test_a_trained_run_records_its_energy_and_emissions(smoke_run):
+    emissions = read_metadata(smoke_run)["emissions"]
+    assert "error" not in emissions, emissions
+    assert emissions["tracker"].startswith("codecarbon") and emissions["country"] == "USA"
+    assert emissions["energy_kwh"] > 0 and emissions["co2_eq_emissions_g"] > 0
+    assert emissions["duration_s"] >= 0
+
+
+def test_a_tracker_that_cannot_start_is_recorded_not_raised(monkeypatch):
+    import codecarbon
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no power readings")
+
+    monkeypatch.setattr(codecarbon, "OfflineEmissionsTracker", broken)
+    with track_emissions(get_config("smoke")) as record:
+        total = sum(range(1000))
+    assert total == 499500
+    assert record == {"error": "not tracked: no power readings"}
+
+
+def test_an_unknown_country_is_recorded_and_a_malformed_one_refused():
+    with track_emissions(get_config("smoke", emissions_country="XXX")) as record:
+        pass
+    assert "emissions_country 'XXX' is not a country CodeCarbon knows" in record["error"]
+    with pytest.raises(SettingsError, match="emissions_country must be an ISO 3166 alpha-3 code"):
+        get_config("smoke", emissions_country="france")
+
+
+def test_tracking_can_be_switched_off():
+    with track_emissions(get_config("smoke", track_emissions=False)) as record:
+        pass
+    assert record == {"error": "not tracked (track_emissions is off)"}
