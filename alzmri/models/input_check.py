@@ -101,6 +101,21 @@ class InputCheck:
     margin: float = 1.2
     val_images: int = 0
     val_flagged: int = 0
+    _searchers: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _nearest(self, name: str, queries: np.ndarray) -> np.ndarray:
+        """Mean distance of each query row to its ``k`` nearest reference rows of component ``name``; the search
+        over the reference is built once per check (a server scores a few slices at a time)."""
+        from sklearn.neighbors import NearestNeighbors
+
+        if not len(queries):
+            return np.zeros(0)
+        if name not in self._searchers:
+            reference = np.asarray(self.reference[name], np.float32)
+            self._searchers[name] = NearestNeighbors(n_neighbors=min(self.k, len(reference)),
+                                                     metric=COMPONENTS[name]).fit(reference)
+        distances, _ = self._searchers[name].kneighbors(np.asarray(queries, np.float32))
+        return np.maximum(distances, 0).mean(axis=1)
 
     def score(self, features: np.ndarray, images: np.ndarray) -> InputScores:
         """Score slices given their pooled features (n, d) and the images as the model takes them (n, s, s, 3)."""
@@ -108,8 +123,7 @@ class InputCheck:
 
     def score_described(self, described: dict[str, np.ndarray]) -> InputScores:
         """Score slices given their descriptions (:func:`describe`)."""
-        components = {name: _knn_distance(self.reference[name], described[name], self.k, metric)
-                      for name, metric in COMPONENTS.items()}
+        components = {name: self._nearest(name, described[name]) for name in COMPONENTS}
         components["pixels"] = components["pixels"] / THUMBNAIL  # Euclidean over 32x32 values: RMS grey levels
         ratios = np.stack([components[name] / self.scales[name] for name in COMPONENTS])
         return InputScores(ratios.max(axis=0), components, self.threshold)
@@ -185,17 +199,6 @@ def textures(images: np.ndarray) -> np.ndarray:
 def describe(features: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
     """What the check compares of each slice: normalised features, thumbnail, texture histogram."""
     return {"features": normalise(features), "pixels": thumbnails(images), "texture": textures(images)}
-
-
-def _knn_distance(reference: np.ndarray, queries: np.ndarray, k: int, metric: str) -> np.ndarray:
-    """Mean distance of each query row to its ``k`` nearest reference rows."""
-    from sklearn.neighbors import NearestNeighbors
-
-    if not len(queries):
-        return np.zeros(0)
-    reference, queries = np.asarray(reference, np.float32), np.asarray(queries, np.float32)
-    distances, _ = NearestNeighbors(n_neighbors=min(k, len(reference)), metric=metric).fit(reference).kneighbors(queries)
-    return np.maximum(distances, 0).mean(axis=1)
 
 
 def describe_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 64) -> dict[str, np.ndarray]:
