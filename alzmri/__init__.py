@@ -14,7 +14,8 @@ Where things live (data flows down this list; nothing imports what sits below it
 - :mod:`alzmri.explain`: Grad-CAM and its faithfulness;
 - :mod:`alzmri.evaluation`: scoring a run, the baselines, the protocol comparison;
 - :mod:`alzmri.reporting`: figures and what the commands print;
-- on top: :mod:`alzmri.cli` (``python -m alzmri``), :mod:`alzmri.demo`, :mod:`alzmri.notebook`.
+- on top: :mod:`alzmri.cli` (``python -m alzmri``), :mod:`alzmri.demo`, :mod:`alzmri.notebook`, :mod:`alzmri.serve`
+  (the HTTP API and its page, ``python -m alzmri serve``).
 """
 
 __version__ = "0.1.0"

@@ -41,3 +41,25 @@ class DatasetUnavailableError(AlzmriError, RuntimeError):
 
 class SplitsFileError(AlzmriError, ValueError):
     """A run's splits.csv is gone, unreadable, or not the one its training wrote."""
+
+
+class MissingDependencyError(AlzmriError, ImportError):
+    """An optional dependency (an extra of pyproject.toml) is not installed; the message names the pip command."""
+
+
+class UploadError(AlzmriError, ValueError):
+    """An uploaded file or request the server refuses: ``status`` is the HTTP status, ``file`` the upload's name
+    as sent (None for the request as a whole)."""
+
+    def __init__(self, message: str, status: int = 400, file: str | None = None):
+        super().__init__(message)
+        self.status, self.file = status, file
+
+
+class ServiceBusyError(AlzmriError, RuntimeError):
+    """The server cannot answer in time: its queue is full (``status`` 503) or the request ran past its time limit
+    (504); ``retry_after`` is the seconds a client should wait before trying again."""
+
+    def __init__(self, message: str, status: int = 503, retry_after: int = 1):
+        super().__init__(message)
+        self.status, self.retry_after = status, retry_after

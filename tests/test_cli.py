@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from alzmri.cli import main
 from helpers import assert_drawn
 
@@ -90,7 +92,11 @@ def test_evaluate_prints_intervals_and_writes_figures(smoke_run, tmp_path, capsy
     assert "ci95_low" in out and "balanced_accuracy" in out
     assert "Grad-CAM faithfulness" in out and "deletion: Grad-CAM" in out and "model randomisation" in out
     assert "by true class" in out
+    assert "per subject: " in out and "soft voting; intervals resample the subjects" in out
+    assert "any dementia (Mild, Moderate or VeryMild) vs NonDemented" in out
+    assert "cut-offs chosen on the val split" in out
     assert "not a medical device" in out and (tmp_path / "figs" / "confusion_matrix.png").exists()
+    assert_drawn(tmp_path / "figs" / "confusion_matrix_subjects.png")
 
 
 def test_predict_table_json_and_wrong_inputs(smoke_run, tmp_path, capsys):
@@ -156,3 +162,12 @@ def test_demo_tells_the_whole_story_and_ends_with_the_lesson(smoke_run, tmp_path
     assert "Synthetic data" in card and "Split protocol: `subject`" in card
     assert f"| balanced_accuracy | {test['balanced_accuracy']:.3f} |" in card
     assert main(["runs"]) == 0 and run_dir.name in capsys.readouterr().out  # and `runs` lists it
+
+
+def test_help_lists_cv_with_every_model():
+    from alzmri.cli import build_parser
+
+    help_text = " ".join(build_parser().format_help().split())
+    assert "cv" in help_text and "every subject tested once" in help_text
+    with pytest.raises(SystemExit):
+        main(["cv", "demo", "--model", "forest"])  # argparse names the choices: probe, thumbnail, atrophy, cnn

@@ -1,6 +1,7 @@
 """Command line: ``python -m alzmri <command>``. Each command parses its options, calls one package function and
 prints through :mod:`alzmri.reporting`; the commands live by group in :mod:`alzmri.cli.data` (synth, audit,
-compare), :mod:`alzmri.cli.runs` (train, demo, evaluate, runs) and :mod:`alzmri.cli.images` (predict, gradcam).
+compare, cv), :mod:`alzmri.cli.runs` (train, demo, evaluate, runs), :mod:`alzmri.cli.images` (predict, gradcam) and
+:mod:`alzmri.cli.serve` (serve).
 
 May import anything in the package; nothing in the package imports it.
 """
@@ -15,15 +16,15 @@ from pathlib import Path
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.cli import data, images, runs
+from alzmri.cli import data, images, runs, serve
 from alzmri.errors import AlzmriError
 from alzmri.files import is_disk_full
 from alzmri.models.provenance import DISCLAIMER
 from alzmri.tfenv import quiet_tensorflow
 
 #: Each command's parser, in the order ``--help`` lists them.
-COMMANDS = (data.add_synth, data.add_audit, runs.add_train, runs.add_demo, data.add_compare, runs.add_runs,
-            runs.add_evaluate, images.add_predict, images.add_gradcam)
+COMMANDS = (data.add_synth, data.add_audit, runs.add_train, runs.add_demo, data.add_compare, data.add_cv, runs.add_runs,
+            runs.add_evaluate, images.add_predict, images.add_gradcam, serve.add_serve)
 PACKAGE = Path(__file__).resolve().parents[1]
 
 

@@ -1,5 +1,5 @@
-"""Commands about data: ``synth`` (the synthetic set), ``audit`` (copies, subjects, leaks) and ``compare``
-(one model on every split protocol, true vs shuffled labels)."""
+"""Commands about data: ``synth`` (the synthetic set), ``audit`` (copies, subjects, leaks), ``compare``
+(one model on every split protocol, true vs shuffled labels) and ``cv`` (every subject tested once)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from alzmri.files import ensure_writable
 
 SYNTH_OPTIONS = ("n_per_class", "size", "copies", "slices", "balance")
 DATA_HELP = "'demo', 'kaggle', 'hf', a folder-per-class directory or parquet files"
+MODEL_HELP = ("probe: 1-nearest-neighbour, thumbnail: logistic regression on thumbnails, atrophy: logistic regression "
+              "on atrophy measurements per subject (seconds each); cnn: the classifier with the preset")
 
 
 def synth(args: argparse.Namespace) -> int:
@@ -90,7 +92,7 @@ def compare(args: argparse.Namespace) -> int:
 
 def add_compare(sub) -> None:
     """The ``compare`` command's options."""
-    from alzmri.evaluation.compare import MODELS, PROBE
+    from alzmri.evaluation.compare import MODELS
     from alzmri.leakage.splits import PROTOCOLS
 
     p = sub.add_parser("compare", help="the leakage lesson: one model on every split protocol, true vs "
@@ -98,9 +100,39 @@ def add_compare(sub) -> None:
     p.add_argument("data", help=DATA_HELP)
     p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), help="default: every one the data allows")
     p.add_argument("--model", choices=list(MODELS), default="probe",
-                   help=f"probe: {PROBE} (seconds); cnn: the classifier with the "
-                        "preset (two trainings per protocol, finished runs reused)")
+                   help=f"{MODEL_HELP} (two trainings per protocol, finished runs reused)")
     add_model_options(p)
     p.add_argument("--json", help="also write {protocol: {...}} to this file")
     p.add_argument("--figures", help="folder for compare_<model>.png (default: figures/compare-<data>-<fingerprint>/)")
     p.set_defaults(func=compare)
+
+
+def cv(args: argparse.Namespace) -> int:
+    """Cross-validate one model over subjects: every subject tested once, scored per slice and per subject."""
+    from alzmri.reporting.reports import report_cv
+
+    given = {"cv_folds": args.folds} if args.folds is not None else {}
+    config = train_config(args).replace(data=args.data, shuffle_labels=False, **overrides(args, "subjects"), **given)
+    check_output_file(args.json, "--json")
+    if args.figures:
+        ensure_writable(args.figures, "--figures")
+    report_cv(config, args.model, args.figures, args.json)
+    return 0
+
+
+def add_cv(sub) -> None:
+    """The ``cv`` command's options."""
+    from alzmri.evaluation.compare import MODELS
+
+    p = sub.add_parser("cv", help="k-fold cross-validation over subjects: every subject tested once, scored per "
+                                  "slice and per subject")
+    p.add_argument("data", help=DATA_HELP)
+    p.add_argument("--folds", type=int, help=f"folds over subjects (default {get_config(None).cv_folds})")
+    p.add_argument("--model", choices=list(MODELS), default="probe",
+                   help=f"{MODEL_HELP} (one training per fold: a run each, finished runs reused)")
+    p.add_argument("--subjects", choices=list(SUBJECT_METHODS),
+                   help="how to find each slice's subject (default auto: manifest, else names, else similarity)")
+    add_model_options(p)
+    p.add_argument("--json", help="also write the summary to this file")
+    p.add_argument("--figures", help="folder for cv_<model>.png (default: figures/cv-<data>-<fingerprint>/)")
+    p.set_defaults(func=cv)

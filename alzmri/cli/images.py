@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import argparse
 
+from alzmri.evaluation.subjects import SUBJECT_SOURCES
 from alzmri.files import ensure_writable
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Predict the class of image files, saying which run answers, what it learnt from and whether each slice looks
-    like its training data; unreadable files are listed and make the exit status 1."""
+    """Predict the class of image files (and with ``--per-subject`` of each subject), saying which run answers, what
+    it learnt from and whether each slice looks like its training data; unreadable files are listed and make the
+    exit status 1."""
     from alzmri.data.pipeline import collect_image_files
-    from alzmri.evaluation.evaluate import predict_report
+    from alzmri.evaluation.evaluate import predict_report, predict_subjects_report
     from alzmri.models.runs import load_run
     from alzmri.reporting.reports import print_predictions
 
     files = collect_image_files(args.images)  # a bad input is named before the model is loaded
-    report = predict_report(load_run(args.run), files)
+    run = load_run(args.run)
+    report = (predict_subjects_report(run, args.images, files, args.subjects) if args.per_subject
+              else predict_report(run, files))
     print_predictions(report, as_json=args.json)
     return 1 if report.problems else 0
 
@@ -27,7 +31,14 @@ def add_predict(sub) -> None:
     p.add_argument("run")
     p.add_argument("images", nargs="+", help="image files or folders")
     p.add_argument("--json", action="store_true",
-                   help="print JSON: the run, its data and test score, warnings, each prediction with in_distribution")
+                   help="print JSON: the run, its data and test score, warnings, each prediction with in_distribution "
+                        "(and with --per-subject, each subject's answer)")
+    p.add_argument("--per-subject", dest="per_subject", action="store_true",
+                   help="also one answer per subject: the mean of its slices' probabilities (not a diagnosis)")
+    p.add_argument("--subjects", choices=SUBJECT_SOURCES, default="folders",
+                   help="with --per-subject, who each slice belongs to: folders (default: each sub-folder of a folder "
+                        "given is one brain, images directly in it are that folder's) or similarity (brains "
+                        "recovered from the images, as the audit does; reads the run's training data once)")
     p.set_defaults(func=predict)
 
 

@@ -1,9 +1,11 @@
-"""Evaluation: scoring a saved run, the classical baselines, and the comparison of split protocols.
+"""Evaluation: scoring a saved run, the classical baselines, the comparison of split protocols, cross-validation.
 
 - :mod:`alzmri.evaluation.evaluate`: a run scored on a held-out split, with subject-level intervals and the
   leaked/clean breakdown; predictions with the input check.
-- :mod:`alzmri.evaluation.baselines`: the 1-NN probe and the thumbnail baseline.
+- :mod:`alzmri.evaluation.baselines`: the 1-NN probe, the thumbnail and the atrophy baselines.
 - :mod:`alzmri.evaluation.compare`: every protocol scored with true and with subject-shuffled labels.
+- :mod:`alzmri.evaluation.cv`: k-fold cross-validation over subjects, every subject tested once, scored per
+  slice and per subject.
 
 The metric arithmetic itself is the top-level leaf :mod:`alzmri.metrics`. May import: the leaves,
 :mod:`alzmri.data`, :mod:`alzmri.leakage`, :mod:`alzmri.models` and :mod:`alzmri.explain`; not reporting.

@@ -14,44 +14,72 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from alzmri.evaluation.baselines import nearest_neighbour_probe
 from alzmri.config import Config
 from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
+from alzmri.evaluation.baselines import PROBE  # noqa: F401  (the demo names the probe through this module)
+from alzmri.evaluation.baselines import DESCRIPTIONS, baseline_probabilities
 from alzmri.leakage.copies import leaks
-from alzmri.metrics import balanced_accuracy, chance_level, describe_units, statistic_interval
+from alzmri.metrics import any_dementia_scores, balanced_accuracy, chance_level, describe_units, statistic_interval
 from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
 
-PROBE = "1-nearest-neighbour on 32x32 pose-normalised thumbnails"
+MODELS = ("probe", "thumbnail", "atrophy", "cnn")
 
 
-def probe_predictions(data: PreparedData, config: Config, progress: bool = False) -> np.ndarray:
-    """Test-split predictions of a 1-nearest-neighbour on 32 x 32 pose-normalised thumbnails (copy descriptors)."""
-    frame = data.frame
-    return nearest_neighbour_probe(data.features.copy, frame["label"].to_numpy(), frame["split"].to_numpy())
+def describe_model(model: str, config: Config) -> str:
+    """What ``model`` is, in words: a baseline's description, or the CNN's backbone and preset."""
+    from alzmri.models.classifier import describe_backbone
+
+    if model == "cnn":
+        return f"{describe_backbone(config.backbone, config.backbone_end)}, {config.profile} preset"
+    return DESCRIPTIONS[model]
 
 
-def cnn_predictions(data: PreparedData, config: Config, progress: bool = True) -> np.ndarray:
-    """Test-split predictions of the project's classifier trained with ``config`` (a finished run is reused)."""
+def held_out_probabilities(model: str, data: PreparedData, config: Config, parts: tuple[str, ...] = ("test",),
+                           run_name: str | None = None, progress: bool = False) -> dict[str, np.ndarray]:
+    """Four-class probabilities of ``model`` trained on ``data``'s train split, for each split in ``parts``.
+
+    Args:
+        model: one of :data:`MODELS`: a baseline (:func:`alzmri.evaluation.baselines.baseline_probabilities`,
+            seconds) or ``cnn``, the project's classifier trained with ``config`` (a finished run is reused).
+        data: split data.
+        config: the settings (the CNN's preset and budget).
+        parts: the splits to predict.
+        run_name: the CNN run's folder name (default: from the settings).
+        progress: show what is being trained.
+
+    Returns:
+        ``{part: (images, 4) probabilities}`` in the order of ``data.part(part)``.
+    """
+    if model not in MODELS:
+        raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
+    if model != "cnn":
+        split = data.frame["split"].to_numpy()
+        return {part: baseline_probabilities(model, data, split == part) for part in parts}
     from alzmri.models.classifier import predict_frame
     from alzmri.models.runs import load_run
     from alzmri.models.training import get_or_train
 
-    run = load_run(get_or_train(config, data=data, progress=progress))
-    return predict_frame(run.model, data.part("test"), run.image_size, config.batch_size).argmax(axis=1)
+    run = load_run(get_or_train(config, run_name=run_name, data=data, progress=progress))
+    return {part: predict_frame(run.model, data.part(part), run.image_size, config.batch_size) for part in parts}
 
 
-PREDICTORS = {"probe": probe_predictions, "cnn": cnn_predictions}
-MODELS = tuple(PREDICTORS)
+def any_dementia_auc(labels: np.ndarray, proba: np.ndarray) -> float:
+    """The AUC of P(any dementia) = 1 - P(NonDemented) for any dementia against none (nan where a side is absent)."""
+    return any_dementia_scores(labels, proba, 0.5)["auc"]  # the AUC does not depend on the threshold
 
 
-def _score(data: PreparedData, predicted: np.ndarray, units: np.ndarray, n_boot: int, seed: int) -> dict:
-    """Balanced accuracy of test predictions, its interval over ``units``, and chance."""
-    labels = data.part("test")["label"].to_numpy()
-    return {"balanced_accuracy": balanced_accuracy(labels, predicted),
-            "ci": statistic_interval(lambda rows: balanced_accuracy(labels[rows], predicted[rows]), units,
-                                     n_boot, seed),
-            "chance": chance_level(labels, predicted)}
+def _score(labels: np.ndarray, proba: np.ndarray, units: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Balanced accuracy of test predictions and the any-dementia AUC, their intervals over ``units``, and chance."""
+    predicted = proba.argmax(axis=1)
+    with np.errstate(invalid="ignore"):
+        return {"balanced_accuracy": balanced_accuracy(labels, predicted),
+                "ci": statistic_interval(lambda rows: balanced_accuracy(labels[rows], predicted[rows]), units,
+                                         n_boot, seed),
+                "chance": chance_level(labels, predicted),
+                "auc_any_dementia": any_dementia_auc(labels, proba),
+                "ci_auc_any_dementia": statistic_interval(lambda rows: any_dementia_auc(labels[rows], proba[rows]),
+                                                          units, n_boot, seed)}
 
 
 def _leaks(split: PreparedData) -> dict:
@@ -70,16 +98,18 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
             :func:`alzmri.leakage.splits.prepare_data`; it is re-split by each protocol.
         config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
         protocols: which protocols (default: every one the data allows).
-        model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds) or ``cnn``
-            (the project's classifier trained with ``config``: two trainings per protocol).
+        model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds), ``thumbnail`` or
+            ``atrophy`` (logistic regressions, seconds), or ``cnn`` (the project's classifier trained with
+            ``config``: two trainings per protocol).
         n_boot: bootstrap resamples of the test units (subjects, else copy groups); default ``config.n_boot``.
         progress: print what is being trained (cnn).
 
     Returns:
-        One row per protocol: leak counts, ``balanced_accuracy`` / ``ci`` / ``chance`` for the true
-        labels, the same with a ``_shuffled`` suffix, and the resampled ``unit`` and ``units``.
+        One row per protocol: leak counts, ``balanced_accuracy`` / ``ci`` / ``chance`` / ``auc_any_dementia`` /
+        ``ci_auc_any_dementia`` for the true labels, the same with a ``_shuffled`` suffix, and the resampled
+        ``unit`` and ``units``.
     """
-    if model not in PREDICTORS:
+    if model not in MODELS:
         raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
     allowed = available_protocols(data.frame)
     protocols = protocols or allowed
@@ -98,25 +128,30 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
         for suffix, labelled, shuffled in labellings:
             if progress and model == "cnn":
                 print(f"compare: training on the {protocol} split, {'shuffled' if shuffled else 'true'} labels")
-            predicted = PREDICTORS[model](labelled, cfg.replace(shuffle_labels=shuffled), progress)
-            score = _score(labelled, predicted, units, n_boot or cfg.n_boot, cfg.seed)
+            proba = held_out_probabilities(model, labelled, cfg.replace(shuffle_labels=shuffled), progress=progress)
+            score = _score(labelled.part("test")["label"].to_numpy(), proba["test"], units, n_boot or cfg.n_boot,
+                           cfg.seed)
             row.update({f"{k}{suffix}": v for k, v in score.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def comparison_json(table: pd.DataFrame, model: str) -> dict:
-    """``{protocol: {...}}`` for ``--json``: scores, intervals, chance, test images and leaks, the resampled unit."""
+    """``{protocol: {...}}`` for ``--json``: scores, intervals, chance, the any-dementia AUC, test images and leaks,
+    the resampled unit."""
     keys = ["balanced_accuracy", "balanced_accuracy_shuffled", "chance", "chance_shuffled", "ci", "ci_shuffled",
+            "auc_any_dementia", "ci_auc_any_dementia", "auc_any_dementia_shuffled", "ci_auc_any_dementia_shuffled",
             "test_images", "test_subjects", "test_subjects_in_train", "test_images_leaked", "unit", "units"]
     return {row["protocol"]: {"model": model, **{k: row[k] for k in keys}} for row in table.to_dict("records")}
 
 
+def with_ci(value: float, ci: list[float]) -> str:
+    """A value and its 95 % interval, as the printed tables show them."""
+    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def format_comparison(table: pd.DataFrame) -> str:
     """The comparison as a printable table, intervals in brackets."""
-    def with_ci(value: float, ci: list[float]) -> str:
-        return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
-
     shown = pd.DataFrame({
         "protocol": table["protocol"],
         "test images": table["test_images"],
@@ -127,6 +162,8 @@ def format_comparison(table: pd.DataFrame) -> str:
                                                                    table["ci_shuffled"])],
         "chance": [a if a == b else f"{a} / {b}" for a, b in
                    zip(table["chance"].map("{:.2f}".format), table["chance_shuffled"].map("{:.2f}".format))],
+        "any-dementia AUC [95% CI]": [with_ci(v, c) for v, c in zip(table["auc_any_dementia"],
+                                                                    table["ci_auc_any_dementia"])],
     })
     return shown.to_string(index=False)
 

@@ -1,8 +1,11 @@
-"""Evaluating a saved run: predictions on a held-out split, metrics with subject-level intervals, leaks.
+"""Evaluating a saved run: predictions on a held-out split, metrics with subject-level intervals, leaks;
+and predictions on image files, per slice or per subject.
 
 Every headline number comes with a 95 % bootstrap interval that resamples subjects (copy groups where
-no subject is known), not slices: see :mod:`alzmri.metrics`. On a leaky protocol the test images whose
-subject or copy is in train are also scored apart from the clean ones.
+no subject is known), not slices: see :mod:`alzmri.metrics`. A split is scored per slice and per subject
+(each subject's slices combined into one answer, :mod:`alzmri.evaluation.subjects`), for the four classes and
+for any dementia against none. On a leaky protocol the test images whose subject or copy is in train are also
+scored apart from the clean ones.
 """
 
 from __future__ import annotations
@@ -18,16 +21,20 @@ from PIL import Image
 
 from alzmri.models.cards import write_model_card
 from alzmri.config import CLASS_NAMES
-from alzmri.errors import DatasetError
+from alzmri.errors import DatasetError, SettingsError
 from alzmri.files import ensure_writable
 from alzmri.models.input_check import COMPONENTS, InputScores
 from alzmri.leakage.copies import leaks
-from alzmri.metrics import balanced_accuracy, compute_metrics
+from alzmri.metrics import balanced_accuracy, compute_metrics, p_any_dementia
 from alzmri.models.classifier import predict_frame
 from alzmri.models.provenance import DISCLAIMER, describe_run
 from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
                                 write_metrics)
+from alzmri.evaluation.subjects import (SUBJECT_SOURCES, Reference, any_dementia_view, folder_subjects,
+                                       similarity_subjects, subject_level, subject_votes, training_evidence,
+                                       voting_weights)
 from alzmri.safe_text import one_line
+from alzmri.voting import vote
 
 
 def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
@@ -157,7 +164,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
     Returns:
         The evaluation (predictions, metrics, the figures' paths); the metrics are also merged into
         ``metrics.json``, under ``split`` for the run's own data and protocol and under :func:`metrics_key`'s
-        name for other data.
+        name for other data. Beside the slice-level numbers they hold ``subject_level`` (one answer per subject,
+        by the run's ``voting``) and ``any_dementia`` (per slice and per subject, cut-offs chosen on the
+        validation split, which costs one more pass of the model over it).
 
     Raises:
         RunError: the run is missing, broken, or being trained right now.
@@ -198,6 +207,7 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
     _add_class_subjects(metrics, frame)
+    metrics.update(_score_people(run, data, split, proba, config, n_boot, units, unit, progress))
     metrics.update(split=split, split_protocol=data.protocol, labels=run.metadata.get("labels", "true"),
                    synthetic=data.synthetic, leakage=leak_breakdown(data, split, proba.argmax(axis=1)),
                    data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
@@ -208,6 +218,36 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     _rewrite_card(run.path)
     shown = sample.head(len(cascade_maps[0])) if cascade_maps else None
     return Evaluation(run, frame, proba, metrics, key, cascade_maps, shown)
+
+
+def held_out_reference(run, data, split: str, proba: np.ndarray, config, progress: bool = False) -> Reference:
+    """The validation slices and their predictions (one more pass of the model), which set what needs choosing
+    (position weights, the any-dementia threshold); the scored split itself when it is ``val`` or none exists.
+
+    Args:
+        run: the loaded run.
+        data: the prepared data being scored.
+        split: the scored split, whose predictions are ``proba``.
+        proba: the scored split's probabilities.
+        config: the run's settings (``batch_size``).
+        progress: show a progress bar.
+    """
+    val = data.part("val")
+    if split == "val" or val.empty:
+        return Reference(data.part(split), proba, split)
+    return Reference(val, predict_frame(run.model, val, run.image_size, config.batch_size, progress=progress), "val")
+
+
+def _score_people(run, data, split: str, proba: np.ndarray, config, n_boot: int, units: np.ndarray, unit: str,
+                  progress: bool) -> dict:
+    """metrics.json's ``subject_level`` and ``any_dementia`` blocks of the scored split (:mod:`.subjects`)."""
+    frame = data.part(split)
+    reference = held_out_reference(run, data, split, proba, config, progress)
+    weights = voting_weights(config, reference)
+    votes = subject_votes(frame, proba, weights)
+    return {"subject_level": subject_level(votes, len(frame), config, weights, reference, n_boot),
+            "any_dementia": any_dementia_view(frame["label"].to_numpy(), proba, units, unit, votes, reference, weights,
+                                              n_boot, config.seed)}
 
 
 def _rewrite_card(run_dir: Path) -> None:
@@ -310,6 +350,23 @@ def report_images(run, images: np.ndarray, files: list[Path], problems: list[tup
                   ) -> PredictionReport:
     """Predict and check images already read (``files``: where each came from) and say what the answers are."""
     proba, scores = predict_checked(run, images)
+    return report_predictions(run, proba, scores, files, problems)
+
+
+def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files: list[Path | str],
+                       problems: list[tuple[Path, str]] | None = None) -> PredictionReport:
+    """Say what predictions already made are (the server batches the model over requests and reports each apart).
+
+    Args:
+        run: the loaded run that made them.
+        proba: class probabilities (n, n_classes), row i of ``files[i]``.
+        scores: their input check, or None for a run that stores none.
+        files: where (or from which upload) each row came.
+        problems: ``(path, message)`` per file that could not be read.
+
+    Returns:
+        The :class:`PredictionReport`.
+    """
     table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
     table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
     table.insert(0, "file", [str(p) for p in files])
@@ -328,6 +385,94 @@ def predict_report(run, paths: list[Path]) -> PredictionReport:
 
     images, read, problems = read_readable_images(paths, run.image_size)
     return report_images(run, images, read, problems)
+
+
+class SubjectReport(PredictionReport):
+    """A :class:`PredictionReport` whose slices are also combined into one answer per subject (soft voting: the mean
+    of its slices' probabilities; slice positions are unknown for arbitrary files, so no position weights).
+
+    Attributes:
+        subjects: one row per subject: ``subject``, ``prediction``, one column per class, ``p_any_dementia``
+            (1 - P(NonDemented)), ``slices`` and ``flagged`` (its slices unlike the training data; None without
+            an input check).
+        found: how the subjects were found, one line.
+    """
+
+    def __init__(self, report: PredictionReport, subjects: pd.DataFrame, found: str):
+        super().__init__(report.table, report.problems, report.scores, report.provenance)
+        self.subjects, self.found = subjects, found
+
+    def as_dict(self) -> dict:
+        """:meth:`PredictionReport.as_dict` (each prediction with its ``subject``) plus ``subjects``, one per person."""
+        rows = [{"subject": row["subject"], "predicted": row["prediction"],
+                 "probabilities": {c: round(float(row[c]), 6) for c in CLASS_NAMES},
+                 "p_any_dementia": round(float(row["p_any_dementia"]), 6), "slices": int(row["slices"]),
+                 "flagged": None if pd.isna(row["flagged"]) else int(row["flagged"])}
+                for row in self.subjects.to_dict("records")]
+        return {**super().as_dict(), "voting": "soft", "subjects_from": self.found, "subjects": rows}
+
+    def as_text(self) -> str:
+        """The run in one line, how the subjects were found, one row per subject, the warnings and the disclaimer."""
+        table = self.subjects if self.scores is not None else self.subjects.drop(columns=["flagged"])
+        return "\n".join([self.provenance.text, f"One answer per subject (the mean of its slices' probabilities); "
+                                                f"{self.found}:",
+                          table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), *self.footer()])
+
+
+def subject_table(table: pd.DataFrame, subjects: np.ndarray, scores: InputScores | None) -> pd.DataFrame:
+    """One row per subject from per-slice predictions (:class:`SubjectReport`'s ``subjects``), by soft voting.
+
+    Args:
+        table: the per-slice predictions, one column per class.
+        subjects: each row's subject.
+        scores: the rows' input check, or None.
+    """
+    votes = vote(table[list(CLASS_NAMES)].to_numpy(float), subjects)
+    combined = pd.DataFrame(votes.proba, columns=list(CLASS_NAMES))
+    combined.insert(0, "prediction", [CLASS_NAMES[i] for i in votes.predicted])
+    combined.insert(0, "subject", votes.units)
+    combined["p_any_dementia"] = p_any_dementia(votes.proba)
+    combined["slices"] = votes.slices
+    flagged = None if scores is None else pd.Series(~scores.in_distribution).groupby(subjects).sum()
+    combined["flagged"] = None if flagged is None else flagged.reindex(votes.units).to_numpy()
+    return combined
+
+
+def predict_subjects_report(run, inputs: list[str], paths: list[Path], subjects: str = "folders",
+                            progress: bool = False) -> SubjectReport:
+    """Predict image files and combine them into one answer per subject.
+
+    Args:
+        run: the loaded run.
+        inputs: the files and folders as given (whose sub-folders are the subjects).
+        paths: the image files found in them (:func:`alzmri.data.pipeline.collect_image_files`).
+        subjects: ``folders``: each sub-folder given holds one brain (:func:`.subjects.folder_subjects`);
+            ``similarity``: brains recovered from the images, as the audit does (:func:`.subjects.similarity_subjects`,
+            at the level measured on the run's training data).
+        progress: show progress bars while the run's training data is read (``similarity``).
+
+    Returns:
+        The :class:`SubjectReport`; unreadable files are in its ``problems``, as with :func:`predict_report`.
+
+    Raises:
+        SettingsError: ``subjects`` is neither of :data:`SUBJECT_SOURCES`.
+        DatasetError: (``similarity``) the run's training data cannot be read.
+    """
+    if subjects not in SUBJECT_SOURCES:
+        raise SettingsError(f"subjects must be one of {list(SUBJECT_SOURCES)}, got {subjects!r}")
+    report = predict_report(run, paths)
+    files = [Path(f) for f in report.table["file"]]
+    if subjects == "folders":
+        ids, found = folder_subjects(inputs, files), "one subject per folder (each sub-folder given is one brain)"
+    else:
+        evidence = training_evidence(run, progress)
+        ids = similarity_subjects(files, evidence) if files else np.zeros(0, dtype=str)
+        found = (f"subjects recovered by image similarity: slices linked at correlation >= {evidence.threshold:.3f}, "
+                 f"halfway between neighbouring slices of one brain ({evidence.neighbour:.3f}) and different brains "
+                 f"({evidence.different:.3f}) in the run's training data")
+        found += "" if evidence.clear else "; that data shows NO clear gap between them, so the subjects are unreliable"
+    report.table.insert(1, "subject", ids)
+    return SubjectReport(report, subject_table(report.table, ids, report.scores), found)
 
 
 def predict_files(run, paths: list[Path]) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:

@@ -3,7 +3,8 @@
 Four protocols, named in every output and in a run's metadata:
 
 * ``subject`` (default): stratified by class over *subjects*; no brain in two splits, copies follow
-  their original. The only one that estimates performance on unseen people.
+  their original. The only one that estimates performance on unseen people. ``alzmri cv`` tests every
+  subject once: with ``cv_fold`` = k its test split is fold k of :func:`subject_folds`.
 * ``image``: stratified over near-duplicate groups of originals; copies kept with their original, but
   other slices of the same brain land on both sides.
 * ``official``: the dataset's own folders (``train``/``test``; the V2 set's ``data/train`` copies vs
@@ -148,30 +149,82 @@ def _copy_groups(frame: pd.DataFrame, desc: np.ndarray, threshold: float) -> np.
     return groups
 
 
-def _held_out_counts(n: int, config: Config) -> tuple[int, int]:
-    """How many of a class's ``n`` subjects go to test and val: at least one each where there are enough."""
-    n_test = max(1, round(config.test_fraction * n)) if n >= 2 else 0
+def _held_out_counts(n: int, config: Config, n_test: int | None = None) -> tuple[int, int]:
+    """How many of a class's ``n`` subjects go to test and val: at least one each where there are enough.
+
+    ``n_test`` given (a cross-validation fold's share of the class) is kept; val is then drawn from the rest.
+    """
+    if n_test is None:
+        n_test = max(1, round(config.test_fraction * n)) if n >= 2 else 0
     n_val = max(1, round(config.val_fraction * n)) if n - n_test >= 2 else 0
     return n_test, n_val
+
+
+def _class_subjects(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """The sorted subjects of each class, from the originals whose subject is known."""
+    originals = frame[(frame["kind"] == "original") & (frame["subject"] != "")]
+    return {c: sorted(originals.loc[originals["class_name"] == c, "subject"].unique()) for c in CLASS_NAMES}
 
 
 def subject_split(frame: pd.DataFrame, config: Config) -> np.ndarray:
     """Per class, whole subjects to test, val and train (stratification over subjects is exact).
 
     Written here rather than with scikit-learn's StratifiedGroupKFold, which may leave a rare class
-    (the real set has two Moderate subjects) out of the test split altogether.
+    (the real set has two Moderate subjects) out of the test split altogether. With ``config.cv_fold`` = k
+    the test subjects are fold k of :func:`subject_folds` instead, and val is drawn from the other folds.
     """
     rng = np.random.default_rng(config.seed)
+    fold_of = subject_folds(frame, config.cv_folds, config.seed) if config.cv_fold else {}
     split_of: dict[str, str] = {}
-    originals = frame[(frame["kind"] == "original") & (frame["subject"] != "")]
-    for class_name in CLASS_NAMES:
-        subjects = sorted(originals.loc[originals["class_name"] == class_name, "subject"].unique())
-        order = rng.permutation(len(subjects))
-        n_test, n_val = _held_out_counts(len(subjects), config)
-        for rank, i in enumerate(order):
-            split_of[subjects[i]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+    for subjects in _class_subjects(frame).values():
+        order = [subjects[i] for i in rng.permutation(len(subjects))]
+        n_test = None
+        if config.cv_fold:
+            held = [s for s in order if fold_of[s] == config.cv_fold]
+            order, n_test = held + [s for s in order if fold_of[s] != config.cv_fold], len(held)
+        n_test, n_val = _held_out_counts(len(subjects), config, n_test)
+        for rank, subject in enumerate(order):
+            split_of[subject] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
     split = frame["subject"].map(split_of).fillna("unused").to_numpy(object)
     return _copies_train_only(frame, split, config)
+
+
+def subject_folds(frame: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
+    """Each subject's cross-validation fold (1..``folds``): stratified by class over subjects, with
+    scikit-learn's StratifiedGroupKFold, every subject in exactly one fold.
+
+    Subjects that share an identical image are one group, so the image stays on one side of every fold
+    (:func:`_duplicates_together` then has nothing to move between test and the rest).
+
+    Args:
+        frame: the annotated images (``subject``, ``class_name``, ``kind``, ``relpath``, ``duplicate_of``).
+        folds: how many folds.
+        seed: the shuffle's seed.
+
+    Returns:
+        ``{subject: fold}`` for every subject of the originals.
+
+    Raises:
+        SettingsError: more folds than the largest class has subjects (one line naming ``--folds``).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    per_class = _class_subjects(frame)
+    largest = max(len(s) for s in per_class.values())
+    if folds > largest:
+        counts = ", ".join(f"{c} {len(s)}" for c, s in per_class.items())
+        raise SettingsError(f"--folds {folds} is more than the subjects of any class ({counts}): a fold would test "
+                            f"no subject of it. Use --folds {largest} or fewer, or data with more subjects")
+    subjects = [s for c in CLASS_NAMES for s in per_class[c]]
+    classes = [c for c in CLASS_NAMES for _ in per_class[c]]
+    rows = np.flatnonzero(frame["subject"].isin(subjects).to_numpy())
+    tie = pd.Series(_tied_wholes(frame, rows, "subject"), index=frame["subject"].to_numpy()[rows])
+    groups = tie.groupby(level=0).first().loc[subjects].to_numpy()
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a class with fewer subjects than folds: it sits in fewer folds
+        tests = [held for _, held in splitter.split(np.zeros(len(subjects)), classes, groups)]
+    return {subjects[i]: fold for fold, held in enumerate(tests, start=1) for i in held}
 
 
 def _copies_train_only(frame: pd.DataFrame, split: np.ndarray, config: Config) -> np.ndarray:
@@ -288,9 +341,13 @@ def split_frame(frame: pd.DataFrame, protocol: str, config: Config) -> pd.DataFr
     """A copy of the annotated ``frame`` with a ``split`` column (train/val/test/unused) by ``protocol``.
 
     Identical images (``duplicate_of``) end on one side whatever the protocol (:func:`_duplicates_together`).
+    A cross-validation fold (``config.cv_fold``) exists only for the ``subject`` protocol.
     """
     if protocol not in SPLITTERS:
         raise SettingsError(f"split must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    if config.cv_fold and protocol != "subject":
+        raise SettingsError(f"cv_fold {config.cv_fold} needs the subject split (its folds are over subjects), got "
+                            f"the {protocol} split")
     frame = frame.copy()
     frame["split"] = _duplicates_together(frame, SPLITTERS[protocol](frame, config), protocol, config)
     _warn_missing_classes(frame, protocol)
@@ -309,6 +366,18 @@ def _kept_whole(frame: pd.DataFrame, protocol: str) -> np.ndarray:
     return own
 
 
+def _tied_wholes(frame: pd.DataFrame, rows: np.ndarray, protocol: str) -> np.ndarray:
+    """For each of ``rows``, a component id: what ``protocol`` keeps whole (:func:`_kept_whole`), joined to every
+    other whole that shares an identical image with it."""
+    duplicate_of = frame["duplicate_of"].to_numpy(dtype=str)[rows]
+    picture = np.where(duplicate_of != "", duplicate_of, frame["relpath"].to_numpy(dtype=str)[rows])
+    wholes, whole_of = np.unique(_kept_whole(frame, protocol)[rows], return_inverse=True)
+    pictures, picture_of = np.unique(picture, return_inverse=True)
+    size = len(wholes) + len(pictures)
+    graph = coo_matrix((np.ones(len(rows)), (whole_of, len(wholes) + picture_of)), shape=(size, size))
+    return connected_components(graph, directed=False)[1][whole_of]
+
+
 def _duplicates_together(frame: pd.DataFrame, split: np.ndarray, protocol: str, config: Config) -> np.ndarray:
     """``split`` with every set of identical images on one side: the side of its first used image.
 
@@ -316,16 +385,10 @@ def _duplicates_together(frame: pd.DataFrame, split: np.ndarray, protocol: str, 
     so does anything tied to it by another identical image; augmented copies moved out of train stay out
     of use under the subject and image protocols. Without identical images ``split`` is returned as is.
     """
-    duplicate_of = frame["duplicate_of"].to_numpy(dtype=str)
-    if (duplicate_of == "").all():
+    if (frame["duplicate_of"].to_numpy(dtype=str) == "").all():
         return split
-    picture = np.where(duplicate_of != "", duplicate_of, frame["relpath"].to_numpy(dtype=str))
     used = np.flatnonzero(split != "unused")
-    wholes, whole_of = np.unique(_kept_whole(frame, protocol)[used], return_inverse=True)
-    pictures, picture_of = np.unique(picture[used], return_inverse=True)
-    size = len(wholes) + len(pictures)
-    graph = coo_matrix((np.ones(len(used)), (whole_of, len(wholes) + picture_of)), shape=(size, size))
-    component = connected_components(graph, directed=False)[1][whole_of]
+    component = _tied_wholes(frame, used, protocol)
     split = split.copy()
     split[used] = pd.Series(split[used]).groupby(component).transform("first").to_numpy()
     return _copies_train_only(frame, split, config) if protocol in ("subject", "image") else split

@@ -2,16 +2,19 @@
 it must not be used for, written from its own metadata and metrics so it cannot drift from the truth.
 
 The layout follows the Hugging Face model card (YAML front matter with ``license``, ``tags``,
-``datasets``, ``metrics`` and ``model-index``, then fixed sections). ``train`` writes the card when it
-saves a run; ``evaluate`` rewrites it with the test results.
+``datasets``, ``metrics``, ``model-index`` (one result per slice and one per subject, for the four classes and
+for any dementia) and ``co2_eq_emissions`` where the training's energy was measured, then fixed sections).
+``train`` writes the card when it saves a run; ``evaluate`` rewrites it with the test results.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from alzmri.config import CLASS_NAMES
 from alzmri.files import write_text_atomically
+from alzmri.metrics import ANY_DEMENTIA
 from alzmri.metrics import HEADLINE as METRICS
 from alzmri.metrics import correlation_text
 from alzmri.models.classifier import describe_backbone
@@ -21,6 +24,7 @@ from alzmri.safe_text import inline_code, one_line
 
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
 HEADLINE = ("balanced_accuracy", *(m for m in METRICS if m != "balanced_accuracy"))  # the honest number first
+LEVELS = {"slice_level": "per slice", "subject_level": "per subject"}  # the any-dementia view's two levels
 
 
 def _scored(test) -> dict | None:
@@ -34,21 +38,78 @@ def _dataset_name(meta: dict) -> str:
     return one_line(data_name(meta))
 
 
+def _shown(block: dict, keys) -> list[str]:
+    """The ``keys`` of a metrics block that hold a finite number with an interval (nan: a side was absent)."""
+    return [key for key in keys if isinstance(block.get(key), (int, float)) and math.isfinite(block[key])
+            and key in block.get("ci95", {})]
+
+
+def _result(task: str, dataset: dict, block: dict, keys) -> dict:
+    """One Hugging Face ``model-index`` result: ``block``'s ``keys``, each named with its interval and unit."""
+    unit = block["ci_resampled"]
+    return {"task": {"type": "image-classification", "name": task}, "dataset": dict(dataset),  # no YAML aliases
+            "metrics": [{"type": key, "value": round(float(block[key]), 4),
+                         "name": f"{key} (95 % CI {block['ci95'][key][0]:.3f}-{block['ci95'][key][1]:.3f} over "
+                                 f"{unit['count']} test {unit['unit']}s)"} for key in _shown(block, keys)]}
+
+
+def _any_dementia(test: dict) -> dict | None:
+    """The test entry's ``any_dementia`` view when it holds both levels, else None (older or hand-edited)."""
+    view = test.get("any_dementia")
+    needed = {"ci95", "ci_resampled", "threshold", "positives", "negatives", *ANY_DEMENTIA}
+    if isinstance(view, dict) and all(isinstance(view.get(level), dict) and needed <= set(view[level])
+                                      for level in LEVELS):
+        return view
+    return None
+
+
+def _results_index(test: dict | None, dataset: dict) -> list[dict]:
+    """The model-index results: four classes per slice and per subject, any dementia per slice and per subject."""
+    if not test:
+        return []
+    results = [_result("Alzheimer's MRI slice classification (4 classes)", dataset, test, HEADLINE)]
+    people = _scored(test.get("subject_level"))
+    if people:
+        results.append(_result(f"Alzheimer's MRI subject classification (4 classes, {one_line(people['voting'])} "
+                               "voting of its slices)", dataset, people, HEADLINE))
+    view = _any_dementia(test)
+    for level, what in LEVELS.items() if view else ():
+        results.append(_result(f"Any dementia vs NonDemented, {what} (cut-off chosen on the "
+                               f"{one_line(view.get('threshold_from', '?'))} split)", dataset, view[level],
+                               ANY_DEMENTIA))
+    return results
+
+
+def _emissions(meta: dict) -> dict | None:
+    """The run's measured training energy (metadata.json's ``emissions``), or None where it was not measured."""
+    found = meta.get("emissions")
+    if isinstance(found, dict) and isinstance(found.get("co2_eq_emissions_g"), (int, float)):
+        return found
+    return None
+
+
+def _co2_block(meta: dict, emissions: dict) -> dict:
+    """The Hugging Face ``co2_eq_emissions`` front matter of a measured training."""
+    country = one_line(emissions.get("country", "?"))
+    block = {"emissions": float(f"{float(emissions['co2_eq_emissions_g']):.4g}"),  # grams, 4 significant digits
+             "source": f"CodeCarbon (offline, country {country})",
+             "training_type": "pre-training" if str(meta.get("weights", "")).startswith("none") else "fine-tuning",
+             "geographical_location": country}
+    if emissions.get("hardware") and emissions["hardware"] != "unknown":
+        block["hardware_used"] = one_line(emissions["hardware"])
+    return block
+
+
 def _front_matter(meta: dict, test: dict | None, name: str) -> str:
-    """The YAML block at the top of the card (model-index results only where the test split was scored)."""
+    """The YAML block at the top of the card (model-index results only where the test split was scored;
+    ``co2_eq_emissions`` only where the training's energy was measured)."""
     import yaml
 
     dataset = {"name": "alzmri synthetic demo set" if meta.get("synthetic") else _dataset_name(meta),
                "type": "synthetic" if meta.get("synthetic") else one_line(meta.get("data", "?")),
                "split": f"test ({one_line(meta.get('split', '?'))} protocol)"}
-    results = [] if not test else [{
-        "task": {"type": "image-classification", "name": "Alzheimer's MRI slice classification (4 classes)"},
-        "dataset": dataset,
-        "metrics": [{"type": key, "value": round(float(test[key]), 4),
-                     "name": f"{key} (95 % CI {test['ci95'][key][0]:.3f}-{test['ci95'][key][1]:.3f} over "
-                             f"{test['ci_resampled']['count']} test {test['ci_resampled']['unit']}s)"}
-                    for key in HEADLINE if test.get(key) is not None and key in test.get("ci95", {})],
-    }]
+    results = _results_index(test, dataset)
+    emissions = _emissions(meta)
     header = {
         "license": "mit",
         "library_name": "keras",
@@ -57,6 +118,7 @@ def _front_matter(meta: dict, test: dict | None, name: str) -> str:
         "datasets": [_dataset_name(meta)],
         "metrics": list(HEADLINE),
         "model-index": [{"name": one_line(name), "results": results}],
+        **({"co2_eq_emissions": _co2_block(meta, emissions)} if emissions else {}),
     }
     return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n"
 
@@ -100,6 +162,60 @@ def _limitations(synthetic: bool) -> list[str]:
         "not everything the model uses.",
     ]
 
+def _metric_rows(block: dict, keys) -> list[str]:
+    """Markdown rows ``| metric | value | low-high |`` of a metrics block."""
+    return [f"| {key} | {block[key]:.3f} | {block['ci95'][key][0]:.3f}-{block['ci95'][key][1]:.3f} |"
+            for key in _shown(block, keys)]
+
+
+def _interval(block: dict, key: str) -> str:
+    """``value | low-high`` of one metric for a table cell pair; ``- | -`` where it is undefined."""
+    value, (low, high) = block[key], block["ci95"][key]
+    return f"{value:.3f} | {low:.3f}-{high:.3f}" if math.isfinite(value) else "- | -"
+
+
+def _people(test: dict) -> list[str]:
+    """The Results lines per subject (four classes) and for any dementia against none, at both levels."""
+    lines = []
+    people = _scored(test.get("subject_level"))
+    if people:
+        lines += ["", f"**Per subject** (each test subject's slices combined into one answer by "
+                      f"{one_line(people.get('voting', '?'))} voting; {people.get('subjects', '?')} subjects, "
+                      f"{people['images']} slices; intervals resample the subjects):", "",
+                  "| metric | value | 95 % interval |", "|---|---|---|", *_metric_rows(people, HEADLINE)]
+        for key in ("note", "voting_note"):
+            lines += ["", f"{one_line(people[key])}."] if people.get(key) else []
+    view = _any_dementia(test)
+    if view:
+        per_slice, per_subject = view["slice_level"], view["subject_level"]
+        lines += ["", f"**Any dementia** (Mild, Moderate or VeryMild against NonDemented, from P(any dementia) = "
+                      f"1 - P(NonDemented); cut-offs chosen on the {one_line(view.get('threshold_from', '?'))} split: "
+                      f"{per_slice['threshold']:.3f} per slice, {per_subject['threshold']:.3f} per subject; "
+                      f"{per_subject['positives']} demented and {per_subject['negatives']} non-demented test "
+                      "subjects):", "",
+                  "| metric | per slice | 95 % interval | per subject | 95 % interval |", "|---|---|---|---|---|"]
+        lines += [f"| {key} | {_interval(per_slice, key)} | {_interval(per_subject, key)} |" for key in ANY_DEMENTIA]
+        lines += ["", f"{one_line(view['note'])}."] if view.get("note") else []
+    return lines
+
+
+def _energy(meta: dict) -> list[str]:
+    """The Environmental impact section: the training's measured energy and CO2 estimate, or why there is none."""
+    emissions = _emissions(meta)
+    if emissions:
+        hardware = emissions.get("hardware")
+        return [f"Training used {float(emissions.get('energy_kwh', float('nan'))):.3g} kWh, about "
+                f"{float(emissions['co2_eq_emissions_g']):.3g} g CO2-equivalent, in "
+                f"{float(emissions.get('duration_s', float('nan'))):.0f} s"
+                + (f" on {inline_code(hardware)}" if hardware and hardware != "unknown" else "")
+                + f" (estimated by {inline_code(emissions.get('tracker', 'CodeCarbon'))} with the grid of "
+                  f"{inline_code(emissions.get('country', '?'))}; an estimate from the hardware's power, not a meter).",
+                "", "Evaluation and prediction are not included."]
+    found = meta.get("emissions")
+    why = found.get("error") if isinstance(found, dict) else None
+    return [f"Not measured: {one_line(why)}." if why else "Not measured (the run predates energy tracking)."]
+
+
 def _results(test: dict | None, shuffled: dict | None) -> list[str]:
     """The Results section: headline numbers with intervals, per class, faithfulness, shuffled labels."""
     if not test:
@@ -108,8 +224,7 @@ def _results(test: dict | None, shuffled: dict | None) -> list[str]:
     lines = [f"Test split: {test['images']} images of {unit['count']} {unit['unit']}s; 95 % intervals from "
              f"{unit['resamples']} bootstrap resamples of the {unit['unit']}s (each one's slices together).", "",
              "| metric | value | 95 % interval |", "|---|---|---|"]
-    lines += [f"| {key} | {test[key]:.3f} | {test['ci95'][key][0]:.3f}-{test['ci95'][key][1]:.3f} |"
-              for key in HEADLINE if test.get(key) is not None and key in test.get("ci95", {})]
+    lines += _metric_rows(test, HEADLINE)
     lines += ["", "| class | precision | recall | test images | test subjects |", "|---|---|---|---|---|"]
     few = []
     for name in CLASS_NAMES:
@@ -124,6 +239,7 @@ def _results(test: dict | None, shuffled: dict | None) -> list[str]:
                       "they say little about the class."]
     if test.get("absent_classes"):
         lines += ["", f"No test images of {', '.join(test['absent_classes'])}: their recall is undefined."]
+    lines += _people(test)
     faith = test.get("faithfulness")
     if faith and "deletion_auc" in faith:  # runs evaluated before deletion/insertion existed have none
         lines += ["", f"Grad-CAM faithfulness ({faith['images']} test images, layer {inline_code(faith['layer'])}): deletion AUC "
@@ -201,6 +317,7 @@ def model_card(run_dir: str | Path) -> str:
                      f"in train ({leaked.get('subjects', '?')} subjects), {clean.get('images', '?')} clean.")
     lines += ["", "## Results", ""] + _results(test, shuffled) + [
         "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
+        "## Environmental impact", "", *_energy(meta), "",
         "## How to use", "", "```python",
         "from pathlib import Path", "",
         "from alzmri.models.runs import load_run",

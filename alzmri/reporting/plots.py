@@ -444,6 +444,10 @@ def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[
         "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
         "gradcam.png": lambda: gradcam_examples(evaluation),
     }
+    if "subject_level" in metrics:
+        people = metrics["subject_level"]
+        makers["confusion_matrix_subjects.png"] = lambda: confusion_matrices(
+            people, f"{metrics['split']} split per subject ({people['voting']} voting)")
     if "faithfulness" in metrics:
         faith = metrics["faithfulness"]
         makers["deletion_insertion.png"] = lambda: deletion_insertion(faith)
@@ -512,3 +516,42 @@ def write_overlays(run, images: np.ndarray, files: list[Path], unlike: list[bool
             fig = gradcam_gallery([decode_image_file(files[i])], heat[None], [label], title=title)
             written.append(str(save_figure(fig, out / names[i])))
     return written
+
+
+def cross_validation(cv, title: str = "") -> plt.Figure:
+    """Per-fold and pooled balanced accuracy per slice and per subject (pooled with its 95 % interval), beside the
+    pooled any-dementia ROC at both levels.
+
+    Args:
+        cv: :func:`alzmri.evaluation.cv.cross_validate`'s result.
+        title: the figure's title.
+    """
+    from sklearn.metrics import roc_curve
+
+    summary = cv.summary
+    folds = pd.DataFrame(summary["per_fold"])
+    fig, (bars, roc) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.6, 1]})
+    x = np.arange(len(folds) + 1)
+    for offset, level, colour in ((-0.2, "slice", "#3b75af"), (0.2, "subject", "#d1803a")):
+        pooled = summary[f"{level}_level"]
+        values = np.append(folds[f"balanced_accuracy_{level}"].to_numpy(), pooled["balanced_accuracy"])
+        bars.bar(x + offset, values, 0.38, color=colour, label=f"per {level}")
+        bars.errorbar(x[-1] + offset, values[-1], [[values[-1] - pooled["ci"][0]], [pooled["ci"][1] - values[-1]]],
+                      color="k", capsize=4)
+        positive, score = cv.level_scores(level)
+        if positive.any() and not positive.all():
+            fpr, tpr, _ = roc_curve(positive, score)
+            roc.plot(fpr, tpr, color=colour, label=f"per {level} (AUC {pooled['auc_any_dementia']:.2f})")
+    bars.axhline(0.25, color="k", linestyle="--", linewidth=0.8, label="chance (4 classes)")
+    bars.set_xticks(x, [f"fold {f}" for f in folds["fold"]] + ["pooled\n95% CI"], fontsize=8)
+    bars.set_ylim(0, 1)
+    bars.set_ylabel("4-class balanced accuracy")
+    bars.legend(fontsize=8, frameon=False)
+    roc.plot([0, 1], [0, 1], "k--", lw=0.8)
+    roc.set_xlabel("false positive rate (NonDemented called demented)")
+    roc.set_ylabel("true positive rate")
+    roc.set_title("any dementia vs none, pooled", fontsize=9)
+    roc.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title or f"{summary['model']}: {summary['folds']}-fold cross-validation over subjects", fontsize=10)
+    fig.tight_layout()
+    return fig

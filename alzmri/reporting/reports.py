@@ -35,7 +35,8 @@ def training_summary(run_dir: Path, metadata: dict) -> str:
 
 
 def print_evaluation(evaluation) -> None:
-    """Headline metrics with 95 % intervals, per-class recall and Grad-CAM faithfulness."""
+    """Headline metrics with 95 % intervals per slice and per subject, per-class recall, any dementia against none
+    and Grad-CAM faithfulness."""
     from alzmri.metrics import metrics_table
 
     m = evaluation.metrics
@@ -55,11 +56,40 @@ def print_evaluation(evaluation) -> None:
                                           "support": "{:.0f}".format, "subjects": "{:.0f}".format}))
     if m["absent_classes"]:
         print(f"note: no test images of {m['absent_classes']}: their recall is undefined (shown as 0)")
+    if "subject_level" in m:
+        _print_people(m["subject_level"], m["any_dementia"])
     if "faithfulness" in m:
         _print_faithfulness(m["faithfulness"])
     if "plausibility" in m:
         print_plausibility(m["plausibility"])
     print(DISCLAIMER)
+
+
+def any_dementia_table(view: dict) -> pd.DataFrame:
+    """The any-dementia view (metrics.json's ``any_dementia``) as a table: each metric per slice and per subject,
+    with its 95 % interval."""
+    from alzmri.metrics import ANY_DEMENTIA
+
+    return pd.DataFrame([(level.removesuffix("_level"), name, view[level][name], *view[level]["ci95"][name])
+                         for level in ("slice_level", "subject_level") for name in ANY_DEMENTIA],
+                        columns=["level", "metric", "value", "ci95_low", "ci95_high"])
+
+
+def _print_people(subjects: dict, view: dict) -> None:
+    """The split scored per subject (four classes), and any dementia against none per slice and per subject."""
+    from alzmri.metrics import metrics_table
+
+    print(f"per subject: {subjects['subjects']} subjects ({subjects['images']} slices), each one answer by "
+          f"{subjects['voting']} voting; intervals resample the subjects:")
+    print(metrics_table(subjects).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    level = view["subject_level"]
+    print(f"any dementia (Mild, Moderate or VeryMild) vs NonDemented, P = 1 - P(NonDemented), cut-offs chosen on the "
+          f"{view['threshold_from']} split (per slice {view['slice_level']['threshold']:.3f}, per subject "
+          f"{level['threshold']:.3f}); {level['positives']} demented and {level['negatives']} non-demented subjects:")
+    print(any_dementia_table(view).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for note in (subjects.get("note"), subjects.get("voting_note"), view.get("note")):
+        if note:
+            print(f"note: {note}")
 
 
 def _print_faithfulness(f: dict) -> None:
@@ -116,7 +146,7 @@ def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: lis
 
     Args:
         table: :func:`alzmri.evaluation.compare.compare_protocols`'s result.
-        model: ``probe`` or ``cnn``, in the figure's name and the JSON.
+        model: one of :data:`alzmri.evaluation.compare.MODELS`, in the figure's name and the JSON.
         caption: what was compared on what data (a run and/or the data's name), under the figure.
         folders: where ``compare_<model>.png`` goes.
         json_path: also write :func:`alzmri.evaluation.compare.comparison_json` there.
@@ -294,18 +324,17 @@ def report_comparison(config, protocols: list[str] | None, model: str, figures: 
     Args:
         config: the preset and model budget, with the data.
         protocols: which protocols (default: every one the data allows).
-        model: ``probe`` or ``cnn``.
+        model: one of :data:`alzmri.evaluation.compare.MODELS`.
         figures: the figure's folder.
         json_path: also write the comparison as JSON there.
     """
-    from alzmri.evaluation.compare import PROBE, compare_protocols
+    from alzmri.evaluation.compare import compare_protocols, describe_model
     from alzmri.leakage.splits import prepare_data
     from alzmri.reporting.plots import data_caption
 
     data = prepare_data(config)
     print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
-    described = PROBE if model == "probe" else f"{describe_backbone(config.backbone, config.backbone_end)}, " \
-                                               f"{config.profile} preset"
+    described = describe_model(model, config)
     print(f"Model: {model} ({described}); each protocol scored with true and with subject-shuffled labels "
           "(same split, same budget)")
     table = compare_protocols(data, config, protocols, model=model)
@@ -313,6 +342,40 @@ def report_comparison(config, protocols: list[str] | None, model: str, figures: 
     folder = Path(figures or Path("figures") / f"compare-{Path(data.root).name}-{data.fingerprint[:8]}")
     print_comparison(table, model, f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {described}",
                      [folder], json_path)
+    if data.synthetic:
+        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
+    print(DISCLAIMER)
+
+
+def report_cv(config, model: str, figures: str | None, json_path: str | None) -> None:
+    """``alzmri cv``: prepare the data, cross-validate ``model`` over subjects, print the per-fold table and both
+    levels, save the figure (by default under ``figures/cv-<data>-<fingerprint>/``) and the JSON.
+
+    Args:
+        config: the preset and model budget, with the data and the number of folds (``cv_folds``).
+        model: one of :data:`alzmri.evaluation.compare.MODELS`.
+        figures: the figure's folder.
+        json_path: also write the summary as JSON there.
+    """
+    import json
+
+    from alzmri.evaluation.cv import cross_validate, format_cv
+    from alzmri.leakage.splits import prepare_data
+    from alzmri.reporting import plots
+
+    data = prepare_data(config)
+    print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
+    result = cross_validate(data, config, model)
+    summary = result.summary
+    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects")
+    print(format_cv(summary))
+    caption = f"{plots.data_caption(data.synthetic, data.root, data.fingerprint)} · {summary['model_description']}"
+    folder = Path(figures or Path("figures") / f"cv-{Path(data.root).name}-{data.fingerprint[:8]}")
+    fig = plots.stamp(plots.cross_validation(result), f"{caption} · not a diagnosis")
+    print(f"figure: {', '.join(map(str, plots.save_figure_to(fig, [folder], f'cv_{model}.png')))}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"json: {json_path}")
     if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
     print(DISCLAIMER)

@@ -58,6 +58,7 @@ def test_comparison_json_has_the_promised_keys(probe_table):
         assert {"balanced_accuracy", "balanced_accuracy_shuffled", "chance", "test_images", "test_subjects_in_train",
                 "ci"} <= set(entry)
         assert entry["ci"][0] <= entry["balanced_accuracy"] <= entry["ci"][1]
+        assert entry["ci_auc_any_dementia"][0] <= entry["auc_any_dementia"] <= entry["ci_auc_any_dementia"][1]
     json.dumps(out)  # JSON-ready: plain numbers and lists
 
 
@@ -131,6 +132,17 @@ def test_compare_command_prints_the_table_and_writes_figure_and_json(small_root,
     assert "shuffled labels [95% CI]" in out and "Intervals resample test subjects" in out
     assert set(json.loads(out_json.read_text())) == {"subject", "naive"}
     assert_drawn(tmp_path / "compare_probe.png")
+
+
+def test_compare_scores_the_atrophy_baseline_with_its_any_dementia_auc(small_root, tmp_path, capsys):
+    out_json = tmp_path / "c.json"
+    assert main(["compare", str(small_root), "--profile", "smoke", "--protocols", "subject", "--model", "atrophy",
+                 "--json", str(out_json), "--figures", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "atrophy measurements" in out and "any-dementia AUC [95% CI]" in out
+    entry = json.loads(out_json.read_text())["subject"]
+    assert entry["model"] == "atrophy" and 0 <= entry["auc_any_dementia"] <= 1
+    assert_drawn(tmp_path / "compare_atrophy.png")
 
 
 def test_compare_refuses_a_protocol_the_data_does_not_allow(tmp_path, capsys):

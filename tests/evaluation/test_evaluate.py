@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 
@@ -185,8 +186,6 @@ def _train_rows_marked_test(path):
 
 
 def _one_train_and_one_test_row_swapped(path):
-    import pandas as pd
-
     table = pd.read_csv(path, keep_default_na=False, dtype=str)
     train, test = table.index[table["split"] == "train"][0], table.index[table["split"] == "test"][0]
     table.loc[[train, test], "split"] = ["test", "train"]
@@ -231,8 +230,6 @@ def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
     import shutil
     import warnings
 
-    import pandas as pd
-
     from alzmri.config import Config
     from alzmri.data.datasets import DataWarning
     from alzmri.models.runs import load_run_splits
@@ -255,3 +252,49 @@ def test_splits_rows_naming_files_that_are_gone_are_named(smoke_run, tmp_path):
     assert named[0].startswith("2 file(s) the run's splits.csv names are not in") and "deleted or moved" in named[0]
     assert not [n for n in notes if "added since" in n]  # nothing was added
     assert len(loaded.part("test")) == metadata["split_sizes"]["test"]["images"] - 2
+
+
+def test_evaluate_scores_each_subject_once_and_any_dementia_on_validation_cut_offs(smoke_evaluation):
+    """The subject-level block is the voted answers scored over subjects; any dementia's cut-offs come from val."""
+    from sklearn.metrics import roc_auc_score
+
+    evaluation, saved = smoke_evaluation.evaluation, smoke_evaluation.saved
+    frame, people = evaluation.frame, saved["subject_level"]
+    assert people["subjects"] == frame["subject"].nunique() and people["images"] == len(frame)
+    assert people["voting"] == "soft" and "note" not in people  # every synthetic slice knows its subject
+    assert people["ci_resampled"] == {"unit": "subject", "count": people["subjects"], "resamples": 50}
+    voted = pd.DataFrame(evaluation.proba).groupby(frame["subject"].to_numpy()).mean()  # soft voting by hand
+    truth = frame.groupby("subject")["label"].first().reindex(voted.index).to_numpy()
+    assert people["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, voted.to_numpy().argmax(axis=1)))
+    assert np.array(people["confusion_matrix"]).sum() == people["subjects"]
+    view = saved["any_dementia"]
+    assert view["threshold_from"] == "val" and "note" not in view
+    level = view["subject_level"]
+    assert level["positives"] + level["negatives"] == people["subjects"] == level["subjects"]
+    assert view["slice_level"]["positives"] + view["slice_level"]["negatives"] == len(frame)
+    demented = truth != CLASS_NAMES.index("NonDemented")
+    if demented.any() and not demented.all():
+        score = 1 - voted.to_numpy()[:, CLASS_NAMES.index("NonDemented")]
+        assert level["auc"] == pytest.approx(roc_auc_score(demented, score))
+
+
+def test_weighted_voting_through_evaluate_takes_its_weights_from_validation(smoke_run, tmp_path):
+    import warnings
+
+    from alzmri.models.runs import read_metadata, write_metadata
+
+    run = _run_copy(smoke_run, tmp_path)
+    metadata = read_metadata(run)
+    metadata["config"]["voting"] = "weighted"
+    write_metadata(run, metadata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluation = evaluate.evaluate_run(run, n_boot=20, explain_images=2, progress=False)
+    people = evaluation.metrics["subject_level"]
+    assert people["voting"] == "weighted" and people["weights_from"] == "val"
+    splits = pd.read_csv(run / "splits.csv", keep_default_na=False)
+    val_positions = set(splits.loc[splits["split"] == "val", "slice_pos"].astype(int)) - {-1}
+    assert {int(p) for p in people["position_weights"]} == val_positions
+    assert all(w == 0 or w >= 0.25 for w in people["position_weights"].values())  # under the threshold: dropped
+    saved = json.loads((run / "metrics.json").read_text())["test"]["subject_level"]
+    assert saved["position_weights"] == people["position_weights"]

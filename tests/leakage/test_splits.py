@@ -226,3 +226,64 @@ def test_a_class_of_one_or_two_images_is_split_without_stratifying_and_said(tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert {"train", "val", "test"} <= set(split_frame(frame, "official", get_config("smoke"))["split"])
+
+
+def _fold_splits(frame, folds: int) -> list:
+    """The subject split of every cross-validation fold of ``frame``."""
+    config = get_config("demo").replace(cv_folds=folds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return [split_frame(frame, "subject", config.replace(cv_fold=k)) for k in range(1, folds + 1)]
+
+
+def test_cv_folds_test_every_subject_once_and_copies_follow_their_originals(medium_data):
+    from alzmri.leakage.splits import subject_folds
+
+    frame = medium_data.frame
+    splits = _fold_splits(frame, 4)
+    originals = frame["kind"] == "original"
+    tested = [set(s.loc[s["split"] == "test", "subject"]) for s in splits]
+    assert sum(len(t) for t in tested) == len(set().union(*tested)) == frame.loc[originals, "subject"].nunique()
+    folds = subject_folds(frame, 4, get_config("demo").seed)
+    for k, split in enumerate(splits, start=1):
+        assert tested[k - 1] == {s for s, fold in folds.items() if fold == k}
+        used = split[split["split"] != "unused"]
+        assert (used.groupby("subject")["split"].nunique() == 1).all()  # no subject in two parts of a fold
+        assert set(split.loc[originals, "split"]) == {"train", "val", "test"}
+        copies = split[split["kind"] == "augmented"]
+        assert set(copies["split"]) <= {"train", "unused"}
+        trained = set(split.loc[originals & (split["split"] == "train"), "relpath"])
+        assert set(copies.loc[copies["split"] == "train", "original"]) <= trained  # by the manifest's truth
+    per_fold = frame[originals].drop_duplicates("subject").assign(fold=lambda t: t["subject"].map(folds))
+    counts = per_fold.groupby(["class_name", "fold"]).size().unstack(fill_value=0)
+    assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all()  # stratified by class over subjects
+
+
+def test_cv_folds_keep_subjects_that_share_an_identical_image_together(medium_data):
+    from alzmri.leakage.splits import subject_folds
+
+    frame = medium_data.frame.copy()
+    folds = subject_folds(frame, 4, 0)
+    first, later = [frame.loc[(frame["subject"] == s) & (frame["kind"] == "original"), "relpath"].iloc[0]
+                    for s in (next(s for s in folds if folds[s] == 1), next(s for s in folds if folds[s] == 2))]
+    frame.loc[frame["relpath"] == later, "duplicate_of"] = first
+    planted = subject_folds(frame, 4, 0)
+    subject_of = frame.set_index("relpath")["subject"]
+    assert planted[subject_of[first]] == planted[subject_of[later]]
+    assert sorted(planted) == sorted(folds)
+
+
+def test_more_folds_than_subjects_per_class_is_one_line_naming_folds(medium_data):
+    from alzmri.errors import SettingsError
+    from alzmri.leakage.splits import subject_folds
+
+    with pytest.raises(SettingsError, match=r"--folds 50 is more than the subjects of any class") as caught:
+        subject_folds(medium_data.frame, 50, 0)
+    assert "\n" not in str(caught.value) and "NonDemented" in str(caught.value)
+
+
+def test_a_cv_fold_is_refused_for_other_protocols(medium_data):
+    from alzmri.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="cv_fold 1 needs the subject split"):
+        split_frame(medium_data.frame, "image", get_config("demo").replace(cv_fold=1))

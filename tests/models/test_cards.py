@@ -86,7 +86,7 @@ def test_a_hostile_data_folder_name_cannot_write_into_the_card(smoke_run, tmp_pa
     (run / "metadata.json").write_text(json.dumps(metadata))
     card = model_card(run)
     body = card.split("---\n", 2)[2]
-    assert len(re.findall(r"^#+ ", body, re.M)) == 9  # the title and the card's 8 sections: no heading planted
+    assert len(re.findall(r"^#+ ", body, re.M)) == 10  # the title and the card's 9 sections: no heading planted
     assert "CLINICALLY VALIDATED" not in "\n".join(line for line in body.splitlines() if line.startswith("|"))
     assert "\x1b" not in card and "\n<img" not in card
     line = next(line for line in body.splitlines() if line.startswith("- Data: "))
@@ -125,3 +125,66 @@ def test_runs_skips_hand_edited_and_incomplete_runs_and_says_so(smoke_run, tmp_p
     assert main(["runs", "--dir", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert "good" in out and "Traceback" not in err and err.count("note: skipped") == 3
+
+
+def test_the_card_shows_both_levels_and_any_dementia(smoke_evaluation):
+    card, saved = smoke_evaluation.card_after, smoke_evaluation.saved
+    results = _front_matter(card)["model-index"][0]["results"]
+    assert len(results) == 4 and "subject classification" in results[1]["task"]["name"]
+    assert [r["task"]["name"].split(",")[1].split("(")[0].strip() for r in results[2:]] == ["per slice", "per subject"]
+    people, view = saved["subject_level"], saved["any_dementia"]
+    by_subject = {m["type"]: m for m in results[1]["metrics"]}
+    assert by_subject["balanced_accuracy"]["value"] == pytest.approx(people["balanced_accuracy"], abs=1e-4)
+    assert f"over {people['subjects']} test subjects" in by_subject["balanced_accuracy"]["name"]
+    dementia = {m["type"]: m["value"] for m in results[3]["metrics"]}
+    assert set(dementia) <= {"auc", "sensitivity", "specificity", "balanced_accuracy"}
+    if "auc" in dementia:  # both sides among the test subjects
+        assert dementia["auc"] == pytest.approx(view["subject_level"]["auc"], abs=1e-4)
+    body = card.split("---\n", 2)[2]
+    low, high = people["ci95"]["balanced_accuracy"]
+    per_subject = body.split("**Per subject**")[1]
+    assert f"| balanced_accuracy | {people['balanced_accuracy']:.3f} | {low:.3f}-{high:.3f} |" in per_subject
+    assert f"{people['subjects']} subjects" in per_subject and "soft voting" in per_subject
+    dementia_text = body.split("**Any dementia**")[1]
+    assert "| metric | per slice | 95 % interval | per subject | 95 % interval |" in dementia_text
+    assert f"{view['subject_level']['positives']} demented and {view['subject_level']['negatives']} non-demented" \
+        in dementia_text and "chosen on the val split" in dementia_text
+
+
+EMISSIONS = {"tracker": "codecarbon 2.8.4 (offline)", "country": "FRA", "duration_s": 61.2, "energy_kwh": 0.00213,
+             "co2_eq_emissions_g": 0.1172, "hardware": "2 x Intel(R) Xeon(R) CPU"}
+
+
+@pytest.mark.parametrize("emissions, weights", [(EMISSIONS, "none (trained from scratch)"),
+                                                ({**EMISSIONS, "hardware": "unknown"}, "imagenet")])
+def test_a_measured_training_carries_co2_eq_emissions(smoke_run, tmp_path, emissions, weights):
+    from alzmri.models.runs import read_metadata, write_metadata
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    write_metadata(run, {**read_metadata(run), "emissions": emissions, "weights": weights})
+    card = model_card(run)
+    expected = {"emissions": 0.1172, "source": "CodeCarbon (offline, country FRA)",
+                "training_type": "pre-training" if weights.startswith("none") else "fine-tuning",
+                "geographical_location": "FRA"}
+    if emissions["hardware"] != "unknown":
+        expected["hardware_used"] = "2 x Intel(R) Xeon(R) CPU"
+    assert _front_matter(card)["co2_eq_emissions"] == expected
+    impact = card.split("## Environmental impact")[1]
+    assert "0.00213 kWh" in impact and "0.117 g CO2-equivalent" in impact and "`FRA`" in impact
+
+
+@pytest.mark.parametrize("emissions, said", [({"error": "codecarbon is not installed"},
+                                              "Not measured: codecarbon is not installed."),
+                                             (None, "Not measured (the run predates energy tracking).")])
+def test_an_unmeasured_training_has_no_co2_block_and_says_why(smoke_run, tmp_path, emissions, said):
+    from alzmri.models.runs import read_metadata, write_metadata
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    metadata = read_metadata(run)
+    metadata.pop("emissions", None)
+    write_metadata(run, {**metadata, **({"emissions": emissions} if emissions else {})})
+    card = model_card(run)
+    assert "co2_eq_emissions" not in _front_matter(card)
+    assert said in card.split("## Environmental impact")[1]

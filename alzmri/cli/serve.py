@@ -1,0 +1,39 @@
+"""The ``serve`` command: a run behind an HTTP API and a web page (:mod:`alzmri.serve`; the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from alzmri.errors import MissingDependencyError
+
+#: Where the key comes from when ``--api-key`` is not given.
+KEY_ENV = "ALZMRI_API_KEY"
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Load the run once, then serve it with uvicorn until interrupted; a missing or broken run fails at start
+    with :func:`alzmri.models.runs.load_run`'s one line, and a missing FastAPI says which extra to install."""
+    try:
+        import uvicorn
+
+        from alzmri.serve.app import create_app
+    except ImportError as err:
+        raise MissingDependencyError(f"`alzmri serve` needs FastAPI and uvicorn ({err.name} is missing): "
+                                     "pip install -e .[serve]") from None
+    app = create_app(args.run, api_key=args.api_key or os.environ.get(KEY_ENV) or None)
+    print(f"Serving run {app.state.run.path.name} on http://{args.host}:{args.port}/ (API: /docs; "
+          f"API key {'required' if args.api_key or os.environ.get(KEY_ENV) else 'not required'})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def add_serve(sub) -> None:
+    """The ``serve`` command's options."""
+    p = sub.add_parser("serve", help="serve a run over HTTP: an API and a web page (not a diagnosis)")
+    p.add_argument("run", help="the run folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--api-key", dest="api_key",
+                   help=f"key every API route needs in the X-API-Key header (default: ${KEY_ENV}; none: open)")
+    p.set_defaults(func=serve)

@@ -1,0 +1,171 @@
+"""What the server says: the batched forward pass with the input check, each route's answer, the Grad-CAM PNG.
+
+Everything here reuses what ``alzmri predict`` and ``alzmri gradcam`` use (the report of
+:func:`alzmri.evaluation.evaluate.report_predictions`, the provenance and warnings, the input check, soft voting,
+the Grad-CAM figure), so an answer over HTTP says the same as the command line about the same slices.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from alzmri.config import CLASS_NAMES
+from alzmri.metrics import HEADLINE, p_any_dementia
+from alzmri.models.input_check import COMPONENTS, InputScores, load_input_check
+from alzmri.models.provenance import DISCLAIMER, describe_run
+from alzmri.voting import vote
+
+_FIGURES = threading.Lock()  # matplotlib's pyplot is not thread-safe: one figure at a time
+
+
+def batch_forward(run):
+    """The server's forward pass: slices (n, size, size, 3) to row-aligned ``proba``, and the input check's
+    ``score`` and components (``check:<name>``) where the run stores a check.
+
+    One compiled call (:func:`alzmri.models.classifier.compiled_forward`, traced once) gives both the
+    probabilities and the pooled features the check needs, so checking costs no second pass.
+    """
+    import keras
+
+    from alzmri.models.classifier import compiled_forward
+    from alzmri.models.input_check import with_features
+
+    both = with_features(run.model)
+    merged = compiled_forward(keras.Model(both.inputs, keras.layers.Concatenate(name="proba_and_features")(both.outputs),
+                                          name="served"))
+    check, n_classes = load_input_check(run.path), len(CLASS_NAMES)
+
+    def forward(images: np.ndarray) -> dict[str, np.ndarray]:
+        out = merged(np.asarray(images, np.float32)).numpy()
+        rows = {"proba": out[:, :n_classes]}
+        if check is not None:
+            scores = check.score(out[:, n_classes:], images)
+            rows["score"] = scores.score
+            rows.update({f"check:{name}": scores.components[name] for name in COMPONENTS})
+        return rows
+
+    return forward
+
+
+def input_scores(run, rows: dict[str, np.ndarray]) -> InputScores | None:
+    """A request's input check from its rows of :func:`batch_forward`; None for a run that stores no check."""
+    check = load_input_check(run.path)
+    if check is None or "score" not in rows:
+        return None
+    return InputScores(rows["score"], {name: rows[f"check:{name}"] for name in COMPONENTS}, check.threshold)
+
+
+def prediction_answer(run, names: list[str], rows: dict[str, np.ndarray], per_slice_only: bool = False) -> dict:
+    """``POST /predict``'s answer for one request's slices.
+
+    Args:
+        run: the loaded run.
+        names: each slice's upload name (echoed, never used as a path).
+        rows: the request's rows of :func:`batch_forward`.
+        per_slice_only: do not combine the slices into one subject's answer.
+
+    Returns:
+        ``{"run", "predictions": [{"file", "predicted", "probabilities", "in_distribution", "input_score"}],
+        "subject" (two or more slices, unless per_slice_only), "warnings", "input_check", "note"}``.
+    """
+    from alzmri.evaluation.evaluate import report_predictions
+
+    report = report_predictions(run, rows["proba"], input_scores(run, rows), names)
+    predictions = [{"file": row["file"], "predicted": row["prediction"],
+                    "probabilities": {c: round(float(row[c]), 6) for c in CLASS_NAMES},
+                    "in_distribution": row["in_distribution"], "input_score": row["input_score"]}
+                   for row in report.table.to_dict(orient="records")]
+    answer = {"run": run.path.name, "predictions": predictions}
+    if len(names) >= 2 and not per_slice_only:
+        answer["subject"] = subject_answer(rows["proba"])
+    return {**answer, "warnings": report.warnings, "input_check": report.input_summary, "note": DISCLAIMER}
+
+
+def subject_answer(proba: np.ndarray) -> dict:
+    """All the slices as one subject's: soft voting (:func:`alzmri.voting.vote`) and P(any dementia)."""
+    votes = vote(proba, np.zeros(len(proba), dtype=str))
+    combined = votes.proba[0]
+    return {"predicted": CLASS_NAMES[int(votes.predicted[0])],
+            "probabilities": {c: round(float(p), 6) for c, p in zip(CLASS_NAMES, combined)},
+            "p_any_dementia": round(float(p_any_dementia(votes.proba)[0]), 6), "slices": int(votes.slices[0]),
+            "voting": "soft (mean of the slices' probabilities)"}
+
+
+def headline(block) -> dict | None:
+    """The headline metrics of a metrics.json block with their 95 % intervals and what they resampled."""
+    if not isinstance(block, dict):
+        return None
+    intervals = block.get("ci95") if isinstance(block.get("ci95"), dict) else {}
+    shown = {name: {"value": block[name], "ci95": intervals.get(name)} for name in HEADLINE if name in block}
+    return {**shown, "images": block.get("images"), "resampled": block.get("ci_resampled")}
+
+
+def test_metrics(run) -> dict:
+    """The run's test numbers: slice level, subject level and any-dementia where its evaluation wrote them."""
+    from alzmri.models.runs import read_metrics
+
+    test = read_metrics(run.path).get("test")
+    if not isinstance(test, dict):
+        return {"evaluated": False, "note": describe_run(run.path, run.metadata).test_text}
+    any_dementia = test.get("any_dementia")
+    return {"evaluated": True, "slice": headline(test), "subject": headline(test.get("subject_level")),
+            "any_dementia": any_dementia if isinstance(any_dementia, dict) else None}
+
+
+def card_text(run_dir: Path) -> str:
+    """The run's model card as a reader sees it (the saved card, else one made from its files now)."""
+    from alzmri.models.cards import card_body, model_card
+    from alzmri.models.runs import CARD_FILE
+
+    return card_body(run_dir) if (run_dir / CARD_FILE).exists() else model_card(run_dir)
+
+
+def model_answer(run) -> dict:
+    """``GET /model``'s answer: what the run is, what it learnt from, how it scored, its card."""
+    from alzmri.models.classifier import describe_backbone
+
+    meta, provenance = run.metadata, describe_run(run.path, run.metadata)
+    data = {key: provenance.data[key] for key in ("name", "synthetic", "fingerprint")}
+    return {"run": run.path.name, "classes": list(CLASS_NAMES), "image_size": run.image_size,
+            "backbone": describe_backbone(str(meta.get("backbone", "?")), (meta.get("config") or {}).get("backbone_end")),
+            "weights": meta.get("weights"), "training_data": data, "protocol": meta.get("split"),
+            "labels": meta.get("labels", "true"), "test": test_metrics(run), "summary": provenance.text,
+            "warnings": provenance.warnings, "model_card": card_text(run.path), "note": DISCLAIMER}
+
+
+def explained_class(name: str | None) -> int | None:
+    """The class id ``?class=`` asks Grad-CAM to explain (any spelling of a class name), None for the predicted one.
+
+    Raises:
+        UploadError: not a class name (400), listing the classes.
+    """
+    from alzmri.data.datasets import canonical_class
+    from alzmri.errors import UploadError
+
+    if name is None:
+        return None
+    canonical = canonical_class(name)
+    if canonical is None:
+        raise UploadError(f"class {name!r} is not one of {', '.join(CLASS_NAMES)}", 400)
+    return CLASS_NAMES.index(canonical)
+
+
+def gradcam_png(run, name: str, slice_rgb: np.ndarray, maps: np.ndarray, explained: int) -> bytes:
+    """The Grad-CAM figure of one slice as PNG bytes: the slice at its own shape above its overlay, a colour bar,
+    and a title naming the run, its data and that it is not a diagnosis."""
+    import matplotlib.pyplot as plt
+
+    from alzmri.reporting.plots import gradcam_gallery
+
+    title = describe_run(run.path, run.metadata).figure_title(
+        f"Grad-CAM (red: evidence for {CLASS_NAMES[explained]}); not a diagnosis")
+    buffer = io.BytesIO()
+    with _FIGURES:
+        fig = gradcam_gallery([slice_rgb], maps[:1], [f"{name}\n→ {CLASS_NAMES[explained]}"], title=title)
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return buffer.getvalue()

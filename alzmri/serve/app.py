@@ -1,0 +1,172 @@
+"""The FastAPI application: routes, the API key, and every refusal as one JSON line.
+
+Routes: ``GET /health`` (open), ``GET /`` (the page, open), ``GET /docs`` (FastAPI's OpenAPI page, open),
+``GET /model``, ``POST /predict`` and ``POST /gradcam`` (the API key where one is set). The run is loaded once,
+by :func:`create_app`; its model is used only by the micro-batcher's worker thread
+(:mod:`alzmri.serve.batching`). A refused request gets ``{"error": ..., "file": ...}`` (the file is the upload's
+name as sent, or null) with a 4xx status; a busy server 503 (queue full) or 504 (time limit), with Retry-After.
+"""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from alzmri import __version__
+from alzmri.errors import ServiceBusyError, UploadError
+from alzmri.models.provenance import DISCLAIMER
+from alzmri.serve import answers
+from alzmri.serve.batching import MicroBatcher
+from alzmri.serve.uploads import FIELD, MAX_FILE_BYTES, MAX_FILES, MAX_REQUEST_BYTES, Limits, decode_upload, \
+    model_images, read_uploads
+
+KEY_HEADER = "X-API-Key"
+#: The OpenAPI description of the upload body (the body is parsed by :func:`alzmri.serve.uploads.read_uploads`).
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": [FIELD],
+    "properties": {FIELD: {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}}
+REFUSALS = {status: {"description": what} for status, what in (
+    (400, "empty file, no files, malformed body, unknown class"), (401, "missing or wrong API key"),
+    (413, f"file over {MAX_FILE_BYTES // 2**20} MB, over {MAX_FILES} files or {MAX_REQUEST_BYTES // 2**20} MB, "
+          "decompression bomb"),
+    (415, "not an image, or a content type that is not an image's"), (422, "truncated or corrupt image"),
+    (503, "queue full (Retry-After)"), (504, "time limit passed (Retry-After)"))}
+
+
+def error(status: int, message: str, file: str | None = None, headers: dict | None = None) -> JSONResponse:
+    """A refusal: ``{"error", "file"}`` with its status."""
+    return JSONResponse({"error": message, "file": file}, status_code=status, headers=headers)
+
+
+def key_check(expected: str | None):
+    """A dependency that lets a request through only with ``expected`` in its ``X-API-Key`` header (compared in
+    constant time); anything else is 401 without a hint. With no key set, every request goes through."""
+    header = APIKeyHeader(name=KEY_HEADER, auto_error=False)
+
+    def check(given: str | None = Depends(header)) -> None:
+        if expected is not None and not hmac.compare_digest((given or "").encode(), expected.encode()):
+            raise HTTPException(401, "unauthorized")
+
+    return check
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every refusal as ``{"error", "file"}``: uploads, a busy server, HTTP errors, bad query parameters."""
+
+    @app.exception_handler(UploadError)
+    async def refused_upload(request: Request, err: UploadError) -> JSONResponse:
+        return error(err.status, str(err), err.file)
+
+    @app.exception_handler(ServiceBusyError)
+    async def busy(request: Request, err: ServiceBusyError) -> JSONResponse:
+        return error(err.status, str(err), headers={"Retry-After": str(err.retry_after)})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        return error(err.status_code, str(err.detail), headers=getattr(err, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, err: RequestValidationError) -> JSONResponse:
+        where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in err.errors())
+        return error(422, f"bad request parameter ({where})")
+
+
+def page() -> str:
+    """The web page (``page.html``, shipped with the package)."""
+    return resources.files("alzmri.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+
+async def _decoded(request: Request, image_size: int, limits: Limits) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """A request's uploads read and decoded off the event loop: names, slices as sent, slices as the model takes."""
+    uploads = await read_uploads(request, limits)
+    slices = await run_in_threadpool(lambda: [decode_upload(u, limits.max_pixels) for u in uploads])
+    return [u.name for u in uploads], slices, await run_in_threadpool(model_images, slices, image_size)
+
+
+def create_app(run_dir: str | Path, api_key: str | None = None, max_batch: int = 32, max_wait_s: float = 0.005,
+               queue_size: int = 64, timeout_s: float = 30.0, limits: Limits = Limits()) -> FastAPI:
+    """The server of one run: the run loaded once, its micro-batcher started and warmed up.
+
+    Args:
+        run_dir: the run folder.
+        api_key: the key every API route needs in ``X-API-Key``; None (or empty): no key.
+        max_batch: slices the worker gathers into one forward pass.
+        max_wait_s: how long it waits for more requests after the first.
+        queue_size: requests that may wait; one more gets 503.
+        timeout_s: each request's time limit (504 past it).
+        limits: what one request may upload (:class:`alzmri.serve.uploads.Limits`).
+
+    Returns:
+        The FastAPI application (``app.state.run``, ``app.state.batcher``).
+
+    Raises:
+        RunError: the run is missing or broken (:func:`alzmri.models.runs.load_run`'s one line).
+    """
+    from alzmri.models.runs import load_run
+
+    run = load_run(run_dir)
+    batcher = MicroBatcher(answers.batch_forward(run), max_batch, max_wait_s, queue_size, timeout_s)
+    batcher.submit(np.zeros((1, run.image_size, run.image_size, 3), np.float32)).result()  # traced before serving
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        batcher.stop()
+
+    app = FastAPI(title="alzmri", version=__version__, lifespan=lifespan,
+                  description=f"Alzheimer's MRI slice classification with run {run.path.name}. {DISCLAIMER}")
+    app.state.run, app.state.batcher = run, batcher
+    _add_error_handlers(app)
+    _add_routes(app, run, batcher, limits, Depends(key_check(api_key or None)), bool(api_key))
+    return app
+
+
+def _add_routes(app: FastAPI, run, batcher: MicroBatcher, limits: Limits, keyed, key_required: bool) -> None:
+    """The routes of :func:`create_app`: /health, /, /model, /predict, /gradcam."""
+
+    @app.get("/health", summary="Whether the server is up, which run it serves, whether the API needs a key")
+    def health() -> dict:
+        return {"status": "ok", "run": run.path.name, "api_key_required": key_required}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page()
+
+    @app.get("/model", dependencies=[keyed], responses={401: REFUSALS[401]},
+             summary="The run: classes, image size, backbone, training data, protocol, test metrics, model card")
+    def model() -> dict:
+        return answers.model_answer(run)
+
+    @app.post("/predict", dependencies=[keyed], openapi_extra=UPLOAD_BODY, responses=REFUSALS,
+              summary="Class probabilities of each slice, and of all of them as one subject (not a diagnosis)")
+    async def predict(request: Request, per_slice_only: bool = Query(
+            False, description="answer each slice alone: no combined subject answer")) -> dict:
+        names, _, images = await _decoded(request, run.image_size, limits)
+        rows = await batcher.result(batcher.submit(images))
+        return await run_in_threadpool(answers.prediction_answer, run, names, rows, per_slice_only)
+
+    @app.post("/gradcam", dependencies=[keyed], openapi_extra=UPLOAD_BODY, response_class=Response,
+              responses={200: {"content": {"image/png": {}}}, **REFUSALS},
+              summary="A PNG: one slice at its own shape above its Grad-CAM overlay, with a colour bar")
+    async def gradcam(request: Request, class_: str | None = Query(
+            None, alias="class", description="class to explain (default: the predicted one)")) -> Response:
+        from alzmri.explain.gradcam import gradcam as explain
+
+        wanted = answers.explained_class(class_)
+        names, slices, images = await _decoded(request, run.image_size, limits)
+        if len(names) != 1:
+            raise UploadError(f"send one slice to /gradcam, got {len(names)}", 400)
+        classes = None if wanted is None else np.array([wanted])
+        maps, chosen = await batcher.result(batcher.submit_call(lambda: explain(run.model, images, classes)))
+        png = await run_in_threadpool(answers.gradcam_png, run, names[0], slices[0], maps, int(chosen[0]))
+        return Response(png, media_type="image/png")
