@@ -81,7 +81,7 @@ def _results_index(test: dict | None, dataset: dict) -> list[dict]:
 
 
 def _emissions(meta: dict) -> dict | None:
-    """The run's measured training energy (metadata.json's ``emissions``), or None where it was not measured."""
+    """The run's measured training energy (the ``emissions`` its metadata records), or None where it was not measured."""
     found = meta.get("emissions")
     if isinstance(found, dict) and isinstance(found.get("co2_eq_emissions_g"), (int, float)):
         return found
