@@ -47,6 +47,9 @@ SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
 VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
 
+#: Settings read at evaluation or only recorded, never by training: changing them reuses a trained run.
+NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country")
+
 #: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
 #: Upper bounds stop a typo from running for hours or filling the disk (``--slices 1000000``).
 RANGES: dict[str, tuple[float, float, str]] = {
@@ -173,6 +176,11 @@ class Config:
         ) if broken]
         if problems:
             raise SettingsError("; ".join(problems))
+
+    def training_settings(self) -> dict:
+        """The settings that shape the trained model: all but :data:`NOT_TRAINING`, so a finished or partial run is
+        reused whatever they say."""
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
 
     def replace(self, **overrides) -> "Config":
         """Return a copy with some fields changed; unknown names are an error that lists the valid ones."""

@@ -220,12 +220,15 @@ def is_demented(labels: np.ndarray) -> np.ndarray:
 def any_dementia_threshold(labels: np.ndarray, proba: np.ndarray) -> float:
     """The P(any dementia) cut-off that maximises balanced accuracy (Youden's J) on these (validation) rows.
 
-    Returns 0.5 when the rows hold only one side, where no cut-off can be chosen.
+    Returns 0.5 when the rows hold only one side, where no cut-off can be chosen. The lowest score is no
+    candidate where there are others: it calls every row demented, which is no test at all (and would win the
+    ties of a model at chance, e.g. one-hot answers).
     """
     positive, score = is_demented(labels), p_any_dementia(proba)
     if positive.all() or not positive.any():
         return 0.5
     cuts = np.unique(score)
+    cuts = cuts[1:] if len(cuts) > 1 else cuts
     sensitivity = (score[positive][None, :] >= cuts[:, None]).mean(axis=1)
     specificity = (score[~positive][None, :] < cuts[:, None]).mean(axis=1)
     return float(cuts[np.argmax(sensitivity + specificity)])

@@ -312,7 +312,8 @@ def _finished(run_dir: Path, config: Config) -> bool:
     from alzmri.models.runs import is_finished, saved_config
 
     try:
-        return is_finished(run_dir) and saved_config(run_dir)[0] == config.with_absolute_data()
+        saved = saved_config(run_dir)[0] if is_finished(run_dir) else None
+        return saved is not None and saved.training_settings() == config.with_absolute_data().training_settings()
     except RunError:
         return False
 

@@ -19,6 +19,7 @@ Writes docs/results/real_cv_<model>.json and docs/figures/real/cv_<model>.png.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -66,7 +67,7 @@ def main() -> None:
     print(format_cv(cv.summary))
     title = (f"REAL source set ({data.root.name}: {len(data.frame):,} slices of {cv.summary['subjects_tested']} "
              f"subjects), {args.model}: {args.folds}-fold cross-validation over subjects")
-    drawn = plots.save_figure(plots.cross_validation(cv, title), scratch / "figures" / f"cv_{args.model}.png")
+    drawn = plots.save_figure(plots.stamped_cross_validation(cv, data, title), scratch / f"cv_{args.model}.png")
     publish_figure(drawn, args.figures / f"cv_{args.model}.png")
     print(f"cross-validated in {seconds:.0f} s")
     settings = ({"profile": config.profile, "backbone": config.backbone, "backbone_end": config.backbone_end,
@@ -74,6 +75,22 @@ def main() -> None:
                 if args.model == "cnn" else None)
     write_results(f"real_cv_{args.model}", {"seconds": round(seconds, 1), "cnn_settings": settings, **cv.summary},
                   args.out)
+    models_figure(data, args, scratch)
+
+
+def models_figure(data, args, scratch: Path) -> None:
+    """Every model measured so far (the ``real_cv_<model>.json`` files in --out), side by side, into the docs."""
+    from alzmri.evaluation.compare import MODELS
+    from alzmri.reporting import plots
+
+    found = {m: json.loads((args.out / f"real_cv_{m}.json").read_text()) for m in MODELS
+             if (args.out / f"real_cv_{m}.json").exists()}
+    found = {m: s for m, s in found.items() if s["data"]["fingerprint"] == data.fingerprint}
+    title = (f"REAL source set ({data.root.name}): {args.folds}-fold cross-validation over subjects, pooled "
+             "out-of-fold, 95 % intervals over subjects")
+    caption = f"{plots.data_caption(data.synthetic, data.root, data.fingerprint)} · not a diagnosis"
+    drawn = plots.save_figure(plots.cv_models(found, title, caption), scratch / "cv_models.png")
+    publish_figure(drawn, args.figures / "cv_models.png")
 
 
 if __name__ == "__main__":

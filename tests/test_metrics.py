@@ -55,3 +55,9 @@ def test_intervals_resample_units(predictions):
     units = np.repeat(np.arange(30), 10)
     got = any_dementia_metrics(labels, proba, 0.5, units=units, unit="subject", n_boot=50)
     assert got["ci_resampled"] == {"unit": "subject", "count": 30, "resamples": 50}
+
+
+def test_a_cut_off_that_calls_everyone_demented_is_never_chosen():
+    labels = np.array([NON, NON, 0, 0])
+    one_hot = np.eye(4)[[0, NON, NON, 0]]  # right on half of each side: at chance, a tie with "everyone demented"
+    assert any_dementia_threshold(labels, one_hot) == 1.0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from alzmri.cli.options import add_training_options, train_config
+from alzmri.config import VOTING_METHODS
 from alzmri.files import ensure_writable
 
 
@@ -60,7 +61,8 @@ def evaluate(args: argparse.Namespace) -> int:
         run = load_run(args.run)
         data = prepare_data(run_config(run.metadata, run.path).replace(data=args.data))
     evaluation = evaluate_with_figures(args.run, [Path(args.figures)] if args.figures else [], split=args.split,
-                                       data=data, layer_name=args.layer)
+                                       data=data, layer_name=args.layer, voting=args.voting,
+                                       voting_threshold=args.voting_threshold)
     print_evaluation(evaluation)
     print(f"metrics: {evaluation.run.path / METRICS_FILE} (under {evaluation.key!r})")
     print(f"figures: {sorted({str(p.parent) for p in evaluation.figures})}")
@@ -75,6 +77,12 @@ def add_evaluate(sub) -> None:
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--figures", help="also write the figures to this folder")
     p.add_argument("--layer", help="feature map Grad-CAM explains (default: the last block output with >= 7x7 cells)")
+    p.add_argument("--voting", choices=list(VOTING_METHODS),
+                   help="one answer per subject: soft (the mean of its slices' probabilities; the default) or weighted "
+                        "(slice positions weighted by their validation balanced accuracy)")
+    p.add_argument("--voting-threshold", dest="voting_threshold", type=float,
+                   help="weighted voting drops slice positions whose validation balanced accuracy is below this "
+                        "(default 0.25, chance for four classes)")
     p.set_defaults(func=evaluate)
 
 

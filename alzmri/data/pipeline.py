@@ -6,6 +6,8 @@ sees a file at prediction time exactly as it saw its training images.
 
 from __future__ import annotations
 
+import functools
+
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,6 +48,35 @@ def to_rgb(grey):
     import tensorflow as tf
 
     return tf.image.grayscale_to_rgb(tf.cast(grey, tf.float32))
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_model_input(image_size: int):
+    """:func:`resize_for_model` then :func:`to_rgb` of a batch of same-sized slices, compiled once per size."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], reduce_retracing=True)
+    def convert(images):
+        return to_rgb(resize_for_model(images, image_size))
+
+    return convert
+
+
+def model_inputs(slices: list[np.ndarray], image_size: int) -> np.ndarray:
+    """Decoded uint8 RGB slices (any heights and widths) as the model takes them: float32 (n, size, size, 3).
+
+    The same operations as training's pipeline, one compiled call per group of same-sized slices (a brain's
+    slices share a size): called eagerly one slice at a time they cost about 1.3 ms a slice, twice a slice's
+    share of the forward pass in a server.
+    """
+    out = np.empty((len(slices), image_size, image_size, 3), np.float32)
+    convert = _compiled_model_input(image_size)
+    by_shape: dict[tuple, list[int]] = {}
+    for i, image in enumerate(slices):
+        by_shape.setdefault(np.shape(image), []).append(i)
+    for rows in by_shape.values():
+        out[rows] = convert(np.stack([np.asarray(slices[i], np.uint8) for i in rows])).numpy()
+    return out
 
 
 def load_image(path, image_size: int):

@@ -46,7 +46,8 @@ DESCRIPTIONS = {
     "probe": PROBE,
     "thumbnail": f"logistic regression on {THUMBNAIL_SIZE}x{THUMBNAIL_SIZE} thumbnails, one slice a row",
     "atrophy": "logistic regression on atrophy measurements (brain area, CSF, ventricles, intensity, white matter) "
-               "averaged per subject over its original slices",
+               "averaged per subject over its original slices; each slice answered with its subject's answer, so "
+               "its per-slice scores use the subject's other slices",
 }
 
 

@@ -27,7 +27,8 @@ from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
 from alzmri.evaluation.compare import MODELS, describe_model, held_out_probabilities, with_ci
 from alzmri.leakage.splits import PreparedData, subject_folds
-from alzmri.metrics import any_dementia_metrics, any_dementia_threshold, balanced_accuracy, compute_metrics
+from alzmri.metrics import (any_dementia_metrics, any_dementia_threshold, balanced_accuracy, compute_metrics,
+                            is_demented, p_any_dementia)
 from alzmri.models.runs import default_run_name
 from alzmri.voting import slice_units, vote
 
@@ -49,7 +50,7 @@ class CrossValidation:
     def level_scores(self, level: str) -> tuple[np.ndarray, np.ndarray]:
         """``(demented, P(any dementia))`` pooled at ``level`` (``slice`` or ``subject``), for an ROC curve."""
         labels, proba, _ = _level_rows(self.predictions, level)
-        return labels != NON_DEMENTED, 1 - proba[:, NON_DEMENTED]
+        return is_demented(labels), p_any_dementia(proba)
 
 
 def fold_config(config: Config, fold: int, folds: int) -> Config:

@@ -141,7 +141,8 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  explain_images: int | None = None, layer_name: str | None = None,
-                 progress: bool = True, draw: Callable[[Evaluation], list[Path]] | None = None) -> Evaluation:
+                 progress: bool = True, draw: Callable[[Evaluation], list[Path]] | None = None,
+                 voting: str | None = None, voting_threshold: float | None = None) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json (and figures).
 
     The run is locked throughout (:func:`alzmri.models.runs.run_lock`): evaluations of one run take turns, and a run
@@ -160,6 +161,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         progress: show progress bars.
         draw: called with the evaluation before the run is unlocked, returning the paths of the figures it drew
             (:func:`alzmri.reporting.plots.evaluate_with_figures` passes the evaluation's figures); None: none.
+        voting: how subjects' slices are combined, ``soft`` or ``weighted`` (default: the run's ``voting``).
+        voting_threshold: weighted voting's cut for slice positions (default: the run's ``voting_threshold``).
 
     Returns:
         The evaluation (predictions, metrics, the figures' paths); the metrics are also merged into
@@ -173,7 +176,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         SplitsFileError: its ``splits.csv`` is gone, unreadable, or not what its metadata recorded.
     """
     with run_lock(_run_folder(Path(run_dir)), evaluation=True):
-        evaluation = _evaluate_locked(Path(run_dir), split, data, n_boot, explain_images, layer_name, progress)
+        evaluation = _evaluate_locked(Path(run_dir), split, data, n_boot, explain_images, layer_name, progress,
+                                      {"voting": voting, "voting_threshold": voting_threshold})
         if draw is not None:
             evaluation.figures = draw(evaluation)
     return evaluation
@@ -185,8 +189,9 @@ def _run_folder(path: Path) -> Path:
 
 
 def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explain_images: int | None,
-                     layer_name: str | None, progress: bool) -> Evaluation:
-    """:func:`evaluate_run`'s work, with the run locked: load, score, explain, save the metrics and the card."""
+                     layer_name: str | None, progress: bool, voting: dict) -> Evaluation:
+    """:func:`evaluate_run`'s work, with the run locked: load, score, explain, save the metrics and the card
+    (``voting``: the voting settings given, None where the run's own apply)."""
     from alzmri.explain.gradcam import check_layer
     from alzmri.leakage.splits import independent_units
 
@@ -194,6 +199,7 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     ensure_writable(run.path, f"the run folder, where {METRICS_FILE} and figures go")
     check_layer(run.model, layer_name)  # a wrong --layer is found before the work, not after it
     config = run_config(run.metadata, run.path)
+    config = config.replace(**{name: value for name, value in voting.items() if value is not None})
     own = data is None
     data = load_run_splits(run.path, config, progress) if own else data  # the run's own split, as trained
     if own and data.fingerprint != run.metadata.get("data_fingerprint"):  # its data changed on disk since

@@ -164,7 +164,7 @@ def folder_subjects(inputs: list[str], files: list[Path]) -> np.ndarray:
         Per file: the sub-folder of a given folder it lies in (at the first level below it), the given folder
         itself for images directly in it, and for a file given by name the folder it lies in.
     """
-    folders = [Path(p) for p in inputs if Path(p).is_dir()]
+    folders = [Path(p).expanduser() for p in inputs if Path(p).expanduser().is_dir()]
 
     def subject(path: Path) -> str:
         for folder in folders:

@@ -205,7 +205,8 @@ def subject_folds(frame: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
         ``{subject: fold}`` for every subject of the originals.
 
     Raises:
-        SettingsError: more folds than the largest class has subjects (one line naming ``--folds``).
+        SettingsError: more folds than the largest class has subjects, or than there are groups of subjects tied
+            by identical images (one line naming ``--folds``).
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -220,6 +221,9 @@ def subject_folds(frame: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
     rows = np.flatnonzero(frame["subject"].isin(subjects).to_numpy())
     tie = pd.Series(_tied_wholes(frame, rows, "subject"), index=frame["subject"].to_numpy()[rows])
     groups = tie.groupby(level=0).first().loc[subjects].to_numpy()
+    if folds > len(set(groups)):
+        raise SettingsError(f"--folds {folds} is more than the {len(set(groups))} groups of subjects that share no "
+                            f"identical image: use --folds {len(set(groups))} or fewer")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a class with fewer subjects than folds: it sits in fewer folds

@@ -210,7 +210,9 @@ def _energy(meta: dict) -> list[str]:
                 + (f" on {inline_code(hardware)}" if hardware and hardware != "unknown" else "")
                 + f" (estimated by {inline_code(emissions.get('tracker', 'CodeCarbon'))} with the grid of "
                   f"{inline_code(emissions.get('country', '?'))}; an estimate from the hardware's power, not a meter).",
-                "", "Evaluation and prediction are not included."]
+                "", "Evaluation and prediction are not included."
+                + (f" Measured: {one_line(emissions['note'])} (the run was interrupted and resumed)."
+                   if emissions.get("note") else "")]
     found = meta.get("emissions")
     why = found.get("error") if isinstance(found, dict) else None
     return [f"Not measured: {one_line(why)}." if why else "Not measured (the run predates energy tracking)."]

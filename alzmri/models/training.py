@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.config import CLASS_NAMES, Config
+from alzmri.config import CLASS_NAMES, NOT_TRAINING, Config
 from alzmri.errors import RunError, SettingsError
 from alzmri.files import atomic_path, ensure_writable
 from alzmri.leakage.splits import PreparedData, check_held_out, prepare_data, split_record
@@ -260,9 +260,10 @@ def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
     settings = work / CONFIG_FILE
     if not settings.exists():
         return False
-    previous = json.loads(settings.read_text())
-    if previous != json.loads(json.dumps(config.to_dict())):
-        changed = sorted(k for k in previous if previous[k] != config.to_dict().get(k))
+    previous = {k: v for k, v in json.loads(settings.read_text()).items() if k not in NOT_TRAINING}
+    current = json.loads(json.dumps(config.training_settings()))
+    if previous != current:
+        changed = sorted(k for k in previous.keys() | current.keys() if previous.get(k) != current.get(k))
         raise RunError(f"An unfinished run in {work} was started with other settings ({changed}); "
                        "use another --run-name, or delete that folder to start over")
     data_file = work / DATA_FILE
@@ -343,7 +344,7 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
     config = config.with_absolute_data()
     run_dir = run_folder(config, run_name)
     saved, meta = saved_config(run_dir) if is_finished(run_dir) else (None, {})
-    if saved == config and not replace:
+    if saved is not None and saved.training_settings() == config.training_settings() and not replace:
         data = data or prepare_data(config, progress)
         trained_on = meta.get("data_fingerprint")
         if trained_on != data.fingerprint:

@@ -288,7 +288,7 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
         grey = grey if grey.ndim == 2 else grey[..., :3].mean(axis=-1).astype(np.uint8)
         axes[0][col].imshow(grey, cmap="gray", vmin=0, vmax=255)
         axes[1][col].imshow(overlay(grey, map_to_shape(heat, grey.shape)))
-        axes[0][col].set_title(label, fontsize=7)
+        axes[0][col].set_title("\n".join(plot_text(line) for line in str(label).split("\n")), fontsize=7)
         for row in range(2):
             axes[row][col].set_xticks([])
             axes[row][col].set_yticks([])
@@ -555,3 +555,41 @@ def cross_validation(cv, title: str = "") -> plt.Figure:
     fig.suptitle(title or f"{summary['model']}: {summary['folds']}-fold cross-validation over subjects", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def stamped_cross_validation(cv, data, title: str = "") -> plt.Figure:
+    """:func:`cross_validation`'s figure with the line naming the data and the model under it."""
+    caption = (f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {cv.summary['model_description']}"
+               " · not a diagnosis")
+    return stamp(cross_validation(cv, title), caption)
+
+
+def cv_models(summaries: dict[str, dict], title: str = "", caption: str = "") -> plt.Figure:
+    """Several models' cross-validation side by side: 4-class balanced accuracy and any-dementia AUC, per slice
+    and per subject, each pooled over the folds with its 95 % interval.
+
+    Args:
+        summaries: model name to :func:`alzmri.evaluation.cv.cross_validate`'s ``summary``.
+        title: the figure's title.
+        caption: the line under it (the data).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(len(summaries))
+    panels = (("balanced_accuracy", "ci", "4-class balanced accuracy", 0.25, "chance (4 classes)"),
+              ("auc_any_dementia", "ci_auc_any_dementia", "any-dementia AUC", 0.5, "chance"))
+    for ax, (key, ci_key, label, chance, chance_label) in zip(axes, panels):
+        for offset, level, colour in ((-0.2, "slice", "#3b75af"), (0.2, "subject", "#d1803a")):
+            values = np.array([s[f"{level}_level"][key] for s in summaries.values()])
+            low = np.array([s[f"{level}_level"][ci_key][0] for s in summaries.values()])
+            high = np.array([s[f"{level}_level"][ci_key][1] for s in summaries.values()])
+            ax.bar(x + offset, values, 0.38, color=colour, label=f"per {level}")
+            ax.errorbar(x + offset, values, [values - low, high - values], fmt="none", color="k", capsize=3)
+        ax.axhline(chance, color="k", linestyle="--", linewidth=0.8, label=chance_label)
+        ax.set_xticks(x, list(summaries))
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8, frameon=False, loc="upper left")
+    fig.suptitle(title or "cross-validation over subjects, pooled out-of-fold, 95 % intervals over subjects",
+                 fontsize=10)
+    fig.tight_layout()
+    return stamp(fig, caption) if caption else fig

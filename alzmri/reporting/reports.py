@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from alzmri.files import write_text_atomically
 from alzmri.models.classifier import describe_backbone
 from alzmri.models.provenance import DISCLAIMER
 from alzmri.safe_text import one_line
@@ -165,7 +166,7 @@ def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: lis
     written = plots.save_figure_to(fig, folders, f"compare_{model}.png")
     print(f"figure: {', '.join(map(str, written))}")
     if json_path:
-        Path(json_path).write_text(json.dumps(comparison_json(table, model), indent=2) + "\n")
+        write_text_atomically(json_path, json.dumps(comparison_json(table, model), indent=2) + "\n")
         print(f"json: {json_path}")
     return written
 
@@ -369,12 +370,11 @@ def report_cv(config, model: str, figures: str | None, json_path: str | None) ->
     summary = result.summary
     print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects")
     print(format_cv(summary))
-    caption = f"{plots.data_caption(data.synthetic, data.root, data.fingerprint)} · {summary['model_description']}"
     folder = Path(figures or Path("figures") / f"cv-{Path(data.root).name}-{data.fingerprint[:8]}")
-    fig = plots.stamp(plots.cross_validation(result), f"{caption} · not a diagnosis")
+    fig = plots.stamped_cross_validation(result, data)
     print(f"figure: {', '.join(map(str, plots.save_figure_to(fig, [folder], f'cv_{model}.png')))}")
     if json_path:
-        Path(json_path).write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomically(json_path, json.dumps(summary, indent=2) + "\n")
         print(f"json: {json_path}")
     if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")

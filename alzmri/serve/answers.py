@@ -8,6 +8,7 @@ the Grad-CAM figure), so an answer over HTTP says the same as the command line a
 from __future__ import annotations
 
 import io
+import math
 import threading
 from pathlib import Path
 
@@ -104,16 +105,26 @@ def headline(block) -> dict | None:
     return {**shown, "images": block.get("images"), "resampled": block.get("ci_resampled")}
 
 
+def finite(value):
+    """``value`` with every NaN or infinity (a kappa or AUC undefined on one class) as None: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def test_metrics(run) -> dict:
-    """The run's test numbers: slice level, subject level and any-dementia where its evaluation wrote them."""
+    """The run's test numbers: slice level, subject level and any-dementia where its evaluation wrote them (an
+    undefined number is null)."""
     from alzmri.models.runs import read_metrics
 
     test = read_metrics(run.path).get("test")
     if not isinstance(test, dict):
         return {"evaluated": False, "note": describe_run(run.path, run.metadata).test_text}
     any_dementia = test.get("any_dementia")
-    return {"evaluated": True, "slice": headline(test), "subject": headline(test.get("subject_level")),
-            "any_dementia": any_dementia if isinstance(any_dementia, dict) else None}
+    return finite({"evaluated": True, "slice": headline(test), "subject": headline(test.get("subject_level")),
+                   "any_dementia": any_dementia if isinstance(any_dementia, dict) else None})
 
 
 def card_text(run_dir: Path) -> str:

@@ -9,6 +9,7 @@ name as sent, or null) with a 4xx status; a busy server 503 (queue full) or 504 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -75,6 +76,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
         return error(err.status_code, str(err.detail), headers=getattr(err, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        return error(500, f"internal error ({type(err).__name__}); the server goes on serving")
+
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, err: RequestValidationError) -> JSONResponse:
         where = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in err.errors())
@@ -86,11 +91,47 @@ def page() -> str:
     return resources.files("alzmri.serve").joinpath("page.html").read_text(encoding="utf-8")
 
 
-async def _decoded(request: Request, image_size: int, limits: Limits) -> tuple[list[str], list[np.ndarray], np.ndarray]:
-    """A request's uploads read and decoded off the event loop: names, slices as sent, slices as the model takes."""
-    uploads = await read_uploads(request, limits)
-    slices = await run_in_threadpool(lambda: [decode_upload(u, limits.max_pixels) for u in uploads])
-    return [u.name for u in uploads], slices, await run_in_threadpool(model_images, slices, image_size)
+#: Requests whose uploads are read and decoded at once; the others wait, their bodies unread, so memory holds at
+#: most this many bodies (200 MB each at most) and full-size slices, however many clients send at once.
+INTAKE_SLOTS = 4
+#: Full-size pixels a request holds decoded before they are shrunk to the model's input together (a brain's 32
+#: slices are about 1.2 M; a slice at the decompression limit 16.7 M).
+DECODED_PIXELS = 16 * 2**20
+
+
+async def _decoded(request: Request, image_size: int, limits: Limits, intake: asyncio.Semaphore,
+                   one_slice: bool = False) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """A request's uploads read and decoded off the event loop, one intake slot held meanwhile.
+
+    Decoded slices are shrunk to the model's input together once they hold :data:`DECODED_PIXELS`, so a request
+    holds about that many full-size pixels at a time (the slice itself is kept only with ``one_slice``, for
+    Grad-CAM's figure at the slice's own shape).
+
+    Returns:
+        The uploads' names, the full-size slice (``one_slice``; else none) and the slices as the model takes them.
+
+    Raises:
+        UploadError: an upload is refused (:func:`alzmri.serve.uploads.decode_upload`), or ``one_slice`` and the
+            request holds another number of files.
+    """
+    async with intake:
+        uploads = await read_uploads(request, limits)
+        if one_slice and len(uploads) != 1:
+            raise UploadError(f"send one slice to /gradcam, got {len(uploads)}", 400)
+
+        def decode() -> tuple[list[np.ndarray], np.ndarray]:
+            kept, pending, images = [], [], []
+            for upload in uploads:
+                pending.append(decode_upload(upload, limits.max_pixels))
+                kept += pending[-1:] if one_slice else []
+                if sum(p.shape[0] * p.shape[1] for p in pending) >= DECODED_PIXELS:
+                    images.append(model_images(pending, image_size))
+                    pending = []
+            images += [model_images(pending, image_size)] if pending else []
+            return kept, np.concatenate(images)
+
+        slices, images = await run_in_threadpool(decode)
+    return [u.name for u in uploads], slices, images
 
 
 def create_app(run_dir: str | Path, api_key: str | None = None, max_batch: int = 32, max_wait_s: float = 0.005,
@@ -133,6 +174,7 @@ def create_app(run_dir: str | Path, api_key: str | None = None, max_batch: int =
 
 def _add_routes(app: FastAPI, run, batcher: MicroBatcher, limits: Limits, keyed, key_required: bool) -> None:
     """The routes of :func:`create_app`: /health, /, /model, /predict, /gradcam."""
+    intake = asyncio.Semaphore(INTAKE_SLOTS)
 
     @app.get("/health", summary="Whether the server is up, which run it serves, whether the API needs a key")
     def health() -> dict:
@@ -151,7 +193,7 @@ def _add_routes(app: FastAPI, run, batcher: MicroBatcher, limits: Limits, keyed,
               summary="Class probabilities of each slice, and of all of them as one subject (not a diagnosis)")
     async def predict(request: Request, per_slice_only: bool = Query(
             False, description="answer each slice alone: no combined subject answer")) -> dict:
-        names, _, images = await _decoded(request, run.image_size, limits)
+        names, _, images = await _decoded(request, run.image_size, limits, intake)
         rows = await batcher.result(batcher.submit(images))
         return await run_in_threadpool(answers.prediction_answer, run, names, rows, per_slice_only)
 
@@ -163,9 +205,7 @@ def _add_routes(app: FastAPI, run, batcher: MicroBatcher, limits: Limits, keyed,
         from alzmri.explain.gradcam import gradcam as explain
 
         wanted = answers.explained_class(class_)
-        names, slices, images = await _decoded(request, run.image_size, limits)
-        if len(names) != 1:
-            raise UploadError(f"send one slice to /gradcam, got {len(names)}", 400)
+        names, slices, images = await _decoded(request, run.image_size, limits, intake, one_slice=True)
         classes = None if wanted is None else np.array([wanted])
         maps, chosen = await batcher.result(batcher.submit_call(lambda: explain(run.model, images, classes)))
         png = await run_in_threadpool(answers.gradcam_png, run, names[0], slices[0], maps, int(chosen[0]))

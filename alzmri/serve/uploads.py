@@ -26,6 +26,8 @@ MAX_REQUEST_BYTES = 200 * 2**20
 #: Pixels an upload may decode to: a slice is a few hundred pixels a side; more is refused as a decompression
 #: bomb before it is decoded (Pillow's own limit, ``Image.MAX_IMAGE_PIXELS``, is 89 M pixels and only warns).
 MAX_PIXELS = 4096 * 4096
+#: Characters of an upload's name kept (it is only echoed back, in answers and figure titles).
+MAX_NAME = 200
 #: Content types accepted for a file part: any image, or none said (curl's default for unknown suffixes).
 GENERIC_TYPES = {"", "application/octet-stream"}
 
@@ -85,7 +87,7 @@ class _Collector:
         _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
         if options.get(b"name", b"").decode("utf-8", "replace") != FIELD:
             return
-        name = options.get(b"filename", b"").decode("utf-8", "replace") or f"upload {len(self.uploads) + 1}"
+        name = options.get(b"filename", b"").decode("utf-8", "replace")[:MAX_NAME] or f"upload {len(self.uploads) + 1}"
         if len(self.uploads) >= self.max_files:
             raise UploadError(f"too many files: at most {self.max_files} slices a request", 413, name)
         content_type = parse_options_header(self.headers.get(b"content-type", b""))[0].decode("latin-1").lower()
@@ -186,6 +188,6 @@ def decode_upload(upload: Upload, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def model_images(slices: list[np.ndarray], image_size: int) -> np.ndarray:
     """Decoded slices as the model takes them, resized the one way training does: float32 (n, size, size, 3)."""
-    from alzmri.data.pipeline import resize_for_model, to_rgb
+    from alzmri.data.pipeline import model_inputs
 
-    return np.stack([to_rgb(resize_for_model(s, image_size)).numpy() for s in slices])
+    return model_inputs(slices, image_size)

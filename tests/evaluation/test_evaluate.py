@@ -298,3 +298,13 @@ def test_weighted_voting_through_evaluate_takes_its_weights_from_validation(smok
     assert all(w == 0 or w >= 0.25 for w in people["position_weights"].values())  # under the threshold: dropped
     saved = json.loads((run / "metrics.json").read_text())["test"]["subject_level"]
     assert saved["position_weights"] == people["position_weights"]
+
+
+def test_evaluate_can_be_told_to_vote_by_slice_position(smoke_run, tmp_path, capsys):
+    from alzmri.cli import main
+
+    run = _run_copy(smoke_run, tmp_path)
+    assert main(["evaluate", str(run), "--voting", "weighted", "--voting-threshold", "0.5"]) == 0
+    people = json.loads((run / "metrics.json").read_text())["test"]["subject_level"]
+    assert people["voting"] == "weighted"
+    assert all(w == 0 or w >= 0.5 for w in people["position_weights"].values())

@@ -287,3 +287,16 @@ def test_a_cv_fold_is_refused_for_other_protocols(medium_data):
 
     with pytest.raises(SettingsError, match="cv_fold 1 needs the subject split"):
         split_frame(medium_data.frame, "image", get_config("demo").replace(cv_fold=1))
+
+
+def test_more_folds_than_groups_of_tied_subjects_is_one_line_naming_folds(medium_data):
+    from alzmri.errors import SettingsError
+    from alzmri.leakage.splits import subject_folds
+
+    frame = medium_data.frame.copy()
+    originals = frame[frame["kind"] == "original"].groupby("subject")["relpath"].first()
+    anchor = originals.iloc[0]
+    frame.loc[frame["relpath"].isin(originals.iloc[1:]), "duplicate_of"] = anchor  # every subject tied to the first
+    with pytest.raises(SettingsError, match=r"--folds 2 is more than the 1 groups of subjects") as caught:
+        subject_folds(frame, 2, 0)
+    assert "\n" not in str(caught.value)

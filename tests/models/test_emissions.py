@@ -41,3 +41,10 @@ def test_tracking_can_be_switched_off():
     with track_emissions(get_config("smoke", track_emissions=False)) as record:
         pass
     assert record == {"error": "not tracked (track_emissions is off)"}
+
+
+def test_settings_that_do_not_shape_the_model_reuse_a_finished_run(smoke_run):
+    from alzmri.models.training import get_or_train
+
+    other = get_config("smoke", emissions_country="FRA", voting="weighted", voting_threshold=0.5)
+    assert get_or_train(other, progress=False) == smoke_run  # reused, not trained again

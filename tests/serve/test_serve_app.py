@@ -213,3 +213,43 @@ def test_missing_fastapi_says_which_extra_to_install(smoke_run, monkeypatch, cap
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     assert main(["serve", str(smoke_run)]) == 2
     assert "pip install -e .[serve]" in capsys.readouterr().err
+
+
+def test_undefined_test_numbers_are_null_not_a_server_error(smoke_run, tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    (run / "metrics.json").write_text(json.dumps({"test": {
+        "images": 8, "accuracy": 0.5, "quadratic_kappa": float("nan"), "ci95": {"quadratic_kappa": [float("nan")] * 2},
+        "subject_level": {"roc_auc_ovr": float("nan")}}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with TestClient(create_app(run)) as c:
+            response = c.get("/model")
+    assert response.status_code == 200
+    test = response.json()["test"]
+    assert test["slice"]["quadratic_kappa"] == {"value": None, "ci95": [None, None]}
+    assert test["subject"]["roc_auc_ovr"]["value"] is None and test["slice"]["accuracy"]["value"] == 0.5
+
+
+def test_an_upload_name_is_echoed_cut_short_and_never_read_as_maths(client, slice_files):
+    body = slice_files[0].read_bytes()
+    response = client.post("/gradcam", files=[("files", ("x$_$" + "a" * 500 + ".jpg", body, "image/jpeg"))])
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    answer = client.post("/predict", files=[("files", ("b" * 500 + ".jpg", body, "image/jpeg"))]).json()
+    assert answer["predictions"][0]["file"] == "b" * 200
+
+
+def test_an_unexpected_failure_is_a_json_500_and_the_server_goes_on(smoke_run, slice_files, monkeypatch):
+    from alzmri.serve import answers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with TestClient(create_app(smoke_run), raise_server_exceptions=False) as c:
+            monkeypatch.setattr(answers, "prediction_answer", lambda *a: 1 / 0)
+            broken = c.post("/predict", files=files(slice_files[:1]))
+            monkeypatch.undo()
+            assert broken.status_code == 500 and broken.json()["error"].startswith("internal error (ZeroDivisionError)")
+            assert c.post("/predict", files=files(slice_files[:1])).status_code == 200
