@@ -40,7 +40,7 @@ def _tracker(config: Config):
 
 
 def _record(tracker, config: Config) -> dict:
-    """What metadata.json keeps of a stopped tracker."""
+    """What a run's metadata keeps of a stopped tracker."""
     import codecarbon
 
     data = tracker.final_emissions_data
