@@ -59,7 +59,8 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         the lesson's table.
     """
     from alzmri.evaluation.baselines import thumbnail_baseline
-    from alzmri.evaluation.compare import PROBE, compare_protocols, comparison_json
+    from alzmri.evaluation.baselines import PROBE
+    from alzmri.evaluation.compare import compare_protocols, comparison_json
     from alzmri.reporting.plots import evaluate_with_figures
     from alzmri.reporting.plots import data_caption
     from alzmri.models.provenance import DISCLAIMER

@@ -34,7 +34,8 @@ def probe_lesson(data, config, args, prepare_seconds: float) -> None:
     ``prepare_seconds``: how long indexing and annotating the data took (features cached from a second run on).
     """
     from alzmri.reporting import plots
-    from alzmri.evaluation.compare import PROBE, compare_protocols, comparison_json, format_comparison, lesson
+    from alzmri.evaluation.baselines import PROBE
+    from alzmri.evaluation.compare import compare_protocols, comparison_json, format_comparison, lesson
 
     start = time.perf_counter()
     table = compare_protocols(data, config, model="probe", progress=False)

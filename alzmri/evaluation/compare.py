@@ -17,7 +17,6 @@ import pandas as pd
 from alzmri.config import Config
 from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
-from alzmri.evaluation.baselines import PROBE  # noqa: F401  (the demo names the probe through this module)
 from alzmri.evaluation.baselines import DESCRIPTIONS, baseline_probabilities
 from alzmri.leakage.copies import leaks
 from alzmri.metrics import any_dementia_scores, balanced_accuracy, chance_level, describe_units, statistic_interval

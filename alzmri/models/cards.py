@@ -162,6 +162,7 @@ def _limitations(synthetic: bool) -> list[str]:
         "not everything the model uses.",
     ]
 
+
 def _metric_rows(block: dict, keys) -> list[str]:
     """Markdown rows ``| metric | value | low-high |`` of a metrics block."""
     return [f"| {key} | {block[key]:.3f} | {block['ci95'][key][0]:.3f}-{block['ci95'][key][1]:.3f} |"
