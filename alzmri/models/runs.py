@@ -97,6 +97,19 @@ def read_metrics(run_dir: Path) -> dict:
     return read_json(Path(run_dir) / METRICS_FILE)
 
 
+def _metadata_table(path: Path) -> tuple[dict, str | None]:
+    """A metadata file's contents, and what is wrong with it (None when it is a JSON table): the one parser behind
+    :func:`read_metadata`, :func:`saved_config` and :func:`recorded_split`, which each word the problem for
+    their error."""
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        return {}, f"missing or unreadable ({type(err).__name__}: {one_line(err)})"
+    if not isinstance(metadata, dict):
+        return {}, f"not a run's metadata (a {type(metadata).__name__}, not a table)"
+    return metadata, None
+
+
 def read_metadata(run_dir: Path) -> dict:
     """A run's metadata, checked to be a run's.
 
@@ -110,11 +123,10 @@ def read_metadata(run_dir: Path) -> dict:
         RunError: it is missing, unreadable, or lacks what every run records (classes, image size, settings).
     """
     path = Path(run_dir) / METADATA_FILE
-    try:
-        metadata = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise RunError(f"{path} is missing or unreadable ({err})") from err
-    missing = sorted({"classes", "image_size", "config"} - set(metadata)) if isinstance(metadata, dict) else ["all"]
+    metadata, problem = _metadata_table(path)
+    if problem:
+        raise RunError(f"{path} is {problem}")
+    missing = sorted({"classes", "image_size", "config"} - set(metadata))
     if missing:
         raise RunError(f"{path} is not a run's metadata (missing {', '.join(missing)}); was the run written by "
                        "`alzmri train`?")
@@ -152,12 +164,9 @@ def saved_config(run_dir: Path) -> tuple[Config, dict]:
         RunError: its metadata is missing, unreadable, or not this layout's (named, with what to do).
     """
     path = Path(run_dir) / METADATA_FILE
-    try:
-        metadata = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise RunError(f"{path} is not a run's metadata ({type(err).__name__}: {err})") from None
-    if not isinstance(metadata, dict):
-        raise RunError(f"{path} is not a run's metadata (a {type(metadata).__name__}, not a table)")
+    metadata, problem = _metadata_table(path)
+    if problem:
+        raise RunError(f"{path} is not a run's metadata: it is {problem}")
     return run_config(metadata, run_dir), metadata
 
 
@@ -177,14 +186,10 @@ def run_config(metadata: dict, run_dir: Path) -> Config:
 def recorded_split(run_dir: Path) -> dict:
     """A run's metadata as the record its ``splits.csv`` is checked against; a SplitsFileError if unreadable."""
     path = Path(run_dir) / METADATA_FILE
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise SplitsFileError(f"{path} is missing or unreadable ({type(err).__name__}), so the run's {SPLITS_FILE} "
-                              "cannot be checked: train the run again (--replace)") from None
-    if not isinstance(recorded, dict):
-        raise SplitsFileError(f"{path} is not a run's metadata, so the run's {SPLITS_FILE} cannot be checked: train "
-                              "the run again (--replace)")
+    recorded, problem = _metadata_table(path)
+    if problem:
+        raise SplitsFileError(f"{path} is {problem}, so the run's {SPLITS_FILE} cannot be checked: train the run "
+                              "again (--replace)")
     return recorded
 
 

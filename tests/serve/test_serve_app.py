@@ -253,3 +253,12 @@ def test_an_unexpected_failure_is_a_json_500_and_the_server_goes_on(smoke_run, s
             monkeypatch.undo()
             assert broken.status_code == 500 and broken.json()["error"].startswith("internal error (ZeroDivisionError)")
             assert c.post("/predict", files=files(slice_files[:1])).status_code == 200
+
+
+def test_the_server_caps_its_memory_arenas_where_the_c_library_allows():
+    import ctypes.util
+
+    from alzmri.cli.serve import limit_malloc_arenas
+
+    is_glibc = bool(ctypes.util.find_library("c")) and hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt")
+    assert limit_malloc_arenas() is is_glibc
