@@ -83,7 +83,7 @@ def prediction_answer(run, names: list[str], rows: dict[str, np.ndarray], per_sl
     answer = {"run": run.path.name, "predictions": predictions}
     if len(names) >= 2 and not per_slice_only:
         answer["subject"] = subject_answer(rows["proba"])
-    return {**answer, "warnings": report.warnings, "input_check": report.input_summary, "note": DISCLAIMER}
+    return finite({**answer, "warnings": report.warnings, "input_check": report.input_summary, "note": DISCLAIMER})
 
 
 def subject_answer(proba: np.ndarray) -> dict:

@@ -93,6 +93,8 @@ class MicroBatcher:
         """Stop the worker after the batch it is running; jobs still queued are cancelled."""
         self._stopping.set()
         self._thread.join(timeout)
+        if self._held is not None:
+            self._held.future.cancel()
         while True:
             try:
                 self._queue.get_nowait().future.cancel()
@@ -130,7 +132,8 @@ class MicroBatcher:
                 self._run_batch(self._gather(job))
 
     def _gather(self, first: _Job) -> list[_Job]:
-        """``first`` and the slice jobs that arrive within ``max_wait_s``, up to ``max_batch`` slices."""
+        """``first`` and the slice jobs that arrive within ``max_wait_s``, taken until ``max_batch`` slices are
+        gathered (whole requests: the last one taken may carry the batch past it)."""
         jobs, count = [first], len(first.images)
         deadline = time.monotonic() + self.max_wait_s
         while count < self.max_batch:
