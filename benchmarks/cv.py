@@ -73,7 +73,7 @@ def main() -> None:
     settings = ({"profile": config.profile, "backbone": config.backbone, "backbone_end": config.backbone_end,
                  "image_size": config.image_size, "finetune_epochs": config.finetune_epochs}
                 if args.model == "cnn" else None)
-    write_results(f"real_cv_{args.model}", {"seconds": round(seconds, 1), "cnn_settings": settings, **cv.summary},
+    write_results(f"real_cv_{args.model}", {**cv.summary, "seconds": round(seconds, 1), "cnn_settings": settings},
                   args.out)
     models_figure(data, args, scratch)
 

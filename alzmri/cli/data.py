@@ -13,7 +13,8 @@ from alzmri.files import ensure_writable
 SYNTH_OPTIONS = ("n_per_class", "size", "copies", "slices", "balance")
 DATA_HELP = "'demo', 'kaggle', 'hf', a folder-per-class directory or parquet files"
 MODEL_HELP = ("probe: 1-nearest-neighbour, thumbnail: logistic regression on thumbnails, atrophy: logistic regression "
-              "on atrophy measurements per subject (seconds each); cnn: the classifier with the preset")
+              "on atrophy measurements per subject (under a minute each); cnn: the classifier with the preset (the model "
+              "options below apply to it alone)")
 
 
 def synth(args: argparse.Namespace) -> int:

@@ -34,7 +34,8 @@ def add_predict(sub) -> None:
                    help="print JSON: the run, its data and test score, warnings, each prediction with in_distribution "
                         "(and with --per-subject, each subject's answer)")
     p.add_argument("--per-subject", dest="per_subject", action="store_true",
-                   help="also one answer per subject: the mean of its slices' probabilities (not a diagnosis)")
+                   help="one answer per subject: the mean of its slices' probabilities (not a diagnosis); the text "
+                        "shows the subjects, --json each slice and each subject")
     p.add_argument("--subjects", choices=SUBJECT_SOURCES, default="folders",
                    help="with --per-subject, who each slice belongs to: folders (default: each sub-folder of a folder "
                         "given is one brain, images directly in it are that folder's) or similarity (brains "

@@ -59,5 +59,6 @@ def add_serve(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--api-key", dest="api_key",
-                   help=f"key every API route needs in the X-API-Key header (default: ${KEY_ENV}; none: open)")
+                   help=f"key that /model, /predict and /gradcam need in the X-API-Key header (/health, the page and "
+                        f"/docs stay open; default: ${KEY_ENV}; none: all open)")
     p.set_defaults(func=serve)

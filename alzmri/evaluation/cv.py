@@ -16,8 +16,10 @@ separately), never on the subjects it is tested on.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -117,7 +119,7 @@ def _level_summary(predictions: pd.DataFrame, level: str, n_boot: int, seed: int
     any_dementia = {**{k: called[k] for k in ("sensitivity", "specificity", "balanced_accuracy", "positives",
                                               "negatives")},
                     "ci95": {**called["ci95"], "auc": ranked["ci95"]["auc"]}, "auc": ranked["auc"],
-                    "thresholds": sorted({round(float(t), 4) for t in threshold})}
+                    "distinct_thresholds": sorted({round(float(t), 4) for t in threshold})}
     return {"images" if level == "slice" else "subjects": int(len(labels)),
             "balanced_accuracy": four["balanced_accuracy"], "ci": four["ci95"]["balanced_accuracy"],
             "auc_any_dementia": ranked["auc"], "ci_auc_any_dementia": ranked["ci95"]["auc"],
@@ -167,7 +169,7 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
         raise SettingsError(f"--model must be one of {list(MODELS)}, got {model!r}")
     folds = folds or config.cv_folds
     subject_folds(data.frame, folds, config.seed)  # too many folds are refused before any work
-    parts, val_subjects = [], {}
+    parts, val_subjects, start = [], {}, time.perf_counter()
     for fold in range(1, folds + 1):
         cfg = fold_config(config, fold, folds)
         with warnings.catch_warnings():
@@ -188,7 +190,9 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
                "per_fold": _per_fold(predictions, val_subjects), "voting": "soft",
                "any_dementia_threshold_from": THRESHOLD_FROM,
                "data": {"path": str(data.root), "fingerprint": data.fingerprint, "synthetic": data.synthetic,
-                        "subjects": data.subjects.method if data.subjects else None}}
+                        "subjects": data.subjects.method if data.subjects else None},
+               "seed": config.seed, "seconds": round(time.perf_counter() - start, 1),
+               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     return CrossValidation(summary, predictions)
 
 

@@ -304,4 +304,6 @@ def summary(scores: InputScores | None) -> str:
         verb, them = ("looks", "it") if flagged == 1 else ("look", "them")
         return f"{flagged} of {n} {slices} {verb} unlike this run's training data ({rule}): its answers for {them} " \
                "mean nothing."
+    if n == 1:
+        return f"The slice does not look unlike this run's training data (input check: no {rule})."
     return f"None of the {n} {slices} looks unlike this run's training data (input check: no {rule})."

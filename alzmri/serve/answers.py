@@ -176,7 +176,7 @@ def gradcam_png(run, name: str, slice_rgb: np.ndarray, maps: np.ndarray, explain
         f"Grad-CAM (red: evidence for {CLASS_NAMES[explained]}); not a diagnosis")
     buffer = io.BytesIO()
     with _FIGURES:
-        fig = gradcam_gallery([slice_rgb], maps[:1], [f"{name}\n→ {CLASS_NAMES[explained]}"], title=title)
+        fig = gradcam_gallery([slice_rgb], maps[:1], [f"{name}\nevidence for {CLASS_NAMES[explained]}"], title=title)
         fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
     return buffer.getvalue()
