@@ -225,7 +225,7 @@ def test_prediction_inputs_that_are_not_images(smoke_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, problem", [
-    ("[]", "missing all"), ('{"classes": [], "config": {}}', "missing image_size"), ('{"classes": [', "unreadable"),
+    ("[]", "a list, not a table"), ('{"classes": [], "config": {}}', "missing image_size"), ('{"classes": [', "unreadable"),
     ("", "unreadable")])
 def test_a_broken_metadata_file_is_named(content, problem, tmp_path, capsys):
     run = tmp_path / "run"

@@ -118,5 +118,6 @@ def test_the_summary_counts_what_is_flagged():
     scores = InputScores(np.array([0.5, 2.0, 3.0]), {}, 1.2)
     assert summary(scores).startswith("2 of 3 slices look unlike this run's training data (score above the threshold "
                                       "1.20 set on its validation slices)")
-    assert summary(InputScores(np.array([0.5]), {}, 1.2)).startswith("None of the 1 slice looks unlike")
+    assert summary(InputScores(np.array([0.5]), {}, 1.2)).startswith("The slice does not look unlike")
+    assert summary(InputScores(np.array([0.5, 0.7]), {}, 1.2)).startswith("None of the 2 slices looks unlike")
     assert "no input check stored in this run" in summary(None)
