@@ -9,6 +9,7 @@
 - :mod:`alzmri.models.provenance`: which run answered and what it learnt from, in one line and as JSON.
 - :mod:`alzmri.models.cards`: the model card of a run, written when training saves it and when an evaluation
   scores it (the card belongs to whoever finishes a run, not to reporting).
+- :mod:`alzmri.models.emissions`: the energy and CO2 estimate of a training (CodeCarbon, offline).
 - :mod:`alzmri.models.training`: the two training stages, resuming, saving a run.
 
 May import: the top-level leaves (``metrics`` included), :mod:`alzmri.data` and :mod:`alzmri.leakage`;
