@@ -77,6 +77,12 @@ RANGES: dict[str, tuple[float, float, str]] = {
 }
 
 
+def training_settings(settings: dict) -> dict:
+    """Saved or current settings without :data:`NOT_TRAINING`: what decides whether a finished or partial run is
+    reused."""
+    return {k: v for k, v in settings.items() if k not in NOT_TRAINING}
+
+
 def range_problems(values: dict[str, float]) -> list[str]:
     """One message per value outside its :data:`RANGES` entry (NaN and infinity included), naming the range.
 
@@ -178,9 +184,8 @@ class Config:
             raise SettingsError("; ".join(problems))
 
     def training_settings(self) -> dict:
-        """The settings that shape the trained model: all but :data:`NOT_TRAINING`, so a finished or partial run is
-        reused whatever they say."""
-        return {k: v for k, v in self.to_dict().items() if k not in NOT_TRAINING}
+        """The settings that shape the trained model (:func:`training_settings`)."""
+        return training_settings(self.to_dict())
 
     def replace(self, **overrides) -> "Config":
         """Return a copy with some fields changed; unknown names are an error that lists the valid ones."""

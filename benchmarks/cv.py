@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from results import ROOT, add_out_option, publish_figure, writable_folder, write_results
@@ -61,19 +60,17 @@ def main() -> None:
     data = prepare_data(config, progress=False)
     if data.synthetic:
         raise SystemExit(f"{args.data} is the synthetic demo set: this script measures real slices")
-    start = time.perf_counter()
     cv = cross_validate(data, config, args.model, args.folds, progress=args.model == "cnn")
-    seconds = time.perf_counter() - start
     print(format_cv(cv.summary))
     title = (f"REAL source set ({data.root.name}: {len(data.frame):,} slices of {cv.summary['subjects_tested']} "
              f"subjects), {args.model}: {args.folds}-fold cross-validation over subjects")
     drawn = plots.save_figure(plots.stamped_cross_validation(cv, data, title), scratch / f"cv_{args.model}.png")
     publish_figure(drawn, args.figures / f"cv_{args.model}.png")
-    print(f"cross-validated in {seconds:.0f} s")
+    print(f"cross-validated in {cv.summary['seconds']:.0f} s")
     settings = ({"profile": config.profile, "backbone": config.backbone, "backbone_end": config.backbone_end,
                  "image_size": config.image_size, "finetune_epochs": config.finetune_epochs}
                 if args.model == "cnn" else None)
-    write_results(f"real_cv_{args.model}", {**cv.summary, "seconds": round(seconds, 1), "cnn_settings": settings},
+    write_results(f"real_cv_{args.model}", {**cv.summary, "cnn_settings": settings},
                   args.out)
     models_figure(data, args, scratch)
 

@@ -152,10 +152,11 @@ def bare_rate(run_dir: Path, slices: list[tuple[str, bytes]]):
 
     from alzmri.models.classifier import compiled_forward
     from alzmri.models.runs import load_run
-    from alzmri.serve.uploads import Upload, decode_upload, model_images
+    from alzmri.data.pipeline import model_inputs
+    from alzmri.serve.uploads import Upload, decode_upload
 
     run = load_run(run_dir)
-    images = model_images([decode_upload(Upload(n, "image/jpeg", bytearray(b))) for n, b in slices], run.image_size)
+    images = model_inputs([decode_upload(Upload(n, "image/jpeg", bytearray(b))) for n, b in slices], run.image_size)
     forward = compiled_forward(run.model)
     forward(images[:32])
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.config import CLASS_NAMES, NOT_TRAINING, Config
+from alzmri.config import CLASS_NAMES, Config, training_settings
 from alzmri.errors import RunError, SettingsError
 from alzmri.files import atomic_path, ensure_writable
 from alzmri.leakage.splits import PreparedData, check_held_out, prepare_data, split_record
@@ -260,7 +260,7 @@ def _check_resumable(work: Path, config: Config, fingerprint: str) -> bool:
     settings = work / CONFIG_FILE
     if not settings.exists():
         return False
-    previous = {k: v for k, v in json.loads(settings.read_text()).items() if k not in NOT_TRAINING}
+    previous = training_settings(json.loads(settings.read_text()))
     current = json.loads(json.dumps(config.training_settings()))
     if previous != current:
         changed = sorted(k for k in previous.keys() | current.keys() if previous.get(k) != current.get(k))

@@ -24,12 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from alzmri import __version__
+from alzmri.data.pipeline import model_inputs
 from alzmri.errors import ServiceBusyError, UploadError
 from alzmri.models.provenance import DISCLAIMER
 from alzmri.serve import answers
 from alzmri.serve.batching import MicroBatcher
 from alzmri.serve.uploads import FIELD, MAX_FILE_BYTES, MAX_FILES, MAX_REQUEST_BYTES, Limits, decode_upload, \
-    model_images, read_uploads
+    read_uploads
 
 KEY_HEADER = "X-API-Key"
 #: The OpenAPI description of the upload body (the body is parsed by :func:`alzmri.serve.uploads.read_uploads`).
@@ -125,9 +126,9 @@ async def _decoded(request: Request, image_size: int, limits: Limits, intake: as
                 pending.append(decode_upload(upload, limits.max_pixels))
                 kept += pending[-1:] if one_slice else []
                 if sum(p.shape[0] * p.shape[1] for p in pending) >= DECODED_PIXELS:
-                    images.append(model_images(pending, image_size))
+                    images.append(model_inputs(pending, image_size))
                     pending = []
-            images += [model_images(pending, image_size)] if pending else []
+            images += [model_inputs(pending, image_size)] if pending else []
             return kept, np.concatenate(images)
 
         slices, images = await run_in_threadpool(decode)

@@ -185,9 +185,3 @@ def decode_upload(upload: Upload, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as err:
         raise UploadError(f"truncated or corrupt image ({err})", 422, upload.name) from None
 
-
-def model_images(slices: list[np.ndarray], image_size: int) -> np.ndarray:
-    """Decoded slices as the model takes them, resized the one way training does: float32 (n, size, size, 3)."""
-    from alzmri.data.pipeline import model_inputs
-
-    return model_inputs(slices, image_size)
