@@ -48,7 +48,8 @@ VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
 
 #: Settings read at evaluation or only recorded, never by training: changing them reuses a trained run.
-NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country")
+NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country",
+                                  "lesson_epochs")
 
 #: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
 #: Upper bounds stop a typo from running for hours or filling the disk (``--slices 1000000``).
@@ -74,6 +75,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "voting_threshold": (0.0, 1.0, "--voting-threshold"),
     "cv_folds": (2, 50, "--folds"),
     "cv_fold": (0, 50, "cv_fold"),
+    "lesson_epochs": (1, 20, "lesson_epochs"),
 }
 
 
@@ -162,6 +164,7 @@ class Config:
     emissions_country: str = "USA"  # ISO 3166 alpha-3 code of the grid's country, for its carbon intensity
     gradcam_layer: str | None = None  # the feature map Grad-CAM explains; None: alzmri.explain.gradcam.find_target_layer
     tensorboard: bool = False  # also log to <runs_dir>/tensorboard/<run-name>
+    lesson_epochs: int = 1  # epochs of each stage of notebook 02's hand-written training (the package trains the run)
     runs_dir: str = field(default_factory=default_runs_dir)
 
     def __post_init__(self) -> None:

@@ -1,19 +1,22 @@
-"""What the notebooks call from their setup cell and before their long cells.
+"""What the notebooks call from their setup cell and before their long cells: the machinery around the lessons.
 
-The notebooks stay thin: this module picks the profile from the hardware (``colab`` on a Colab GPU, the CPU
-profile ``demo`` elsewhere, ``$ALZMRI_PROFILE`` whenever it is set), keeps runs on Google Drive when asked,
-says what the Kaggle data needs, says how long a cell will take for the running profile, finds notebook 02's
-run for notebooks 03 and 04, and explains a gap between validation and test scores.
+The notebooks write out the code of what they teach (the network, Grad-CAM, the split, the scores) and check it
+against the package with an assert; this module does the rest. It picks the profile from the hardware
+(``colab`` on a Colab GPU, the CPU profile ``demo`` elsewhere, ``$ALZMRI_PROFILE`` whenever it is set), keeps
+runs, the Kaggle download and the features cache on Google Drive when asked, says what the Kaggle data needs,
+says how long a cell will take for the running profile, finds notebook 02's run for notebooks 03 and 04, and
+explains a gap between validation and test scores.
 
 Example, as the setup cell does it::
 
     from alzmri.notebook import setup_notebook
-    config = setup_notebook(in_colab=IN_COLAB, use_drive=USE_DRIVE)
+    config = setup_notebook(use_drive=USE_DRIVE)
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +28,17 @@ from alzmri.tfenv import quiet_tensorflow
 #: The profile the setup cell picks in Colab when the runtime has a GPU, and the one it falls back to.
 GPU_PROFILE = "colab"
 CPU_PROFILE = "demo"
-#: Where Colab mounts Google Drive, and the runs folder made there (``$ALZMRI_RUNS`` then points to it).
+#: Where Colab mounts Google Drive, and what is kept there with ``USE_DRIVE``: runs (``$ALZMRI_RUNS``), alzmri's
+#: cache of converted images and features (``$ALZMRI_CACHE``) and the Kaggle download (``$KAGGLEHUB_CACHE``), so
+#: each notebook's runtime reuses what the first one downloaded and computed.
 DRIVE_MOUNT = "/content/drive"
-DRIVE_RUNS = Path("MyDrive") / "alzmri" / "saved_models"
+DRIVE_FOLDER = Path("MyDrive") / "alzmri"
+DRIVE_FOLDERS = {"ALZMRI_RUNS": "saved_models", "ALZMRI_CACHE": "cache", "KAGGLEHUB_CACHE": "kagglehub"}
+#: Colab's Secrets that hold a Kaggle login (the left sidebar's key icon).
+KAGGLE_SECRETS = ("KAGGLE_USERNAME", "KAGGLE_KEY")
+#: The Kaggle V2 download, estimated (no internet where alzmri is developed): about 40,400 JPEGs at the 8 KB a
+#: slice of the source set's 6,400 (51 MB).
+KAGGLE_DOWNLOAD = "about 330 MB (estimated from the source set's 8 KB a slice, not measured)"
 #: Appended to the run name of the quick run that 03 and 04 train when 02's run is not there.
 QUICK_SUFFIX = "-quick"
 KAGGLE_LOGIN = ("The Kaggle data needs a (free) Kaggle account. Log in before the data cell: run "
@@ -123,31 +134,57 @@ def choose_profile(in_colab: bool) -> tuple[str, str]:
                          "this cell again")
 
 
-def keep_runs_on_drive(mount_point: str | None = None) -> Path:
-    """Mount Google Drive and keep runs there (``$ALZMRI_RUNS``), so later notebooks and sessions find them.
+def keep_on_drive(mount_point: str | None = None) -> Path:
+    """Mount Google Drive and keep runs, the features cache and the Kaggle download there.
+
+    Sets ``$ALZMRI_RUNS``, ``$ALZMRI_CACHE`` and ``$KAGGLEHUB_CACHE`` to folders under ``MyDrive/alzmri``, so later
+    notebooks and sessions find 02's run and skip the download and the features of the first notebook.
 
     Args:
         mount_point: where to mount Drive (default :data:`DRIVE_MOUNT`).
 
     Returns:
-        The runs folder on Drive, created if missing.
+        The alzmri folder on Drive, its sub-folders created if missing.
     """
     from google.colab import drive
 
     mount_point = mount_point or DRIVE_MOUNT
     drive.mount(mount_point)
-    runs = Path(mount_point) / DRIVE_RUNS
-    runs.mkdir(parents=True, exist_ok=True)
-    os.environ["ALZMRI_RUNS"] = str(runs)
-    return runs
+    folder = Path(mount_point) / DRIVE_FOLDER
+    for variable, name in DRIVE_FOLDERS.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        os.environ[variable] = str(folder / name)
+    return folder
+
+
+def colab_secrets() -> bool:
+    """Copy a Kaggle login stored in Colab's Secrets into the environment, where kagglehub reads it.
+
+    Returns:
+        True when both secrets were there (Colab asks once whether this notebook may read them).
+    """
+    try:
+        from google.colab import userdata
+    except ImportError:  # not in Colab, or a Colab without Secrets
+        return False
+    values = {}
+    for name in KAGGLE_SECRETS:
+        try:
+            values[name] = userdata.get(name)
+        except Exception:  # noqa: BLE001 -- userdata raises its own types for a missing or refused secret
+            return False
+    os.environ.update({name: value for name, value in values.items() if value})
+    return all(values.values())
 
 
 def kaggle_credentials() -> str | None:
-    """Where Kaggle credentials are found without asking anyone: the environment or ``kaggle.json``.
+    """Where Kaggle credentials are found: the environment, Colab's Secrets (copied into it) or ``kaggle.json``.
 
     Returns:
-        A few words naming the place, or None (Colab's Secrets are not read here: that would ask for access).
+        A few words naming the place, or None.
     """
+    if colab_secrets():
+        return "in Colab's Secrets"
     if os.environ.get("KAGGLE_API_TOKEN") or (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")):
         return "in the environment"
     folder = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
@@ -185,24 +222,28 @@ def describe_profile(config: Config) -> str:
             f"on {describe_data(config)}, `{config.split}` split; {stages}")
 
 
-def setup_notebook(in_colab: bool, use_drive: bool = False) -> Config:
-    """The setup cell's work after the install: profile, runs folder, data login; prints what it chose.
+def setup_notebook(use_drive: bool = False, in_colab: bool | None = None) -> Config:
+    """The setup cell's work after the install: profile, where files are kept, data login; prints what it chose.
 
     Args:
-        in_colab: whether the notebook runs in Google Colab.
-        use_drive: in Colab, keep runs on Google Drive (Colab asks for access), so 03 and 04 reuse 02's run.
+        use_drive: in Colab, keep runs, the Kaggle download and the features cache on Google Drive (Colab asks for
+            access), so 03 and 04 reuse 02's run and nothing is downloaded twice.
+        in_colab: whether the notebook runs in Google Colab (default: whether ``google.colab`` is imported).
 
     Returns:
         The running profile's config (its ``runs_dir`` on Drive when ``use_drive``).
     """
     quiet_tensorflow()  # no CUDA noise under the cell on a CPU machine
+    in_colab = "google.colab" in sys.modules if in_colab is None else in_colab
+    if Path.cwd().name == "notebooks" and (Path.cwd().parent / "pyproject.toml").is_file():
+        os.chdir("..")  # runs and figures go to the repository's saved_models/ and figures/
     profile, reason = choose_profile(in_colab)
     lines = []
     if in_colab and use_drive:
-        lines.append(f"Runs are kept on Google Drive: {keep_runs_on_drive()}")
+        lines.append(f"Runs, the features cache and the Kaggle download are kept on Google Drive: {keep_on_drive()}")
     elif in_colab:
-        lines.append("Runs are kept on this Colab machine and vanish with it; set USE_DRIVE = True at the top of "
-                     "this cell to keep them on Google Drive, so 03 and 04 reuse 02's run instead of training.")
+        lines.append("Runs and downloads are kept on this Colab machine and vanish with it; set USE_DRIVE = True at "
+                     "the top of this cell to keep them on Google Drive, so 03 and 04 reuse 02's run and data.")
     config = get_config(profile)  # after Drive: runs_dir is read from $ALZMRI_RUNS now
     lines.append(kaggle_message(config))
     if "GPU" in speed_for(config).hardware:
@@ -289,9 +330,9 @@ def data_time(config: Config) -> str:
     if config.data == "demo":
         return "Preparing the synthetic data: under a minute the first time (generated, then cached), seconds after."
     if config.data == "kaggle":
-        return ("Preparing the Kaggle V2 set (about 40,000 small JPEGs): the download, then index, image features and "
-                "subjects (a few minutes on 2 CPU cores: benchmarks/scale.py measures it), the first time on a "
-                "machine; seconds after.")
+        return (f"Preparing the Kaggle V2 set (about 40,000 small JPEGs, {KAGGLE_DOWNLOAD}): the download, then "
+                "index, image features and subjects (a few minutes on 2 CPU cores: benchmarks/scale.py measures it), "
+                "the first time on a machine (or on Drive with USE_DRIVE); seconds after.")
     return "Preparing the data: indexing and image features take about 2 s per 1,000 images the first time."
 
 

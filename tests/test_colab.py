@@ -7,6 +7,7 @@ Nothing here downloads or trains: the tests take a second or two.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
@@ -49,8 +50,10 @@ def colab(monkeypatch, tmp_path):
 
     monkeypatch.setitem(sys.modules, "kagglehub", types.SimpleNamespace(login=offline, dataset_download=offline))
     monkeypatch.setattr(notebook, "DRIVE_MOUNT", str(tmp_path / "drive"))
-    for name in ("ALZMRI_PROFILE", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR"):
+    for name in ("ALZMRI_PROFILE", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR",
+                 "KAGGLEHUB_CACHE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALZMRI_CACHE", os.environ["ALZMRI_CACHE"])  # put back after the Drive test moves it
     monkeypatch.setenv("ALZMRI_RUNS", str(tmp_path / "local-runs"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
@@ -69,12 +72,17 @@ def run_setup(monkeypatch, gpus: list[str], use_drive: bool = False) -> dict:
 def test_a_colab_gpu_gets_the_colab_profile_with_runs_on_drive_and_the_kaggle_login(colab, monkeypatch, capsys):
     cell = run_setup(monkeypatch, ["Tesla T4"], use_drive=True)
     out = capsys.readouterr().out
-    assert cell["IN_COLAB"] and cell["PROFILE"] == "colab" and cell["config"] == get_config("colab")
+    assert cell["config"] == get_config("colab")
     assert "profile colab (a Colab GPU: Tesla T4)" in out
     assert "ResNet152V2 (ImageNet weights) at 224 px, on the Kaggle V2 set" in out
-    runs = colab.drive / "MyDrive" / "alzmri" / "saved_models"
+    folder = colab.drive / "MyDrive" / "alzmri"
+    runs = folder / "saved_models"
     assert colab.mounted == [str(colab.drive)] and runs.is_dir()
-    assert cell["config"].runs_dir == str(runs) and f"Runs are kept on Google Drive: {runs}" in out
+    assert cell["config"].runs_dir == str(runs)
+    assert f"Runs, the features cache and the Kaggle download are kept on Google Drive: {folder}" in out
+    # the next notebook's runtime finds the download and the features the first one made
+    assert os.environ["ALZMRI_CACHE"] == str(folder / "cache") and os.environ["KAGGLEHUB_CACHE"] == str(
+        folder / "kagglehub")
     assert "needs a (free) Kaggle account" in out and "import kagglehub; kagglehub.login()" in out
     assert "No Kaggle credentials found yet." in out
     assert len(colab.installs) == 1 and colab.installs[0][-1] == "git+https://github.com/alzmri/alzmri.git"
@@ -83,7 +91,7 @@ def test_a_colab_gpu_gets_the_colab_profile_with_runs_on_drive_and_the_kaggle_lo
 def test_a_colab_without_gpu_says_so_in_one_line_and_takes_the_cpu_profile(colab, monkeypatch, capsys):
     cell = run_setup(monkeypatch, [])
     out = capsys.readouterr().out
-    assert cell["PROFILE"] == "demo" and cell["config"].data == "demo"
+    assert cell["config"].profile == "demo" and cell["config"].data == "demo"
     gpu_lines = [line for line in out.splitlines() if "GPU" in line]
     assert len(gpu_lines) == 1 and "NO GPU in this Colab runtime, so the CPU profile" in gpu_lines[0]
     assert "Change runtime type > T4 GPU" in gpu_lines[0]
@@ -98,7 +106,7 @@ def test_an_explicit_profile_is_kept_and_found_kaggle_credentials_are_named(cola
     monkeypatch.setenv("KAGGLE_KEY", "not-a-real-key")
     cell = run_setup(monkeypatch, [])
     out = capsys.readouterr().out
-    assert cell["PROFILE"] == "full" and "from $ALZMRI_PROFILE" in out
+    assert cell["config"].profile == "full" and "from $ALZMRI_PROFILE" in out
     assert "Kaggle credentials found (in the environment)" in out
     assert "NO GPU here: the full profile is made for a T4-class GPU" in out
 
@@ -107,8 +115,21 @@ def test_locally_nothing_is_installed_and_the_default_profile_is_demo(colab, mon
     monkeypatch.delitem(sys.modules, "google.colab")
     cell = run_setup(monkeypatch, ["Tesla T4"])
     out = capsys.readouterr().out
-    assert not cell["IN_COLAB"] and cell["PROFILE"] == "demo" and not colab.installs
+    assert cell["config"].profile == "demo" and not colab.installs
     assert "Drive" not in out and "Colab" not in out
+
+
+def test_a_kaggle_login_stored_in_colabs_secrets_is_found_and_handed_to_kagglehub(colab, monkeypatch, capsys):
+    secrets = {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "not-a-real-key"}
+    sys.modules["google.colab"].userdata = types.SimpleNamespace(get=secrets.__getitem__)  # a missing one raises
+    cell = run_setup(monkeypatch, ["Tesla T4"])
+    assert "Kaggle credentials found (in Colab's Secrets)." in capsys.readouterr().out
+    assert cell["config"].data == "kaggle" and os.environ["KAGGLE_KEY"] == "not-a-real-key"
+    del secrets["KAGGLE_KEY"]
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    run_setup(monkeypatch, ["Tesla T4"])
+    assert "No Kaggle credentials found yet." in capsys.readouterr().out
 
 
 def test_the_colab_preset_is_the_real_setting_sized_for_a_t4():

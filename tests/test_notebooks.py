@@ -38,10 +38,9 @@ def test_outputs_are_stripped_and_setup_comes_first(path):
     assert all(not c["outputs"] and c["execution_count"] is None for c in code), f"run nbstripout on {path.name}"
     assert "colab.research.google.com" in "".join(book["cells"][0]["source"])  # the Open-in-Colab badge
     first_code = "".join(code[0]["source"])
-    assert "IN_COLAB" in first_code and "ALZMRI_PROFILE" in first_code and "USE_DRIVE = False" in first_code
-    quiet = first_code.index('os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL"')  # before anything can load TensorFlow
-    assert quiet < first_code.index("import alzmri") and "import tensorflow" not in first_code
-    assert max(len("".join(c["source"]).splitlines()) for c in code[1:]) <= 15  # logic lives in the package
+    assert first_code.startswith("USE_DRIVE = False") and "config = setup_notebook(use_drive=USE_DRIVE)" in first_code
+    assert len(first_code.splitlines()) <= 10 and "import tensorflow" not in first_code  # a short setup
+    assert max(len("".join(c["source"]).splitlines()) for c in code[1:]) <= 20  # one idea a cell
 
 
 def test_one_repository_address_for_badges_setup_and_package():
@@ -137,3 +136,36 @@ def test_a_gap_between_validation_and_test_is_explained_by_the_brains_behind_the
     assert "chose the kept epoch" in far
     near = val_test_note(metadata, {"balanced_accuracy": 0.47, "ci95": {"balanced_accuracy": [0.3, 0.6]}}, data)
     assert near.endswith("They agree within the test interval.")
+
+
+#: What each notebook writes out by hand (plain Keras, TensorFlow, scikit-learn, pandas, NumPy), and the package
+#: call its assert checks it against.
+TAUGHT = {
+    "01_eda.ipynb": (("train_test_split(", "GroupShuffleSplit("), "leaks("),
+    "02_training.ipynb": (("include_top=False", "base.trainable = False", "training=False", "model.compile(",
+                           "model.fit(", "BatchNormalization"), "build_classifier("),
+    "03_gradcam.ipynb": (("tf.GradientTape()", "tape.gradient(", "tf.reduce_mean(grads", "tf.nn.relu("),
+                         "= gradcam(run.model"),
+    "04_evaluation.ipynb": (("np.add.at(", "rng.integers(", '.groupby("subject")', '1 - per_brain["NonDemented"]'),
+                            "subject_votes("),
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_writes_its_method_out_and_checks_it_against_the_package(path):
+    code = "\n".join(_cells(path, "code"))
+    written, package = TAUGHT[path.name]
+    missing = [piece for piece in written if piece not in code]
+    assert not missing, f"{path.name} does not write out {missing}"
+    after = code[code.index(written[0]):]  # the package's version is called after the hand-written one, and asserted
+    assert package in after and re.search(r"^(assert|np\.testing\.assert_)", after[after.index(package):], re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_ends_with_exercises_and_their_solutions(path):
+    cells = json.loads(path.read_text())["cells"]
+    heading = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Exercises"))
+    questions = re.findall(r"^\d+\. \*\*", "".join(cells[heading]["source"]), re.MULTILINE)
+    solutions = [c for c in cells[heading + 1:] if "".join(c["source"]).startswith("# Solution")]
+    assert len(questions) >= 2 and len(solutions) == len(questions)
+    assert all(c["cell_type"] == "code" for c in solutions)  # nbval runs them

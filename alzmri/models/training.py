@@ -162,8 +162,17 @@ def training_plan(config: Config) -> str:
             f"early stopping after {config.patience} epochs without a better val_loss")
 
 
-def _callbacks(work: Path, stage: str, config: Config) -> list:
-    """Early stopping, LR schedule, best checkpoint, backup/restore, CSV log (and TensorBoard) for one stage."""
+def stage_callbacks(work: Path, stage: str, config: Config) -> list:
+    """Early stopping, LR schedule, best checkpoint, backup/restore, CSV log (and TensorBoard) for one stage.
+
+    Args:
+        work: the run's partial folder, where the checkpoint, the backup and the log of the stage go.
+        stage: ``stage1`` or ``stage2``.
+        config: the settings (patience, TensorBoard).
+
+    Returns:
+        The Keras callbacks, in the order ``fit`` calls them.
+    """
     import keras
 
     log = work / f"history_{stage}.csv"
@@ -209,7 +218,7 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
     batches = batches.shuffle(n_train, seed=config.seed).batch(config.batch_size)
     head.fit(batches, validation_data=(x_val[:n_val], y_val[:n_val]), epochs=config.head_epochs,
              class_weight=class_weights(y_train), shuffle=False, verbose=keras_verbose(progress, per_epoch=True),
-             callbacks=_callbacks(work, "stage1", config))
+             callbacks=stage_callbacks(work, "stage1", config))
     _load_best(head, work, "stage1")
 
 
@@ -228,7 +237,7 @@ def finetune(model, data: PreparedData, config: Config, work: Path, progress: bo
     model.fit(train, validation_data=val, epochs=config.finetune_epochs,
               class_weight=class_weights(data.part("train")["label"].to_numpy()), shuffle=False,
               verbose=keras_verbose(progress, per_epoch=True),
-              callbacks=_callbacks(work, "stage2", config))
+              callbacks=stage_callbacks(work, "stage2", config))
     _load_best(model, work, "stage2")
 
 

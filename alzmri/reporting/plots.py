@@ -220,20 +220,35 @@ def reliability_diagram(labels: np.ndarray, proba: np.ndarray, bins: int = 10, e
     return fig
 
 
+def kept_epoch(history: pd.DataFrame) -> int | None:
+    """The running epoch (1-based) whose weights the run kept: the lowest ``val_loss`` of the last stage that ran,
+    as early stopping and the best-epoch checkpoint chose it; None without a validation loss."""
+    if "val_loss" not in history or history["val_loss"].isna().all():
+        return None
+    last = history[history["stage"] == history["stage"].iloc[-1]]
+    return int(history.loc[last["val_loss"].idxmin(), "step"]) + 1
+
+
 def training_curves(history: pd.DataFrame) -> plt.Figure:
-    """Loss and accuracy per epoch over the stages that ran, the switch to fine-tuning marked."""
+    """Loss and accuracy per epoch over the stages that ran, the switch to fine-tuning and the kept epoch marked."""
+    from matplotlib.ticker import MaxNLocator
+
     stages = history["stage"].unique().tolist()
     xlabel = ("epoch (stage 1, then stage 2)" if len(stages) > 1 else
               "epoch (stage 1 only: the head)" if stages == ["stage1"] else "epoch (stage 2 only: no stage 1)")
+    epochs, kept = history["step"] + 1, kept_epoch(history)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for column, style in ((metric, "-"), (f"val_{metric}", "--")):
             if column in history:
-                ax.plot(history["step"], history[column], style, marker="o", ms=3, label=column)
+                ax.plot(epochs, history[column], style, marker="o", ms=3, label=column)
         switch = history.index[history["stage"] == "stage2"]
         if len(switch) and len(stages) > 1:
-            ax.axvline(history.loc[switch[0], "step"] - 0.5, color="grey", lw=0.8)
-            ax.text(history.loc[switch[0], "step"], ax.get_ylim()[1], " fine-tuning", va="top", fontsize=8)
+            ax.axvline(epochs[switch[0]] - 0.5, color="grey", lw=0.8)
+            ax.text(epochs[switch[0]], ax.get_ylim()[1], " fine-tuning", va="top", fontsize=8)
+        if kept is not None:
+            ax.axvline(kept, color="tab:green", lw=1.2, ls=":", label=f"kept (epoch {kept})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_title(metric)
         ax.legend(fontsize=8)

@@ -160,12 +160,12 @@ def test_augmented_feature_passes_keep_labels_aligned(tmp_path, monkeypatch):
 def test_callbacks_of_a_stage(tmp_path):
     import keras
 
-    from alzmri.models.training import _callbacks
+    from alzmri.models.training import stage_callbacks
 
     names = lambda cbs: [type(c).__name__ for c in cbs]  # noqa: E731
-    plain = _callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke"))
+    plain = stage_callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke"))
     assert names(plain) == ["EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "BackupAndRestore", "CSVLogger"]
-    logged = _callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke", tensorboard=True))
+    logged = stage_callbacks(tmp_path / ".r.partial", "stage2", get_config("smoke", tensorboard=True))
     assert isinstance(logged[0], keras.callbacks.TensorBoard)
     assert Path(logged[0].log_dir) == tmp_path / "tensorboard" / "r" / "stage2"
 

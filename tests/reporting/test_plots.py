@@ -69,3 +69,17 @@ def test_training_curves_say_which_stages_ran(stages, label):
     fig = plots.training_curves(history)
     assert label in fig.axes[0].get_xlabel()
     plots.plt.close(fig)
+
+
+def test_training_curves_tick_whole_epochs_and_mark_the_kept_one():
+    """The kept epoch is the last stage's lowest val_loss (what early stopping restored), not the overall lowest."""
+    history = pd.DataFrame({"step": range(7), "stage": ["stage1"] * 3 + ["stage2"] * 4,
+                            "loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.5,
+                            "val_loss": [0.1, 0.5, 0.6, 0.9, 0.4, 0.7, 0.8]})
+    assert plots.kept_epoch(history) == 5
+    assert plots.kept_epoch(history.drop(columns="val_loss")) is None
+    fig = plots.training_curves(history)
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 7]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert any("kept (epoch 5)" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    plots.plt.close(fig)
