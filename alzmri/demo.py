@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +20,59 @@ from alzmri.timing import StageTimer, machine
 from alzmri.safe_text import one_line
 
 STEPS = 6
+#: One plain sentence a step says before its numbers, for a reader who has not met the terms yet
+#: (docs/teaching.md has a glossary).
+PLAIN = {
+    1: "A brain is a stack of slices, and the file names do not say which slices are one brain (one subject). "
+       "Neighbouring slices of one brain look almost alike, far more than slices of two brains do, so alzmri "
+       "links slices by how alike they are and reports the two levels of likeness and the gap between them.",
+    2: "A split leaks when a test image has a copy (copy_in_train) or other slices of its brain (subject_in_train) "
+       "in the training split. max_similarity and at_neighbour_level compare pixels directly, without trusting "
+       "the recovered subjects, so they catch a split whose grouping went wrong.",
+    3: "A simple yardstick first. Balanced accuracy is the mean of the four per-class recalls (0.25 is chance), so "
+       "the common class cannot carry the score.",
+    4: "Transfer learning, or on a CPU a small network from scratch: notebook 02 writes it out in Keras.",
+    5: "Scores on test brains the model never saw. Each comes with a 95 % interval from resampling those brains; "
+       "quadratic_kappa counts how far off a wrong severity is (1 perfect, 0 chance), ROC-AUC how well the "
+       "probabilities rank (0.5 chance), the calibration error how far 'p' is from how often it is right.",
+    6: "Every brain gets a random class (shuffled labels). Labels that mean nothing cannot be learnt, only "
+       "memorised: a protocol that scores above chance on them measures memory. Chance is what these predictions "
+       "would score by luck; it is above 0.25 when a test split holds fewer than four classes.",
+}
+#: The demo's test balanced accuracy over several seeds (benchmarks/demo_seeds.py), where a source checkout has it.
+SEEDS_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results" / "demo_seeds.json"
 
 
 def _step(number: int, text: str) -> None:
-    """Announce one step of the story."""
+    """Announce one step of the story, and say in plain words what its numbers mean."""
     print(f"\n[{number}/{STEPS}] {text}")
+    print(textwrap.fill(PLAIN[number], 100))
+
+
+def seed_range_line(score: float, profile: str, results: Path = SEEDS_RESULTS) -> str | None:
+    """Where this run's test balanced accuracy falls in the range the same preset scored over several seeds.
+
+    Another CPU, or another seed, trains another model (float rounding differs, and a test split of a dozen
+    brains magnifies it), so one run's number is one draw from a range.
+
+    Args:
+        score: this run's test balanced accuracy.
+        profile: the preset it ran (the range is the ``demo`` preset's).
+        results: the file ``benchmarks/demo_seeds.py`` wrote.
+
+    Returns:
+        One line, or None where no range was measured for this preset (an installed copy has no docs/).
+    """
+    if not results.is_file():
+        return None
+    record = json.loads(results.read_text())
+    if record.get("profile") != profile:
+        return None
+    spread = record["balanced_accuracy"]
+    place = ("below" if score < spread["min"] else "above" if score > spread["max"] else "within")
+    return (f"This run's {score:.3f} lies {place} the range the {profile} preset scored over {len(record['seeds'])} "
+            f"seeds on {record['machine']} ({record['date']}): {spread['min']:.3f} to {spread['max']:.3f}, median "
+            f"{spread['median']:.3f}. Another seed or CPU trains another model.")
 
 
 def _training_summary(run, config: Config) -> dict:
@@ -105,6 +155,9 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     print("\n" + timer.report())
     print("\n" + "=" * 100)
     print(against_baseline(evaluation.metrics, baseline))
+    where = seed_range_line(evaluation.metrics["balanced_accuracy"], config.profile)
+    if where:
+        print(where)
     if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
     print(f"Run: {one_line(run_dir)}  (model card: {run_dir / 'MODEL_CARD.md'}; metrics: {run_dir / 'metrics.json'})")
