@@ -63,11 +63,11 @@ def audit(args: argparse.Namespace) -> int:
     config = get_config(args.profile, **overrides(args, "seed", "duplicate_threshold", "subjects"))
     check_output_file(args.save_csv, "--save-csv")
     check_output_file(args.json, "--json")
-    if args.split_file or args.split:
+    if args.split_file or args.library_split:
         if args.save_csv:
             raise SettingsError("--save-csv lists the protocols' splits; with --split-file or --split use --json, "
                                 "which lists the split's files")
-        print_split_audit(audit_given_split(args.data, config, args.split_file, args.split), args.json)
+        print_split_audit(audit_given_split(args.data, config, args.split_file, args.library_split), args.json)
         return 0
     if args.json:
         raise SettingsError("--json writes the audit of a split made elsewhere: give --split-file or --split")
@@ -83,7 +83,7 @@ def add_given_split(p: argparse.ArgumentParser) -> None:
     given.add_argument("--split-file", dest="split_file", action="append", metavar="FILE",
                        help="a split made elsewhere: a CSV with path (or file) and split columns, or NAME=FILE text "
                             "lists of paths, the option once per split (train=a.txt, test=b.txt)")
-    given.add_argument("--split", dest="split", metavar="SPEC",
+    given.add_argument("--split", dest="library_split", metavar="SPEC",
                        help=f"the split a library draws on the data, reproduced file for file: {SPEC_HELP}")
 
 
@@ -112,7 +112,7 @@ def compare(args: argparse.Namespace) -> int:
     check_output_file(args.json, "--json")
     if args.figures:
         ensure_writable(args.figures, "--figures")
-    report_comparison(config, args.protocols, args.model, args.figures, args.json, args.split_file, args.split)
+    report_comparison(config, args.protocols, args.model, args.figures, args.json, args.split_file, args.library_split)
     return 0
 
 

@@ -10,8 +10,9 @@ Most published work on these slices splits with one of three calls, and reports 
   subset=...)``. No shuffle: in each class folder, the first ``int(FRACTION * n)`` files in sorted order are the
   validation subset, the rest training.
 * ``sklearn:TEST_SIZE:SEED[:stratify]``: scikit-learn's ``train_test_split(files, test_size=TEST_SIZE,
-  random_state=SEED, stratify=classes)`` over the files in the order Keras lists them before shuffling (class
-  folders sorted, files sorted, as ``sorted(glob(...))`` gives them).
+  random_state=SEED, stratify=classes)`` over the files in the order ``image_dataset_from_directory(folder,
+  shuffle=False)`` lists them (class folders sorted, each walked in sorted order: ``sorted(glob(...))``'s order
+  where class folders hold no sub-folders).
 
 Each spec may end with ``:FOLDER``, the folder (relative to the data) that the code was given, whose sub-folders
 are the classes; by default the folder of class folders holding the most images (``data/train`` in the Kaggle V2
