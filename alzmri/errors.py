@@ -43,6 +43,11 @@ class SplitsFileError(AlzmriError, ValueError):
     """A run's splits.csv is gone, unreadable, or not the one its training wrote."""
 
 
+class SplitListError(AlzmriError, ValueError):
+    """A split someone else made (``--split-file``, ``--split``) cannot be audited as given: unreadable, unknown split
+    names, an empty split, an image in two splits, or a list of other data; the message names the file."""
+
+
 class MissingDependencyError(AlzmriError, ImportError):
     """An optional dependency (an extra of pyproject.toml) is not installed; the message names the pip command."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from alzmri.cli.options import add_model_options, add_profile, check_output_file, overrides, train_config
 from alzmri.config import SUBJECT_METHODS, SYNTH_SEED, get_config
+from alzmri.errors import SettingsError
 from alzmri.files import ensure_writable
 
 SYNTH_OPTIONS = ("n_per_class", "size", "copies", "slices", "balance")
@@ -56,13 +57,34 @@ def add_synth(sub) -> None:
 
 def audit(args: argparse.Namespace) -> int:
     """Index a dataset, find its copies and subjects, and audit every split protocol it allows."""
-    from alzmri.leakage.audit import audit_dataset
-    from alzmri.reporting.reports import print_audit
+    from alzmri.leakage.audit import audit_dataset, audit_given_split
+    from alzmri.reporting.reports import print_audit, print_split_audit
 
     config = get_config(args.profile, **overrides(args, "seed", "duplicate_threshold", "subjects"))
     check_output_file(args.save_csv, "--save-csv")
+    check_output_file(args.json, "--json")
+    if args.split_file or args.library_split:
+        if args.save_csv:
+            raise SettingsError("--save-csv lists the protocols' splits; with --split-file or --split use --json, "
+                                "which lists the split's files")
+        print_split_audit(audit_given_split(args.data, config, args.split_file, args.library_split), args.json)
+        return 0
+    if args.json:
+        raise SettingsError("--json writes the audit of a split made elsewhere: give --split-file or --split")
     print_audit(audit_dataset(args.data, config), args.show, args.save_csv)
     return 0
+
+
+def add_given_split(p: argparse.ArgumentParser) -> None:
+    """--split-file and --split: a split made elsewhere (shared by ``audit`` and ``compare``)."""
+    from alzmri.leakage.library_splits import SPEC_HELP
+
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--split-file", dest="split_file", action="append", metavar="FILE",
+                       help="a split made elsewhere: a CSV with path (or file) and split columns, or NAME=FILE text "
+                            "lists of paths, the option once per split (train=a.txt, test=b.txt)")
+    given.add_argument("--split", dest="library_split", metavar="SPEC",
+                       help=f"the split a library draws on the data, reproduced file for file: {SPEC_HELP}")
 
 
 def add_audit(sub) -> None:
@@ -76,6 +98,9 @@ def add_audit(sub) -> None:
                    help="how to find each slice's subject (default auto: manifest, else names, else similarity)")
     p.add_argument("--save-csv", dest="save_csv", help="write one row per image (subject, split per protocol)")
     p.add_argument("--show", type=int, default=10, help="how many skipped/converted files to list")
+    add_given_split(p)
+    p.add_argument("--json", help="with --split-file or --split: write the audit, each split's files and the counts "
+                                  "per pair to this file")
     p.set_defaults(func=audit)
 
 
@@ -87,7 +112,7 @@ def compare(args: argparse.Namespace) -> int:
     check_output_file(args.json, "--json")
     if args.figures:
         ensure_writable(args.figures, "--figures")
-    report_comparison(config, args.protocols, args.model, args.figures, args.json)
+    report_comparison(config, args.protocols, args.model, args.figures, args.json, args.split_file, args.library_split)
     return 0
 
 
@@ -99,7 +124,9 @@ def add_compare(sub) -> None:
     p = sub.add_parser("compare", help="the leakage lesson: one model on every split protocol, true vs "
                                        "subject-shuffled labels")
     p.add_argument("data", help=DATA_HELP)
-    p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), help="default: every one the data allows")
+    p.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS),
+                   help="default: every one the data allows (subject alone beside --split-file or --split)")
+    add_given_split(p)
     p.add_argument("--model", choices=list(MODELS), default="probe",
                    help=f"{MODEL_HELP} (two trainings per protocol, finished runs reused)")
     add_model_options(p)

@@ -19,6 +19,7 @@ from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
 from alzmri.evaluation.baselines import DESCRIPTIONS, baseline_probabilities
 from alzmri.leakage.copies import leaks
+from alzmri.leakage.split_file import ListedSplit
 from alzmri.metrics import any_dementia_scores, balanced_accuracy, chance_level, describe_units, statistic_interval
 from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
 
@@ -88,50 +89,72 @@ def _leaks(split: PreparedData) -> dict:
             "test_subjects_in_train": test.subjects_in_train, "test_images_leaked": test.images_leaked}
 
 
+def held_out_as_test(split: PreparedData) -> PreparedData:
+    """A split with no test split but a val split, its val scored as the held-out split (renamed test)."""
+    names = set(split.frame["split"])
+    if "test" in names or "val" not in names:
+        return split
+    return split.with_split(split.frame["split"].replace({"val": "test"}).to_numpy(object), split.protocol)
+
+
+def _compare_row(name: str, split: PreparedData, config: Config, model: str, n_boot: int | None,
+                 progress: bool) -> dict:
+    """One split scored with true and with subject-shuffled labels: leak counts, both scores, the resampled units."""
+    units, unit = independent_units(split.part("test"))
+    row = {"protocol": name, **_leaks(split), "unit": unit, "units": describe_units(units, unit)["count"]}
+    labellings = (("", split, False), ("_shuffled", split.with_shuffled_labels(config.seed), True))
+    for suffix, labelled, shuffled in labellings:
+        if progress and model == "cnn":
+            print(f"compare: training on the {name} split, {'shuffled' if shuffled else 'true'} labels")
+        proba = held_out_probabilities(model, labelled, config.replace(shuffle_labels=shuffled), progress=progress)
+        score = _score(labelled.part("test")["label"].to_numpy(), proba["test"], units, n_boot or config.n_boot,
+                       config.seed)
+        row.update({f"{k}{suffix}": v for k, v in score.items()})
+    return row
+
+
 def compare_protocols(data: PreparedData, config: Config, protocols: list[str] | None = None, model: str = "probe",
-                      n_boot: int | None = None, progress: bool = True) -> pd.DataFrame:
+                      n_boot: int | None = None, progress: bool = True,
+                      given: list[ListedSplit] | None = None) -> pd.DataFrame:
     """Score ``model`` on each protocol's split with true and with subject-shuffled labels.
 
     Args:
         data: annotated data (features and subjects) with its true labels, e.g. from
             :func:`alzmri.leakage.splits.prepare_data`; it is re-split by each protocol.
         config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
-        protocols: which protocols (default: every one the data allows).
+        protocols: which protocols (default: every one the data allows; only ``subject`` beside ``given`` splits).
         model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds), ``thumbnail`` or
             ``atrophy`` (logistic regressions, seconds), or ``cnn`` (the project's classifier trained with
             ``config``: two trainings per protocol).
         n_boot: bootstrap resamples of the test units (subjects, else copy groups); default ``config.n_boot``.
         progress: print what is being trained (cnn).
+        given: splits made elsewhere (:func:`alzmri.leakage.audit.given_split`), scored first under their own
+            names, their val split as the held-out one where they have no test split (baselines only).
 
     Returns:
-        One row per protocol: leak counts, ``balanced_accuracy`` / ``ci`` / ``chance`` / ``auc_any_dementia`` /
+        One row per split: leak counts, ``balanced_accuracy`` / ``ci`` / ``chance`` / ``auc_any_dementia`` /
         ``ci_auc_any_dementia`` for the true labels, the same with a ``_shuffled`` suffix, and the resampled
         ``unit`` and ``units``.
     """
     if model not in MODELS:
         raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
+    if given and model == "cnn":
+        raise SettingsError("--model cnn scores alzmri's own protocols only; on a split made elsewhere (--split-file, "
+                            "--split) use probe, thumbnail or atrophy")
     allowed = available_protocols(data.frame)
-    protocols = protocols or allowed
+    protocols = protocols or (["subject"] if given else allowed)
     unknown = [p for p in protocols if p not in allowed]
     if unknown:
         raise SettingsError(f"This data does not allow the protocol(s) {unknown}; it allows {allowed}")
-    rows = []
+    plain = config.replace(shuffle_labels=False)
+    rows = [_compare_row(listed.name, held_out_as_test(data.with_split(listed.split, listed.name)), plain, model,
+                         n_boot, progress) for listed in given or []]
     for protocol in protocols:
-        cfg = config.replace(split=protocol, shuffle_labels=False)
+        cfg = plain.replace(split=protocol)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)  # missing classes show in the chance column
             split = data.with_protocol(protocol, cfg)
-        units, unit = independent_units(split.part("test"))
-        row = {"protocol": protocol, **_leaks(split), "unit": unit, "units": describe_units(units, unit)["count"]}
-        labellings = (("", split, False), ("_shuffled", split.with_shuffled_labels(cfg.seed), True))
-        for suffix, labelled, shuffled in labellings:
-            if progress and model == "cnn":
-                print(f"compare: training on the {protocol} split, {'shuffled' if shuffled else 'true'} labels")
-            proba = held_out_probabilities(model, labelled, cfg.replace(shuffle_labels=shuffled), progress=progress)
-            score = _score(labelled.part("test")["label"].to_numpy(), proba["test"], units, n_boot or cfg.n_boot,
-                           cfg.seed)
-            row.update({f"{k}{suffix}": v for k, v in score.items()})
-        rows.append(row)
+        rows.append(_compare_row(protocol, split, cfg, model, n_boot, progress))
     return pd.DataFrame(rows)
 
 

@@ -5,7 +5,10 @@
 - :mod:`alzmri.leakage.subjects`: subjects recovered from file names or from the images themselves.
 - :mod:`alzmri.leakage.splits`: the split protocols (``subject``, ``image``, ``official``, ``naive``) and
   ``splits.csv``.
-- :mod:`alzmri.leakage.audit`: the audit of a dataset and the one function for leak counts.
+- :mod:`alzmri.leakage.library_splits`: the splits Keras, ImageDataGenerator and scikit-learn draw, reproduced.
+- :mod:`alzmri.leakage.split_file`: a split made elsewhere (a file list, or a library's), matched to the data.
+- :mod:`alzmri.leakage.audit`: the audit of a dataset, or of a split made elsewhere (the leak counts are
+  :func:`alzmri.leakage.copies.leak_counts`).
 
 May import: the top-level leaves and :mod:`alzmri.data`; within the package, in the order listed above.
 Nothing here knows about models.

@@ -91,7 +91,8 @@ def leak_flags(frame: pd.DataFrame, split_col: str = "split") -> pd.DataFrame:
     """Per image: is a copy of it (or its original) in train, is its subject in train.
 
     Args:
-        frame: the images with ``relpath``, ``kind``, ``original`` and ``subject`` columns.
+        frame: the images with ``relpath``, ``kind``, ``original`` and ``subject`` columns (and ``duplicate_of``,
+            the first pixel-identical file, where known: identical files count as copies of each other).
         split_col: the column that holds the split.
 
     Returns:
@@ -100,6 +101,9 @@ def leak_flags(frame: pd.DataFrame, split_col: str = "split") -> pd.DataFrame:
     """
     train = frame[split_col].to_numpy() == "train"
     relpath, original = frame["relpath"].to_numpy(dtype=str), frame["original"].to_numpy(dtype=str)
+    if "duplicate_of" in frame:  # pixel-identical files are one picture (a split made elsewhere may part them)
+        duplicate_of = frame["duplicate_of"].to_numpy(dtype=str)
+        relpath = np.where(duplicate_of != "", duplicate_of, relpath)
     source = np.where(frame["kind"].to_numpy() == "augmented", original, relpath)
     subjects = frame["subject"].to_numpy(dtype=str)
     return pd.DataFrame({
@@ -170,7 +174,8 @@ def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
     Returns:
         One row per evaluation split: ``images``, ``copy_in_train`` (it, its original or another copy of
             its original is in train),
-        ``subject_in_train`` (its recovered subject does), ``subjects`` and ``subjects_in_train``, and the
+        ``subject_in_train`` (its recovered subject does), ``images_leaked`` (either), ``subjects`` and
+        ``subjects_in_train``, and the
         check that relies on neither: ``max_similarity`` (the highest slice-feature correlation of any of
         its images to any training image) and ``at_neighbour_level`` (images at least that close).
     """
@@ -184,7 +189,8 @@ def leak_counts(frame: pd.DataFrame, features: Features, neighbour_level: float,
         _, score = best_match(features.slice[members], features.slice[train], flips=False)
         counted = leaks(frame, name, split_col)
         rows.append(dict(pair=f"train→{name}", images=counted.images, copy_in_train=counted.copy_in_train,
-                         subject_in_train=counted.subject_in_train, subjects=counted.subjects,
+                         subject_in_train=counted.subject_in_train, images_leaked=counted.images_leaked,
+                         subjects=counted.subjects,
                          subjects_in_train=counted.subjects_in_train,
                          max_similarity=float(score.max()) if len(train) else float("nan"),
                          at_neighbour_level=int((score >= neighbour_level).sum())))

@@ -76,6 +76,10 @@ class PreparedData:
         return PreparedData(self.index, split_frame(self.frame, protocol, config), protocol, self.features,
                             self.subjects)
 
+    def with_split(self, split: np.ndarray, name: str) -> "PreparedData":
+        """The same annotated data split as given (one split name per image), e.g. a split made elsewhere."""
+        return PreparedData(self.index, self.frame.assign(split=split), name, self.features, self.subjects)
+
     def with_shuffled_labels(self, seed: int) -> "PreparedData":
         """The same data and split, every subject's label replaced by a random class (:func:`shuffle_labels`)."""
         return PreparedData(self.index, shuffle_labels(self.frame, seed), self.protocol, self.features, self.subjects)

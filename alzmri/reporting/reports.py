@@ -242,6 +242,40 @@ def print_audit(report, show: int = 10, save_csv: str | None = None) -> None:
           f"the default '{report.data.protocol}' split is built that way.")
 
 
+def print_split_audit(report, json_path: str | None = None) -> None:
+    """Print ``alzmri audit --split-file`` / ``--split``'s report (:class:`alzmri.leakage.audit.SplitAudit`).
+
+    Args:
+        report: the audit of a split made elsewhere.
+        json_path: also write :func:`alzmri.leakage.audit.split_audit_json` there.
+    """
+    import json
+
+    from alzmri.leakage.audit import split_audit_json
+
+    data, listed = report.data, report.listed
+    print(f"Dataset {one_line(data.root)}  (fingerprint {data.fingerprint}, {len(data.frame)} usable images"
+          f"{', SYNTHETIC demo data' if data.synthetic else ''})")
+    print(f"Subjects: {data.subjects.describe(data.frame)}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    matched = ", ".join(f"{n} by {how}" for how, n in listed.matched.items() if n)
+    print(f"\nSplit {one_line(listed.name)}: {listed.description}; {listed.rows} row(s), matched {matched or 'none'}")
+    for note in listed.notes:
+        print(f"  note: {note}")
+    sizes = data.sizes()
+    print("  " + ", ".join(f"{s} {v['images']} images of {v['subjects']} subjects" for s, v in sizes.items()))
+    shown = report.table.drop(columns=["verdict"]).rename(columns={"leaked_share": "share_leaked"})
+    print("\nHeld-out images with a copy / their subject in train, either (images_leaked), and the check that uses "
+          "neither (max_similarity, at_neighbour_level):")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for row in report.table.to_dict("records"):
+        print(f"Verdict, {row['pair']}: {row['verdict']}.")
+    if json_path:
+        write_text_atomically(json_path, json.dumps(split_audit_json(report), indent=2) + "\n")
+        print(f"json: {json_path}")
+
+
 def leak_sentences(table: pd.DataFrame) -> list[str]:
     """One sentence per protocol whose test split has subjects in train: how many test subjects and images are.
 
@@ -318,27 +352,36 @@ def print_overlays(report, written: list[str], unlike: list[bool], as_json: bool
 
 
 def report_comparison(config, protocols: list[str] | None, model: str, figures: str | None,
-                      json_path: str | None) -> None:
+                      json_path: str | None, split_file: list[str] | None = None, split: str | None = None) -> None:
     """``alzmri compare``: prepare the data, score ``model`` on every protocol with true and with shuffled labels,
     and print the comparison with its lesson (its figure into ``figures``, by default a folder named after the data).
 
     Args:
         config: the preset and model budget, with the data.
-        protocols: which protocols (default: every one the data allows).
+        protocols: which protocols (default: every one the data allows; ``subject`` beside a split made elsewhere).
         model: one of :data:`alzmri.evaluation.compare.MODELS`.
         figures: the figure's folder.
         json_path: also write the comparison as JSON there.
+        split_file: a split made elsewhere, as a file list (:func:`alzmri.leakage.audit.given_split`), scored first.
+        split: or as a library's split (``keras:0.2:123``).
     """
     from alzmri.evaluation.compare import compare_protocols, describe_model
+    from alzmri.leakage.audit import given_split
     from alzmri.leakage.splits import prepare_data
     from alzmri.reporting.plots import data_caption
 
     data = prepare_data(config)
     print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
+    given = [given_split(data, config, split_file, split)] if split_file or split else []
+    for listed in given:
+        held = "test" if (listed.split == "test").any() else "val"
+        print(f"Split {one_line(listed.name)}: {listed.description}; its {held} split is the one scored")
+        for note in listed.notes:
+            print(f"  note: {note}")
     described = describe_model(model, config)
-    print(f"Model: {model} ({described}); each protocol scored with true and with subject-shuffled labels "
+    print(f"Model: {model} ({described}); each split scored with true and with subject-shuffled labels "
           "(same split, same budget)")
-    table = compare_protocols(data, config, protocols, model=model)
+    table = compare_protocols(data, config, protocols, model=model, given=given)
     # by default beside nothing else: a folder named after the data, never over another data's figures
     folder = Path(figures or Path("figures") / f"compare-{Path(data.root).name}-{data.fingerprint[:8]}")
     print_comparison(table, model, f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {described}",

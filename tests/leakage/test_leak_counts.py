@@ -30,3 +30,15 @@ def test_the_audit_table_uses_the_same_count():
     counted = leaks(_frame(), "test")
     assert (row["copy_in_train"], row["subject_in_train"], row["subjects"], row["subjects_in_train"]) == \
         (counted.copy_in_train, counted.subject_in_train, counted.subjects, counted.subjects_in_train)
+
+
+def test_pixel_identical_files_on_both_sides_count_as_copies():
+    """A split made elsewhere may part two files with the very same pixels (the protocols never do)."""
+    frame = _frame().assign(duplicate_of=["", "", "", "", "", "a1"])  # c2 is a1 saved again under another name
+    counted = leaks(frame, "test")
+    assert counted.copy_in_train == 2 and counted.leaked.tolist() == [True, True, False, True]
+
+    class Features:
+        slice = np.eye(6, dtype=np.float32)
+
+    assert leak_counts(frame, Features(), 0.9).set_index("pair").loc["train→test", "images_leaked"] == 3
