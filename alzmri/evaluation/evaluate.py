@@ -360,7 +360,7 @@ def report_images(run, images: np.ndarray, files: list[Path], problems: list[tup
 
 
 def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files: list[Path | str],
-                       problems: list[tuple[Path, str]] | None = None) -> PredictionReport:
+                       problems: list[tuple[Path, str]] | None = None, provenance=None) -> PredictionReport:
     """Say what predictions already made are (the server batches the model over requests and reports each apart).
 
     Args:
@@ -369,6 +369,7 @@ def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files
         scores: their input check, or None for a run that stores none.
         files: where (or from which upload) each row came.
         problems: ``(path, message)`` per file that could not be read.
+        provenance: the run's provenance when already read (a server reads it once, at start); else read now.
 
     Returns:
         The :class:`PredictionReport`.
@@ -378,7 +379,7 @@ def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files
     table.insert(0, "file", [str(p) for p in files])
     table["in_distribution"] = [None] * len(table) if scores is None else scores.in_distribution.tolist()
     table["input_score"] = [None] * len(table) if scores is None else np.round(scores.score, 4).tolist()
-    return PredictionReport(table, list(problems or []), scores, describe_run(run.path, run.metadata))
+    return PredictionReport(table, list(problems or []), scores, provenance or describe_run(run.path, run.metadata))
 
 
 def predict_report(run, paths: list[Path]) -> PredictionReport:
