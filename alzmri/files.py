@@ -88,7 +88,7 @@ def regular_target(path: str | Path) -> Path:
     target = Path(os.path.realpath(path))
     try:
         mode = target.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # none yet (or its folder is not one: said when it is written)
         return target
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"

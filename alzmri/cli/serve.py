@@ -97,6 +97,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"Serving run {app.state.run.path.name} on http://{args.host}:{args.port}/ (read once, now; API: "
               f"/openapi.json; API key {'required' if key else 'not required'})", flush=True)
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it stopped on: a clean stop
+        pass
     finally:
         sock.close()
     return 0
