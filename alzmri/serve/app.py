@@ -233,7 +233,7 @@ def _add_routes(app: FastAPI, served: answers.Served, batcher: MicroBatcher, lim
     """The routes of :func:`create_app`: /health, /, /model, /predict, /gradcam."""
     slots, budget, size = asyncio.Semaphore(DECODE_SLOTS), BodyBudget(limits.max_body_budget), served.run.image_size
 
-    @app.get("/health", summary="Whether the server is up, which run it serves (read when), whether the API needs a key")
+    @app.get("/health", summary="Whether the server is up, which run it serves (read when), whether a key is needed")
     def health() -> dict:
         return {"status": "ok", "run": served.provenance.run, "loaded": served.loaded, "api_key_required": key_required}
 

@@ -3,9 +3,9 @@
 A request's multipart body is parsed as it streams in (python-multipart, the parser Starlette itself uses),
 so a request over the limits is refused after at most one limit's worth of bytes, not once it has all
 arrived; a body that arrives too slowly (under a minimum rate after a grace period, or not within a deadline) is
-refused too, so a client trickling bytes holds nothing for long; and the bodies held at once share one budget. Starlette's own form parsing is not used because it spools any file over 1 MB to a temporary
-file on disk; here nothing is written to disk, and an upload's name is only ever echoed back, never used
-as a path.
+refused too, so a client trickling bytes holds nothing for long; and the bodies held at once share one budget.
+Starlette's own form parsing is not used because it spools any file over 1 MB to a temporary file on disk; here
+nothing is written to disk, and an upload's name is only ever echoed back, never used as a path.
 """
 
 from __future__ import annotations
