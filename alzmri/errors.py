@@ -35,6 +35,15 @@ class DatasetError(AlzmriError, ValueError):
     """The data on disk is not a usable dataset (layout, classes, labels); the message says why."""
 
 
+class ImageError(DatasetError):
+    """An image file or upload that is refused before or while it is decoded: ``name`` is the file (or the upload's
+    name as sent), ``reason`` why (a phrase after "is"), ``status`` the HTTP status the server answers with."""
+
+    def __init__(self, name: str, reason: str, status: int = 422):
+        super().__init__(f"{name} is {reason}")
+        self.name, self.reason, self.status = name, reason, status
+
+
 class DatasetUnavailableError(AlzmriError, RuntimeError):
     """A dataset could not be downloaded; the message says what is needed and how to use a local copy."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,7 +53,9 @@ def atomic_path(path: str | Path, suffix: str = ""):
 
     The temporary name is unique per call (two processes writing the same file never share one, so neither
     tears the other's write), hidden, and in the same folder (so the final rename is atomic). On an error the
-    temporary file is removed and ``path`` is left as it was.
+    temporary file is removed and ``path`` is left as it was. A symbolic link is written through: its target is
+    replaced and the link stays. Only a regular file is ever replaced: a device, a pipe or a socket (``--json
+    /dev/full`` run as root) is refused before anything is written.
 
     Args:
         path: the file to write.
@@ -60,8 +63,11 @@ def atomic_path(path: str | Path, suffix: str = ""):
 
     Yields:
         The temporary path to write to.
+
+    Raises:
+        NotWritableError: ``path`` (or the link's target) exists and is not a regular file.
     """
-    path = Path(path)
+    path = regular_target(path)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
     os.close(handle)
     tmp = Path(name)
@@ -71,6 +77,24 @@ def atomic_path(path: str | Path, suffix: str = ""):
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def regular_target(path: str | Path) -> Path:
+    """The file a write to ``path`` should replace: ``path`` itself, or the file its symbolic links lead to.
+
+    Raises:
+        NotWritableError: it exists and is not a regular file (a folder, device, pipe or socket).
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):  # none yet (or its folder is not one: said when it is written)
+        return target
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+        raise NotWritableError(f"{path} is {kind}, not a regular file: alzmri writes its outputs only to regular "
+                               "files (give a file path)")
+    return target
 
 
 def _mode_for(path: Path) -> int:

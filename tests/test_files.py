@@ -51,3 +51,30 @@ def test_an_atomic_write_gets_the_permissions_a_plain_write_would(tmp_path):
     os.chmod(atomic, 0o640)
     write_text_atomically(atomic, "y")  # a rewrite keeps the file's own permissions
     assert stat.S_IMODE(atomic.stat().st_mode) == 0o640
+
+
+def test_a_write_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(tmp_path):
+    target, link = tmp_path / "real.json", tmp_path / "link.json"
+    target.write_text("old")
+    link.symlink_to(target)
+    write_text_atomically(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_a_fifo_or_a_folder_is_never_replaced(tmp_path):
+    import os
+    import stat
+
+    from alzmri.cli.options import check_output_file
+    from alzmri.errors import NotWritableError
+
+    fifo, link = tmp_path / "fifo", tmp_path / "out.json"
+    os.mkfifo(fifo)
+    link.symlink_to(fifo)
+    for path in (fifo, link, tmp_path):
+        with pytest.raises(NotWritableError, match="not a regular file"):
+            write_text_atomically(path, "{}")
+        with pytest.raises(NotWritableError, match="not a regular file"):
+            check_output_file(str(path), "--json")  # refused before the work starts
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "out.json"]  # no temporary file left

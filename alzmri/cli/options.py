@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from alzmri.config import PRESETS, get_config
-from alzmri.errors import NotWritableError
-from alzmri.files import ensure_writable
+from alzmri.files import ensure_writable, regular_target
 from alzmri.leakage.splits import PROTOCOLS
 
 
@@ -17,15 +15,15 @@ def overrides(args: argparse.Namespace, *names: str) -> dict:
 
 
 def check_output_file(path: str | None, option: str) -> None:
-    """An output file's folder must be writable and the file not a folder, checked before the work starts.
+    """An output file's folder must be writable and the file (or a link's target) a regular file or none yet,
+    checked before the work starts.
 
     Raises:
-        NotWritableError: the folder cannot be written, or ``path`` is a folder.
+        NotWritableError: the folder cannot be written, or ``path`` is a folder, a device, a pipe or a socket.
     """
     if path:
-        ensure_writable(Path(path).parent, f"the folder of {option}")
-        if Path(path).is_dir():
-            raise NotWritableError(f"{path} ({option}) is a folder, not a file")
+        target = regular_target(path)
+        ensure_writable(target.parent, f"the folder of {option}")
 
 
 def train_config(args: argparse.Namespace):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
+import sys
 
-from alzmri.errors import MissingDependencyError
+from alzmri.errors import MissingDependencyError, SettingsError
 
 #: Where the key comes from when ``--api-key`` is not given.
 KEY_ENV = "ALZMRI_API_KEY"
@@ -34,21 +37,70 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return False
 
 
+#: Host names that reach a loopback address: a server started on one answers to these (DNS rebinding aside).
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "::1"]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, taken before the run is loaded, so a bad address costs one line, not
+    the seconds of loading TensorFlow and the model.
+
+    Raises:
+        SettingsError: a port outside 1-65535, a host that does not resolve, or an address in use or not allowed.
+    """
+    if not 1 <= port <= 65535:
+        raise SettingsError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise SettingsError(f"--host {host!r} is not an address of this machine ({err})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port just freed is free
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as err:
+        sock.close()
+        cause = "in use by another program" if err.errno == errno.EADDRINUSE else (err.strerror or str(err))
+        raise SettingsError(f"cannot listen on {host}:{port} (--host, --port): {cause}") from None
+    return sock
+
+
+def served_hosts(host: str) -> list[str] | None:
+    """The host names the server answers to: the one it listens on, and the loopback names for a loopback address;
+    None (any) for all interfaces (0.0.0.0, ::), where any name may reach it."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return [host, *LOOPBACK_NAMES] if host in LOOPBACK_NAMES or host.startswith("127.") else [host]
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Load the run once, then serve it with uvicorn until interrupted; a missing or broken run fails at start
-    with :func:`alzmri.models.runs.load_run`'s one line, and a missing FastAPI says which extra to install."""
+    """Check the key and the address, load the run once, then serve it with uvicorn until interrupted; a bad key,
+    port or host, a missing or broken run fail at start with one line, and a missing FastAPI says which extra to
+    install."""
     try:
         import uvicorn
 
-        from alzmri.serve.app import create_app
+        from alzmri.serve.app import check_api_key, create_app
     except ImportError as err:
         raise MissingDependencyError(f"`alzmri serve` needs FastAPI and uvicorn ({err.name} is missing): "
                                      "pip install -e .[serve]") from None
+    key = args.api_key or os.environ.get(KEY_ENV) or None
+    check_api_key(key)
+    sock = bind(args.host, args.port)
+    if served_hosts(args.host) is None and key is None:
+        print(f"WARNING --host {args.host} without an API key: every machine that reaches this one can use the "
+              f"server; set ${KEY_ENV}", file=sys.stderr, flush=True)
     limit_malloc_arenas()
-    app = create_app(args.run, api_key=args.api_key or os.environ.get(KEY_ENV) or None)
-    print(f"Serving run {app.state.run.path.name} on http://{args.host}:{args.port}/ (API: /docs; "
-          f"API key {'required' if args.api_key or os.environ.get(KEY_ENV) else 'not required'})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    try:
+        app = create_app(args.run, api_key=key, hosts=served_hosts(args.host))
+        print(f"Serving run {app.state.run.path.name} on http://{args.host}:{args.port}/ (read once, now; API: "
+              f"/openapi.json; API key {'required' if key else 'not required'})", flush=True)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it stopped on: a clean stop
+        pass
+    finally:
+        sock.close()
     return 0
 
 
@@ -60,5 +112,6 @@ def add_serve(sub) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--api-key", dest="api_key",
                    help=f"key that /model, /predict and /gradcam need in the X-API-Key header (/health, the page and "
-                        f"/docs stay open; default: ${KEY_ENV}; none: all open)")
+                        f"/openapi.json stay open). Prefer ${KEY_ENV}: a key on the command line shows in `ps` to "
+                        f"every user of this machine")
     p.set_defaults(func=serve)

@@ -179,11 +179,20 @@ class DatasetIndex:
 
 
 def to_8bit(im: Image.Image) -> Image.Image:
-    """An 8-bit grey or RGB copy of any PIL image (16-bit scaled, transparency on black, palette expanded)."""
+    """An 8-bit grey or RGB copy of any PIL image (16-bit and float scaled, transparency on black, palette expanded).
+
+    16-bit, 32-bit and float images are scaled from zero (or their lowest value, if negative) to their highest.
+
+    Raises:
+        ValueError: a float image holding NaN or infinite values (it has no scale to draw it by).
+    """
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        top = arr.max() or 1.0
-        return Image.fromarray((np.clip(arr / top, 0, 1) * 255).round().astype(np.uint8), "L")
+        if not np.isfinite(arr).all():
+            raise ValueError("an image with pixel values that are not numbers (NaN or infinite)")
+        low = min(float(arr.min(initial=0.0)), 0.0)
+        span = (arr.max(initial=0.0) - low) or 1.0
+        return Image.fromarray((np.clip((arr - low) / span, 0, 1) * 255).round().astype(np.uint8), "L")
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         out = Image.new("RGB", rgba.size)

@@ -7,8 +7,9 @@ sees a file at prediction time exactly as it saw its training images.
 from __future__ import annotations
 
 import functools
-
+import io
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from alzmri.data.datasets import existing_path, is_visible, to_8bit
 
-from alzmri.errors import DatasetError
+from alzmri.errors import DatasetError, ImageError
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -119,20 +120,84 @@ def collect_image_files(inputs: list[str]) -> list[Path]:
     return files
 
 
-def decode_image_file(path: Path) -> np.ndarray:
-    """One image file as uint8 RGB (H, W, 3), fully decoded and checked; clear errors otherwise."""
-    if path.stat().st_size == 0:
-        raise DatasetError(f"{path} is an empty file (0 bytes)")
+#: Pillow's formats an image file or upload is opened as: raster formats with decoders of Pillow's own. Never every
+#: plugin Pillow knows: EPS and PDF hand the file to Ghostscript, and a format nobody sends is only attack surface.
+RASTER_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "GIF", "WEBP", "PPM")
+#: Pixels an image may decode to: a slice is a few hundred pixels a side; more is refused before it is decoded
+#: (Pillow's own limit, ``Image.MAX_IMAGE_PIXELS``, is 89 M pixels and only warns).
+MAX_PIXELS = 4096 * 4096
+#: Longest side and most elongated shape an image may have. The resize to the model's input costs memory in
+#: proportion to the longest side, not the pixels: a 16,000,000 x 1 PNG of 15 KB took 6 GB.
+MAX_SIDE = 4096
+MAX_ASPECT = 8
+#: Decoded images with a longer side are first shrunk by a whole factor (Pillow's box ``reduce``) to at most this,
+#: so no full-size copy of a large image waits anywhere or reaches TensorFlow's resize.
+REDUCE_TO = 1024
+#: What an MRI user with a volume should do (a refusal of a file that is no accepted image says it).
+MRI_HINT = ("an MRI volume (NIfTI, DICOM) is read by exporting its axial slices as PNG or JPEG files first "
+            "(docs/data.md)")
+
+
+def _check_shape(im: Image.Image, name: str, max_pixels: int) -> None:
+    """Refuse, from its header alone, an image whose decoding or resizing would cost more than a slice's.
+
+    Raises:
+        ImageError: too many pixels, a side too long or a shape too elongated (413), or several pages or frames
+            (422).
+    """
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageError(name, f"too large to decode safely ({width}x{height} pixels, over {max_pixels:,}: refused "
+                               "as a decompression bomb)", 413)
+    if max(width, height) > MAX_SIDE or max(width, height) > MAX_ASPECT * max(1, min(width, height)):
+        raise ImageError(name, f"too large to decode safely ({width}x{height} pixels: a slice is about square, at "
+                               f"most {MAX_SIDE} pixels a side and {MAX_ASPECT}:1)", 413)
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        raise ImageError(name, f"a multi-page or animated image ({frames} pages or frames): only the first would be "
+                               "read, so send each slice as a file of its own", 422)
+
+
+def decode_slice(source: Path | bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """One image file or upload as uint8 RGB (H, W, 3): the one way ``predict``, ``gradcam`` and the server read a
+    slice. Opened only as :data:`RASTER_FORMATS`, checked from its header before it is decoded, decoded fully (a
+    truncated file is caught), and a side over :data:`REDUCE_TO` shrunk by a whole factor.
+
+    Args:
+        source: a file path, or an upload's bytes (read from memory: an upload never touches the disk).
+        name: what a refusal calls it (the path, or the upload's name as sent).
+        max_pixels: most pixels it may decode to.
+
+    Returns:
+        The slice (the model's resize comes later, the same as training's).
+
+    Raises:
+        ImageError: empty (400), not an accepted image (415), too large or not slice-shaped (413), several pages,
+            truncated, corrupt or holding no numbers (422); each names the file.
+    """
+    if (len(source) if isinstance(source, (bytes, bytearray)) else Path(source).stat().st_size) == 0:
+        raise ImageError(name, "an empty file (0 bytes)", 400)
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source,
+                        formats=RASTER_FORMATS) as im:
+            _check_shape(im, name, max_pixels)
+            if im.format == "JPEG" and max(im.size) > REDUCE_TO:
+                im.draft(im.mode, (REDUCE_TO, REDUCE_TO))  # decoded at a reduced scale by the JPEG decoder itself
             im.load()
-            return np.asarray(to_8bit(im).convert("RGB"))
-    except UnidentifiedImageError as err:
-        raise DatasetError(f"{path} is not an image") from err
+            image = to_8bit(im)
+            factor = -(-max(image.size) // REDUCE_TO)
+            return np.asarray((image.reduce(factor) if factor > 1 else image).convert("RGB"))
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(name, f"not an image of an accepted format ({', '.join(RASTER_FORMATS)}); {MRI_HINT}",
+                         415) from None
     except Image.DecompressionBombError as err:
-        raise DatasetError(f"{path} is too large to decode safely ({err})") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise DatasetError(f"{path} is unreadable (truncated or corrupt: {err})") from err
+        raise ImageError(name, f"too large to decode safely ({err})", 413) from None
+    except (OSError, SyntaxError) as err:
+        raise ImageError(name, f"unreadable (truncated or corrupt: {err})", 422) from None
+    except ValueError as err:
+        raise ImageError(name, f"unreadable ({err})", 422) from None
 
 
 def read_images_for_model(paths: list[Path], image_size: int) -> np.ndarray:
@@ -156,7 +221,7 @@ def read_readable_images(paths: list[Path], image_size: int) -> tuple[np.ndarray
     """
     def attempt(path: Path):
         try:
-            return decode_image_file(path)
+            return decode_slice(path, str(path))
         except DatasetError as err:
             return str(err)
 
@@ -172,6 +237,32 @@ def read_readable_images(paths: list[Path], image_size: int) -> tuple[np.ndarray
     for members in by_shape.values():
         out[members] = to_rgb(resize_for_model(np.stack([decoded[i] for i in members]), image_size)).numpy()
     return out, read, problems
+
+
+@contextmanager
+def files_kept(frame: pd.DataFrame, during: str, hint: str = ""):
+    """Turn a file of ``frame`` deleted while TensorFlow reads it (a raw ``NotFoundError`` from deep in tf.data)
+    into one line naming the file.
+
+    Args:
+        frame: the rows being read (a ``path`` column).
+        during: what was running, for the message (e.g. "cv fold 2 of 5").
+        hint: what to do next, added to the message.
+
+    Raises:
+        DatasetError: a file of ``frame`` is gone and reading failed on it; other errors pass unchanged.
+    """
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.NotFoundError, FileNotFoundError):
+        missing = [p for p in frame["path"].astype(str) if not Path(p).exists()]
+        if not missing:
+            raise
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DatasetError(f"{missing[0]}{more} vanished during {during}: the data changed while it was read. "
+                           f"Restore it, or index the data again{hint}") from None
 
 
 def images_only(images, labels):

@@ -26,6 +26,7 @@ import pandas as pd
 
 from alzmri.config import CLASS_NAMES, Config
 from alzmri.data.datasets import DataWarning
+from alzmri.data.pipeline import files_kept
 from alzmri.errors import SettingsError
 from alzmri.evaluation.compare import MODELS, describe_model, held_out_probabilities, with_ci
 from alzmri.leakage.splits import PreparedData, subject_folds
@@ -178,7 +179,9 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
         if progress and model == "cnn":
             print(f"cv: fold {fold} of {folds}: {fold_run_name(cfg)}")
         asked = ("val", "test") if len(split.part("val")) else ("test",)
-        proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
+        kept = "; the finished folds are saved runs, reused when cv runs again" if model == "cnn" else ""
+        with files_kept(split.frame, f"cv fold {fold} of {folds}", kept):
+            proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
         parts.append(_fold_rows(fold, split, proba))
         val_subjects[fold] = int(split.part("val")["subject"].nunique())
     predictions = pd.concat(parts, ignore_index=True)

@@ -30,7 +30,7 @@ from alzmri.models.classifier import predict_frame
 from alzmri.models.provenance import DISCLAIMER, describe_run
 from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
                                 write_metrics)
-from alzmri.evaluation.subjects import (SUBJECT_SOURCES, Reference, any_dementia_view, folder_subjects,
+from alzmri.evaluation.subjects import (SUBJECT_SOURCES, Reference, any_dementia_view, folder_notes, folder_subjects,
                                        similarity_subjects, subject_level, subject_votes, training_evidence,
                                        voting_weights)
 from alzmri.safe_text import one_line
@@ -360,7 +360,7 @@ def report_images(run, images: np.ndarray, files: list[Path], problems: list[tup
 
 
 def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files: list[Path | str],
-                       problems: list[tuple[Path, str]] | None = None) -> PredictionReport:
+                       problems: list[tuple[Path, str]] | None = None, provenance=None) -> PredictionReport:
     """Say what predictions already made are (the server batches the model over requests and reports each apart).
 
     Args:
@@ -369,6 +369,7 @@ def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files
         scores: their input check, or None for a run that stores none.
         files: where (or from which upload) each row came.
         problems: ``(path, message)`` per file that could not be read.
+        provenance: the run's provenance when already read (a server reads it once, at start); else read now.
 
     Returns:
         The :class:`PredictionReport`.
@@ -378,7 +379,7 @@ def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files
     table.insert(0, "file", [str(p) for p in files])
     table["in_distribution"] = [None] * len(table) if scores is None else scores.in_distribution.tolist()
     table["input_score"] = [None] * len(table) if scores is None else np.round(scores.score, 4).tolist()
-    return PredictionReport(table, list(problems or []), scores, describe_run(run.path, run.metadata))
+    return PredictionReport(table, list(problems or []), scores, provenance or describe_run(run.path, run.metadata))
 
 
 def predict_report(run, paths: list[Path]) -> PredictionReport:
@@ -466,10 +467,16 @@ def predict_subjects_report(run, inputs: list[str], paths: list[Path], subjects:
     """
     if subjects not in SUBJECT_SOURCES:
         raise SettingsError(f"subjects must be one of {list(SUBJECT_SOURCES)}, got {subjects!r}")
-    report = predict_report(run, paths)
+    seen: set[Path] = set()
+    unique = [p for p in paths if not (p.resolve() in seen or seen.add(p.resolve()))]  # a file given twice counts once
+    report = predict_report(run, unique)
     files = [Path(f) for f in report.table["file"]]
+    repeated = len(paths) - len(unique)
+    twice = [f"{repeated} file(s) given more than once, counted once"] if repeated else []
     if subjects == "folders":
-        ids, found = folder_subjects(inputs, files), "one subject per folder (each sub-folder given is one brain)"
+        notes = twice + folder_notes(inputs, files)
+        ids = folder_subjects(inputs, files)
+        found = "; ".join(["one subject per folder (each sub-folder given is one brain)", *notes])
     else:
         evidence = training_evidence(run, progress)
         ids = similarity_subjects(files, evidence) if files else np.zeros(0, dtype=str)
@@ -477,6 +484,7 @@ def predict_subjects_report(run, inputs: list[str], paths: list[Path], subjects:
                  f"halfway between neighbouring slices of one brain ({evidence.neighbour:.3f}) and different brains "
                  f"({evidence.different:.3f}) in the run's training data")
         found += "" if evidence.clear else "; that data shows NO clear gap between them, so the subjects are unreliable"
+        found = "; ".join([found, *twice])
     report.table.insert(1, "subject", ids)
     return SubjectReport(report, subject_table(report.table, ids, report.scores), found)
 

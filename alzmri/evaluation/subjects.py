@@ -107,10 +107,15 @@ def subject_level(votes: SubjectVotes, slices: int, config: Config, weights: dic
         ``voting_note`` where no slice position was known and soft voting stood in).
     """
     block = compute_metrics(votes.labels, votes.proba, votes.units, "subject", n_boot, config.seed)
-    block.update(images=int(slices), subjects=int(len(votes.units)), voting="soft" if weights is None else "weighted")
+    dropped_all = weights is not None and not any(w > 0 for w in weights.values())
+    block.update(images=int(slices), subjects=int(len(votes.units)),
+                 voting="soft" if weights is None or dropped_all else "weighted")
     note = units_note(votes.units)
     if note:
         block["note"] = note
+    if dropped_all:
+        block["voting_note"] = (f"weighted voting dropped every slice position (none reached the voting threshold "
+                                f"{config.voting_threshold:g} on the {reference.source} split): soft voting instead")
     if weights is not None:
         block["position_weights"] = {str(p): round(w, 4) for p, w in sorted(weights.items())}
         block["weights_from"] = reference.source
@@ -174,6 +179,26 @@ def folder_subjects(inputs: list[str], files: list[Path]) -> np.ndarray:
         return str(path.parent)
 
     return np.array([subject(Path(f)) for f in files], dtype=str)
+
+
+def folder_notes(inputs: list[str], files: list[Path]) -> list[str]:
+    """What :func:`folder_subjects` did that a reader would not guess: sub-folders without images (no brain), and
+    brains whose images lie in several folders below their sub-folder (``siteA/Non-008/`` and ``siteA/Mild-008/``
+    given as ``siteA``'s parent are one brain, ``siteA``)."""
+    folders = [Path(p).expanduser() for p in inputs if Path(p).expanduser().is_dir()]
+    holding = {Path(f).parent for f in files}
+    notes = []
+    for folder in folders:
+        empty = sorted(d.name for d in folder.iterdir()
+                       if d.is_dir() and not any(h == d or h.is_relative_to(d) for h in holding))
+        if empty:
+            notes.append(f"sub-folders of {folder} without images, so no brain: {', '.join(empty)}")
+    for subject, group in pd.Series([str(h) for h in holding]).groupby(
+            folder_subjects(inputs, [h / "x" for h in holding])):
+        if len(group) > 1:
+            notes.append(f"{subject} holds images in {len(group)} folders below it, taken as one brain (give "
+                         f"{subject} itself to take each of its sub-folders as a brain)")
+    return notes
 
 
 def training_evidence(run, progress: bool = False) -> NeighbourEvidence:

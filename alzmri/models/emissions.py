@@ -4,12 +4,16 @@ Training a network costs energy, and a model card should say how much (the Huggi
 ``co2_eq_emissions``). CodeCarbon estimates the machine's power from its CPU, GPU and memory (measured
 where the hardware reports it, else from the CPU's rated power) and converts energy to CO2-equivalent with
 the grid intensity of ``Config.emissions_country``. It is an estimate, and the tracker is optional: any
-failure of it is recorded as a one-line ``error`` and never fails the training.
+failure of it is recorded as a one-line ``error``, said on the console as a warning, and never fails the
+training; a tracker whose ``stop()`` hangs is waited for :data:`STOP_TIMEOUT_S` at most, so the trained model is
+saved all the same.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import warnings
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -18,6 +22,27 @@ from alzmri.errors import SettingsError
 from alzmri.safe_text import one_line
 
 MEASURE_SECONDS = 15  # how often the tracker samples power
+STOP_TIMEOUT_S = 30.0  # how long a stopping tracker is waited for before the run is saved without its estimate
+
+
+def _stop(tracker, config: Config) -> dict:
+    """The stopped tracker's record, its ``stop()`` waited for :data:`STOP_TIMEOUT_S` at most (in a daemon thread:
+    a hung one is left behind, never waited for again)."""
+    outcome: dict = {}
+
+    def stop() -> None:
+        try:
+            tracker.stop()
+            outcome.update(_record(tracker, config))
+        except Exception as error:  # noqa: BLE001 - an estimate must never cost a training
+            outcome["error"] = one_line(f"not tracked: CodeCarbon failed to measure ({error})")
+
+    thread = threading.Thread(target=stop, name="alzmri-emissions-stop", daemon=True)
+    thread.start()
+    thread.join(STOP_TIMEOUT_S)
+    if thread.is_alive():
+        return {"error": f"not tracked: CodeCarbon did not stop within {STOP_TIMEOUT_S:g} s"}
+    return outcome
 
 
 def _tracker(config: Config):
@@ -75,8 +100,7 @@ def track_emissions(config: Config) -> Iterator[dict]:
         yield record
     finally:
         if tracker is not None:
-            try:
-                tracker.stop()
-                record.update(_record(tracker, config))
-            except Exception as error:  # noqa: BLE001
-                record["error"] = one_line(f"not tracked: CodeCarbon failed to measure ({error})")
+            record.update(_stop(tracker, config))
+        if config.track_emissions and "error" in record:
+            warnings.warn(f"Energy estimate {record['error']} (recorded in the run's metadata)", UserWarning,
+                          stacklevel=3)

@@ -39,6 +39,7 @@ state.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -271,7 +272,7 @@ def load_input_check(run_dir: str | Path) -> InputCheck | None:
     try:
         stat = path.stat()
         return _load_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # a torn file is a BadZipFile
         from alzmri.errors import RunError
 
         raise RunError(f"{path} is not an input check (corrupt or hand-edited? {type(err).__name__}: {err}); "

@@ -287,8 +287,10 @@ def _heat_colour_bar(fig: plt.Figure, axes) -> None:
     bar.ax.tick_params(labelsize=7)
 
 
-def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str = "") -> plt.Figure:
-    """Each slice above its Grad-CAM overlay, at the slice's own shape, with a colour bar.
+def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str = "", across: bool = False
+                    ) -> plt.Figure:
+    """Each slice above its Grad-CAM overlay (``across``: beside it, one slice a row), at the slice's own shape,
+    with a colour bar.
 
     ``images`` may be the slices as stored (any height and width, grey or RGB) while ``heatmaps`` are at the
     model's square size: each map is resized to its slice (:func:`alzmri.explain.gradcam.map_to_shape`), never the
@@ -296,18 +298,20 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
     """
     from alzmri.explain.gradcam import map_to_shape, overlay
 
-    fig, axes = plt.subplots(2, len(images), figsize=(2.0 * len(images) + 1.2, 4.6), squeeze=False,
-                             layout="constrained")
-    for col, (image, heat, label) in enumerate(zip(images, heatmaps, titles)):
+    n = len(images)
+    fig, axes = plt.subplots(n if across else 2, 2 if across else n, squeeze=False, layout="constrained",
+                             figsize=(7.0, 3.4 * n) if across else (2.0 * n + 1.2, 4.6))
+    pairs = axes if across else axes.T  # one (slice, overlay) pair of axes per image
+    for (shown, heated), image, heat, label in zip(pairs, images, heatmaps, titles):
         grey = np.asarray(image).astype(np.uint8)
         grey = grey if grey.ndim == 2 else grey[..., :3].mean(axis=-1).astype(np.uint8)
-        axes[0][col].imshow(grey, cmap="gray", vmin=0, vmax=255)
-        axes[1][col].imshow(overlay(grey, map_to_shape(heat, grey.shape)))
-        axes[0][col].set_title("\n".join(plot_text(line) for line in str(label).split("\n")), fontsize=7)
-        for row in range(2):
-            axes[row][col].set_xticks([])
-            axes[row][col].set_yticks([])
-    _heat_colour_bar(fig, axes[1, :].tolist())
+        shown.imshow(grey, cmap="gray", vmin=0, vmax=255)
+        heated.imshow(overlay(grey, map_to_shape(heat, grey.shape)))
+        shown.set_title("\n".join(plot_text(line) for line in str(label).split("\n")), fontsize=9 if across else 7)
+        for ax in (shown, heated):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    _heat_colour_bar(fig, pairs[:, 1].tolist())
     fig.suptitle(title or "Grad-CAM (red: evidence for the predicted class)", fontsize=10)
     return fig
 
@@ -521,14 +525,14 @@ def write_overlays(run, images: np.ndarray, files: list[Path], unlike: list[bool
     Returns:
         The written paths, in the order of ``files``.
     """
-    from alzmri.data.pipeline import decode_image_file
+    from alzmri.data.pipeline import decode_slice
     from alzmri.explain.gradcam import gradcam_batches
 
     names, written = overlay_names(files), []
     for start, maps, chosen in gradcam_batches(run.model, images, layer_name=layer_name, plus_plus=plus_plus):
         for i, heat, cls in zip(range(start, start + len(maps)), maps, chosen):
             label = f"{files[i].name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if unlike[i] else "")
-            fig = gradcam_gallery([decode_image_file(files[i])], heat[None], [label], title=title)
+            fig = gradcam_gallery([decode_slice(files[i], str(files[i]))], heat[None], [label], title=title)
             written.append(str(save_figure(fig, out / names[i])))
     return written
 

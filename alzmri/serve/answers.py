@@ -10,20 +10,52 @@ from __future__ import annotations
 import io
 import math
 import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from alzmri.config import CLASS_NAMES
 from alzmri.metrics import HEADLINE, p_any_dementia
-from alzmri.models.input_check import COMPONENTS, InputScores, load_input_check
-from alzmri.models.provenance import DISCLAIMER, describe_run
+from alzmri.models.input_check import COMPONENTS, InputCheck, InputScores, load_input_check
+from alzmri.models.provenance import DISCLAIMER, Provenance, describe_run
 from alzmri.voting import vote
 
 _FIGURES = threading.Lock()  # matplotlib's pyplot is not thread-safe: one figure at a time
 
 
-def batch_forward(run):
+@dataclass(frozen=True)
+class Served:
+    """Everything a server answers with, read from the run folder once, at start: the model and its metadata, the
+    input check, the provenance every answer carries and ``GET /model``'s answer (the card and test numbers).
+
+    A server so answers with one run from start to stop: a run folder moved away, or retrained with ``--replace``,
+    meanwhile changes nothing it says until it is restarted.
+    """
+
+    run: object
+    check: InputCheck | None
+    provenance: Provenance
+    model: dict
+    loaded: str
+
+
+def load_served(run_dir: str | Path) -> Served:
+    """Read a run for serving, all of it at once (:class:`Served`).
+
+    Raises:
+        RunError: the run is missing or broken, or its input check is unreadable (each one line).
+    """
+    from alzmri.models.runs import load_run
+
+    run = load_run(run_dir)
+    check, provenance = load_input_check(run.path), describe_run(run.path, run.metadata)
+    loaded = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return Served(run, check, provenance, model_answer(run, provenance, loaded), loaded)
+
+
+def batch_forward(served: Served):
     """The server's forward pass: slices (n, size, size, 3) to row-aligned ``proba``, and the input check's
     ``score`` and components (``check:<name>``) where the run stores a check.
 
@@ -35,10 +67,10 @@ def batch_forward(run):
     from alzmri.models.classifier import compiled_forward
     from alzmri.models.input_check import with_features
 
-    both = with_features(run.model)
+    both = with_features(served.run.model)
     merged = compiled_forward(keras.Model(both.inputs, keras.layers.Concatenate(name="proba_and_features")(both.outputs),
                                           name="served"))
-    check, n_classes = load_input_check(run.path), len(CLASS_NAMES)
+    check, n_classes = served.check, len(CLASS_NAMES)
 
     def forward(images: np.ndarray) -> dict[str, np.ndarray]:
         out = merged(np.asarray(images, np.float32)).numpy()
@@ -52,19 +84,18 @@ def batch_forward(run):
     return forward
 
 
-def input_scores(run, rows: dict[str, np.ndarray]) -> InputScores | None:
+def input_scores(served: Served, rows: dict[str, np.ndarray]) -> InputScores | None:
     """A request's input check from its rows of :func:`batch_forward`; None for a run that stores no check."""
-    check = load_input_check(run.path)
-    if check is None or "score" not in rows:
+    if served.check is None or "score" not in rows:
         return None
-    return InputScores(rows["score"], {name: rows[f"check:{name}"] for name in COMPONENTS}, check.threshold)
+    return InputScores(rows["score"], {name: rows[f"check:{name}"] for name in COMPONENTS}, served.check.threshold)
 
 
-def prediction_answer(run, names: list[str], rows: dict[str, np.ndarray], per_slice_only: bool = False) -> dict:
+def prediction_answer(served: Served, names: list[str], rows: dict[str, np.ndarray], per_slice_only: bool = False) -> dict:
     """``POST /predict``'s answer for one request's slices.
 
     Args:
-        run: the loaded run.
+        served: the run as served.
         names: each slice's upload name (echoed, never used as a path).
         rows: the request's rows of :func:`batch_forward`.
         per_slice_only: do not combine the slices into one subject's answer.
@@ -75,12 +106,13 @@ def prediction_answer(run, names: list[str], rows: dict[str, np.ndarray], per_sl
     """
     from alzmri.evaluation.evaluate import report_predictions
 
-    report = report_predictions(run, rows["proba"], input_scores(run, rows), names)
+    report = report_predictions(served.run, rows["proba"], input_scores(served, rows), names,
+                                provenance=served.provenance)
     predictions = [{"file": row["file"], "predicted": row["prediction"],
                     "probabilities": {c: round(float(row[c]), 6) for c in CLASS_NAMES},
                     "in_distribution": row["in_distribution"], "input_score": row["input_score"]}
                    for row in report.table.to_dict(orient="records")]
-    answer = {"run": run.path.name, "predictions": predictions}
+    answer = {"run": served.provenance.run, "predictions": predictions}
     if len(names) >= 2 and not per_slice_only:
         answer["subject"] = subject_answer(rows["proba"])
     return finite({**answer, "warnings": report.warnings, "input_check": report.input_summary, "note": DISCLAIMER})
@@ -114,14 +146,14 @@ def finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def test_metrics(run) -> dict:
+def test_metrics(run, provenance: Provenance) -> dict:
     """The run's test numbers: slice level, subject level and any-dementia where its evaluation wrote them (an
     undefined number is null)."""
     from alzmri.models.runs import read_metrics
 
     test = read_metrics(run.path).get("test")
     if not isinstance(test, dict):
-        return {"evaluated": False, "note": describe_run(run.path, run.metadata).test_text}
+        return {"evaluated": False, "note": provenance.test_text}
     any_dementia = test.get("any_dementia")
     return finite({"evaluated": True, "slice": headline(test), "subject": headline(test.get("subject_level")),
                    "any_dementia": any_dementia if isinstance(any_dementia, dict) else None})
@@ -135,17 +167,20 @@ def card_text(run_dir: Path) -> str:
     return card_body(run_dir) if (run_dir / CARD_FILE).exists() else model_card(run_dir)
 
 
-def model_answer(run) -> dict:
-    """``GET /model``'s answer: what the run is, what it learnt from, how it scored, its card."""
+def model_answer(run, provenance: Provenance, loaded: str) -> dict:
+    """``GET /model``'s answer: what the run is, what it learnt from, how it scored, its card, and when the server
+    read it (it answers with that run until restarted)."""
     from alzmri.models.classifier import describe_backbone
 
-    meta, provenance = run.metadata, describe_run(run.path, run.metadata)
+    meta = run.metadata
     data = {key: provenance.data[key] for key in ("name", "synthetic", "fingerprint")}
     return {"run": run.path.name, "classes": list(CLASS_NAMES), "image_size": run.image_size,
             "backbone": describe_backbone(str(meta.get("backbone", "?")), (meta.get("config") or {}).get("backbone_end")),
             "weights": meta.get("weights"), "training_data": data, "protocol": meta.get("split"),
-            "labels": meta.get("labels", "true"), "test": test_metrics(run), "summary": provenance.text,
-            "warnings": provenance.warnings, "model_card": card_text(run.path), "note": DISCLAIMER}
+            "labels": meta.get("labels", "true"), "test": test_metrics(run, provenance), "summary": provenance.text,
+            "warnings": provenance.warnings, "model_card": card_text(run.path),
+            "loaded": f"{loaded}: read once when the server started; it answers with this run until restarted",
+            "note": DISCLAIMER}
 
 
 def explained_class(name: str | None) -> int | None:
@@ -165,18 +200,20 @@ def explained_class(name: str | None) -> int | None:
     return CLASS_NAMES.index(canonical)
 
 
-def gradcam_png(run, name: str, slice_rgb: np.ndarray, maps: np.ndarray, explained: int) -> bytes:
-    """The Grad-CAM figure of one slice as PNG bytes: the slice at its own shape above its overlay, a colour bar,
-    and a title naming the run, its data and that it is not a diagnosis."""
+def gradcam_png(served: Served, name: str, slice_rgb: np.ndarray, maps: np.ndarray, explained: int,
+                unlike: bool | None) -> bytes:
+    """The Grad-CAM figure of one slice as PNG bytes: the slice at its own shape beside its overlay, a colour bar,
+    a caption saying when the input check finds the slice unlike the run's training data (as ``alzmri gradcam``'s
+    does), and a title naming the run, its data and that it is not a diagnosis."""
     import matplotlib.pyplot as plt
 
     from alzmri.reporting.plots import gradcam_gallery
 
-    title = describe_run(run.path, run.metadata).figure_title(
-        f"Grad-CAM (red: evidence for {CLASS_NAMES[explained]}); not a diagnosis")
+    title = served.provenance.figure_title(f"Grad-CAM (red: evidence for {CLASS_NAMES[explained]}); not a diagnosis")
+    label = f"{name}\nevidence for {CLASS_NAMES[explained]}" + ("\nUNLIKE its training data" if unlike else "")
     buffer = io.BytesIO()
     with _FIGURES:
-        fig = gradcam_gallery([slice_rgb], maps[:1], [f"{name}\nevidence for {CLASS_NAMES[explained]}"], title=title)
+        fig = gradcam_gallery([slice_rgb], maps[:1], [label], title=title, across=True)
         fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
     return buffer.getvalue()

@@ -2,30 +2,36 @@
 
 A request's multipart body is parsed as it streams in (python-multipart, the parser Starlette itself uses),
 so a request over the limits is refused after at most one limit's worth of bytes, not once it has all
-arrived. Starlette's own form parsing is not used because it spools any file over 1 MB to a temporary
-file on disk; here nothing is written to disk, and an upload's name is only ever echoed back, never used
-as a path.
+arrived; a body that arrives too slowly (under a minimum rate after a grace period, or not within a deadline) is
+refused too, so a client trickling bytes holds nothing for long; and the bodies held at once share one budget.
+Starlette's own form parsing is not used because it spools any file over 1 MB to a temporary file on disk; here
+nothing is written to disk, and an upload's name is only ever echoed back, never used as a path.
 """
 
 from __future__ import annotations
 
-import io
+import asyncio
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from alzmri.data.datasets import to_8bit
-from alzmri.errors import UploadError
+from alzmri.data.pipeline import MAX_PIXELS, decode_slice
+from alzmri.errors import ImageError, ServiceBusyError, UploadError
 
 #: The multipart field the slices come in.
 FIELD = "files"
 MAX_FILE_BYTES = 20 * 2**20
 MAX_FILES = 64
 MAX_REQUEST_BYTES = 200 * 2**20
-#: Pixels an upload may decode to: a slice is a few hundred pixels a side; more is refused as a decompression
-#: bomb before it is decoded (Pillow's own limit, ``Image.MAX_IMAGE_PIXELS``, is 89 M pixels and only warns).
-MAX_PIXELS = 4096 * 4096
+#: Bytes of request bodies the server holds at once, over all requests (four whole requests at the limit).
+MAX_BODY_BUDGET = 4 * MAX_REQUEST_BYTES
+#: A body must arrive at this rate (bytes a second) once its grace period is over, and whole within the deadline.
+MIN_BODY_RATE = 64 * 2**10
+BODY_GRACE_S = 5.0
+BODY_DEADLINE_S = 120.0
 #: Characters of an upload's name kept (it is only echoed back, in answers and figure titles).
 MAX_NAME = 200
 #: Content types accepted for a file part: any image, or none said (curl's default for unknown suffixes).
@@ -34,12 +40,55 @@ GENERIC_TYPES = {"", "application/octet-stream"}
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may send (the defaults are the documented limits; tests pass smaller ones)."""
+    """What one request may send, and how slowly (the defaults are the documented limits; tests pass smaller ones)."""
 
     max_file_bytes: int = MAX_FILE_BYTES
     max_files: int = MAX_FILES
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_pixels: int = MAX_PIXELS
+    max_body_budget: int = MAX_BODY_BUDGET
+    min_body_rate: float = MIN_BODY_RATE
+    body_grace_s: float = BODY_GRACE_S
+    body_deadline_s: float = BODY_DEADLINE_S
+
+    def body_wait(self, started: float, received: int) -> float:
+        """Seconds the next chunk of a body may still take, ``received`` bytes after it started at ``started``
+        (``time.monotonic``): until it falls under the minimum rate, or the deadline, whichever comes first."""
+        due = min(self.body_grace_s + received / self.min_body_rate, self.body_deadline_s)
+        return started + due - time.monotonic()
+
+
+class BodyBudget:
+    """The bytes of request bodies the server holds at once, shared by all requests (one event loop: no lock).
+
+    A request takes its body's bytes as they arrive and gives them back when it is done with them; a chunk that
+    would pass the budget refuses its request (503, Retry-After), so memory for bodies stays bounded however many
+    clients send at once, and a slow client holds only the little it has sent.
+    """
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+
+    @contextmanager
+    def share(self):
+        """A request's share: yields ``take(n)``, called per chunk; everything taken is given back on leaving.
+
+        Raises:
+            ServiceBusyError: a chunk would pass the budget (503).
+        """
+        taken = 0
+
+        def take(n: int) -> None:
+            nonlocal taken
+            if self.used + n > self.limit:
+                raise ServiceBusyError(f"the server is busy (over {self.limit / 2**20:g} MB of uploads arriving at "
+                                       "once): try again shortly", 503)
+            self.used, taken = self.used + n, taken + n
+
+        try:
+            yield take
+        finally:
+            self.used -= taken
 
 
 @dataclass
@@ -113,18 +162,21 @@ def multipart_boundary(content_type: str) -> bytes:
     return options[b"boundary"]
 
 
-async def read_uploads(request, limits: Limits = Limits()) -> list[Upload]:
+async def read_uploads(request, limits: Limits = Limits(), take: Callable[[int], None] = lambda n: None
+                       ) -> list[Upload]:
     """The files of a multipart request's ``files`` field, read in memory as the body streams in.
 
     Args:
         request: the Starlette request.
-        limits: most bytes a file and the whole body may have, most files.
+        limits: most bytes a file and the whole body may have, most files, how slowly the body may arrive.
+        take: called with each chunk's size before it is kept (:meth:`BodyBudget.share`).
 
     Returns:
         The uploads, in the order sent.
 
     Raises:
-        UploadError: not multipart (415), over a limit (413), malformed (400) or no files (400).
+        UploadError: not multipart (415), over a limit (413), too slow (408), malformed (400) or no files (400).
+        ServiceBusyError: ``take`` refused a chunk (503).
     """
     from python_multipart import MultipartParser
     from python_multipart.exceptions import MultipartParseError
@@ -136,12 +188,13 @@ async def read_uploads(request, limits: Limits = Limits()) -> list[Upload]:
         raise too_big
     collector = _Collector(limits.max_file_bytes, limits.max_files)
     parser = MultipartParser(boundary, collector.callbacks())
-    received = 0
+    received, started, chunks = 0, time.monotonic(), request.stream()
     try:
-        async for chunk in request.stream():
+        while (chunk := await _next_chunk(chunks, limits.body_wait(started, received), limits)) is not None:
             received += len(chunk)
             if received > limits.max_request_bytes:
                 raise too_big
+            take(len(chunk))
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as err:
@@ -151,37 +204,40 @@ async def read_uploads(request, limits: Limits = Limits()) -> list[Upload]:
     return collector.uploads
 
 
+async def _next_chunk(chunks, wait_s: float, limits: Limits) -> bytes | None:
+    """The body's next chunk within ``wait_s`` seconds; None at its end.
+
+    Raises:
+        UploadError: none came in time (408): the body is under the minimum rate or past the deadline.
+    """
+    try:
+        return await asyncio.wait_for(anext(chunks), max(wait_s, 0.0))
+    except StopAsyncIteration:
+        return None
+    except asyncio.TimeoutError:
+        raise UploadError(f"the body arrived too slowly (a body must arrive at {limits.min_body_rate / 2**10:g} KB/s "
+                          f"after its first {limits.body_grace_s:g} s, and whole within {limits.body_deadline_s:g} s)",
+                          408) from None
+
+
 def decode_upload(upload: Upload, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """One upload as uint8 RGB (H, W, 3), fully decoded in memory and checked.
+    """One upload as uint8 RGB (H, W, 3), decoded from memory by :func:`alzmri.data.pipeline.decode_slice` (the
+    path ``alzmri predict`` reads files by: the same formats, limits and answers).
 
     Args:
         upload: the file as received.
         max_pixels: most pixels it may decode to.
 
     Returns:
-        The slice at its own size (the model's resize comes later, the same as training's).
+        The slice, its longest side at most :data:`alzmri.data.pipeline.REDUCE_TO`.
 
     Raises:
-        UploadError: a content type that is not an image's (415), an empty file (400), a decompression bomb (413),
-            not an image (415), or truncated or corrupt (422); each names the file.
+        UploadError: a content type that is not an image's (415), or the refusal of :func:`decode_slice` with its
+            status (400, 413, 415, 422); each names the file.
     """
     if not (upload.content_type.startswith("image/") or upload.content_type in GENERIC_TYPES):
         raise UploadError(f"content type {upload.content_type!r} is not an image's", 415, upload.name)
-    if not upload.data:
-        raise UploadError("empty file (0 bytes)", 400, upload.name)
     try:
-        with Image.open(io.BytesIO(upload.data)) as im:
-            if im.width * im.height > max_pixels:
-                raise UploadError(f"{im.width}x{im.height} pixels: over {max_pixels:,}, refused as a decompression "
-                                  "bomb", 413, upload.name)
-            im.load()
-            return np.asarray(to_8bit(im).convert("RGB"))
-    except UploadError:
-        raise
-    except UnidentifiedImageError:
-        raise UploadError("not an image (Pillow cannot identify it)", 415, upload.name) from None
-    except Image.DecompressionBombError as err:
-        raise UploadError(f"refused as a decompression bomb ({err})", 413, upload.name) from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UploadError(f"truncated or corrupt image ({err})", 422, upload.name) from None
-
+        return decode_slice(bytes(upload.data), upload.name, max_pixels)
+    except ImageError as err:
+        raise UploadError(err.reason, err.status, upload.name) from None

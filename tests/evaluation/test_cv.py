@@ -103,3 +103,23 @@ def test_cnn_folds_are_ordinary_runs_reused_when_finished(small_data, tmp_path, 
     again = cross_validate(small_data, config, "cnn", folds=2, n_boot=20)
     assert capsys.readouterr().out.count("Reusing the finished run") == 2
     assert again.summary["slice_level"]["balanced_accuracy"] == first.summary["slice_level"]["balanced_accuracy"]
+
+
+def test_a_file_deleted_during_cv_is_named_in_one_line(small_data, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from alzmri.errors import DatasetError
+    from alzmri.evaluation import cv
+
+    real = cv.held_out_probabilities
+
+    def vanishing(model, split, config, *args):
+        if config.cv_fold == 2:  # a file of fold 2's split is gone
+            split.frame.loc[split.frame.index[0], "path"] = str(tmp_path / "gone.jpg")  # this fold's own copy
+            tf.io.read_file(str(tmp_path / "gone.jpg"))  # TensorFlow's own NotFoundError, as tf.data raises it
+        return real("probe", split, config, *args)
+
+    monkeypatch.setattr(cv, "held_out_probabilities", vanishing)
+    with pytest.raises(DatasetError, match=r"gone\.jpg vanished during cv fold 2 of 2") as raised:
+        cross_validate(small_data, get_config("smoke"), "probe", folds=2, n_boot=10, progress=False)
+    assert "\n" not in str(raised.value)

@@ -148,3 +148,28 @@ def test_an_unknown_way_to_find_subjects_is_a_settings_error_naming_the_choices(
 
     with pytest.raises(SettingsError, match=r"subjects must be one of \['folders', 'similarity'\], got 'names'"):
         predict_subjects_report(None, [], [], "names")  # refused before any model or file is touched
+
+
+def test_weighted_voting_that_drops_every_position_is_called_soft_and_says_so():
+    frame, proba = _split([("a", MILD, 0, _proba(MILD, 0.6)), ("a", MILD, 1, _proba(NON, 0.6))])
+    config = get_config("smoke").replace(voting="weighted", voting_threshold=1.0)
+    weights = {0: 0.0, 1: 0.0}  # no position reached a perfect score on validation
+    block = subject_level(subject_votes(frame, proba, weights), 2, config, weights, Reference(frame, proba, "val"),
+                          n_boot=10)
+    assert block["voting"] == "soft" and "dropped every slice position" in block["voting_note"]
+    assert "threshold 1" in block["voting_note"]
+
+
+def test_folder_notes_name_empty_sub_folders_and_brains_spread_over_folders(tmp_path):
+    from alzmri.evaluation.subjects import folder_notes
+
+    root = tmp_path / "given"
+    files = [root / "siteA" / "Non-008" / "1.png", root / "siteA" / "Mild-008" / "1.png", root / "anna" / "1.png"]
+    for f in files:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"")
+    (root / "empty-brain").mkdir()
+    notes = folder_notes([str(root)], files)
+    assert any("without images, so no brain: empty-brain" in n for n in notes)
+    assert any(f"{root / 'siteA'} holds images in 2 folders below it, taken as one brain" in n for n in notes)
+    assert not any("anna" in n for n in notes)

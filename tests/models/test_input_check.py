@@ -102,9 +102,11 @@ def test_a_check_survives_saving_and_a_broken_file_is_named(tmp_path):
     assert back.scales == check.scales and (back.threshold, back.k, back.val_images) == (1.3, 3, 5)
     assert all(np.array_equal(back.reference[n], check.reference[n]) for n in COMPONENTS)
     assert load_input_check(tmp_path / "elsewhere") is None  # a run from before the check: none, no error
-    (tmp_path / CHECK_FILE).write_bytes(b"not an npz")
-    with pytest.raises(RunError, match="is not an input check"):
-        load_input_check(tmp_path)
+    whole = (tmp_path / CHECK_FILE).read_bytes()
+    for broken in (b"not an npz", whole[:500], whole[: len(whole) // 2]):  # torn files are BadZipFile or EOFError
+        (tmp_path / CHECK_FILE).write_bytes(broken)
+        with pytest.raises(RunError, match="is not an input check"):
+            load_input_check(tmp_path)
 
 
 def test_texture_of_a_blank_slice_is_flat_and_of_a_ramp_is_one_bin():

@@ -17,7 +17,8 @@ from alzmri.serve.uploads import Limits, MAX_FILE_BYTES, MAX_FILES
 
 
 @pytest.fixture(scope="module")
-def client(smoke_run):
+def client(smoke_run, smoke_evaluation):
+    """The server of the smoke run, once it is evaluated (a server reads the run's test numbers at start)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with TestClient(create_app(smoke_run)) as c:
@@ -44,7 +45,8 @@ def png(width: int, height: int, value: int = 80) -> bytes:
 
 
 def test_health_names_the_run(client, smoke_run):
-    assert client.get("/health").json() == {"status": "ok", "run": smoke_run.name, "api_key_required": False}
+    health = client.get("/health").json()
+    assert health == {"status": "ok", "run": smoke_run.name, "api_key_required": False, "loaded": health["loaded"]}
 
 
 def test_model_says_what_the_run_is(client, smoke_run):
@@ -105,12 +107,12 @@ def test_gradcam_is_a_png_of_the_slice_with_its_overlay(client, slice_files):
     assert other.status_code == 200 and other.content != response.content
 
 
-def test_the_page_and_the_docs_are_served(client):
+def test_the_page_and_the_api_description_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "not a medical device" in page.text and "X-API-Key" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN: it works offline
-    assert client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/model", "/predict", "/gradcam"} <= set(paths)
 
@@ -168,8 +170,8 @@ def test_gradcam_takes_one_slice_and_a_known_class(client, slice_files):
     assert response.status_code == 400 and "NonDemented" in response.json()["error"]
 
 
-def test_an_api_key_guards_the_api_not_health_page_or_docs(tight, slice_files):
-    for path in ("/health", "/", "/docs", "/openapi.json"):
+def test_an_api_key_guards_the_api_not_health_page_or_description(tight, slice_files):
+    for path in ("/health", "/", "/openapi.json"):
         assert tight.get(path).status_code == 200, path
     assert tight.get("/health").json()["api_key_required"] is True
     for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": "s3cret "}):
