@@ -48,7 +48,7 @@ VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
 
 #: Settings read at evaluation or only recorded, never by training: changing them reuses a trained run.
-NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country")
+NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country", "cv_repeats")
 
 #: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
 #: Upper bounds stop a typo from running for hours or filling the disk (``--slices 1000000``).
@@ -74,6 +74,7 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "voting_threshold": (0.0, 1.0, "--voting-threshold"),
     "cv_folds": (2, 50, "--folds"),
     "cv_fold": (0, 50, "cv_fold"),
+    "cv_repeats": (1, 20, "--repeats"),
 }
 
 
@@ -157,6 +158,7 @@ class Config:
     voting_threshold: float = 0.25  # weighted voting drops slice positions whose validation balanced accuracy is below
     cv_folds: int = 5  # folds of `alzmri cv` (over subjects)
     cv_fold: int = 0  # 0: the usual split; k (1..cv_folds): the subject split whose test is fold k of `alzmri cv`
+    cv_repeats: int = 1  # `alzmri cv --repeats`: the folds drawn this many times (fold seeds seed, seed + 1, ...)
     # energy: CodeCarbon's offline tracker (no internet) estimates each training's energy and CO2
     track_emissions: bool = True
     emissions_country: str = "USA"  # ISO 3166 alpha-3 code of the grid's country, for its carbon intensity

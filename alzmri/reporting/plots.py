@@ -543,7 +543,9 @@ def cross_validation(cv, title: str = "") -> plt.Figure:
             fpr, tpr, _ = roc_curve(positive, score)
             roc.plot(fpr, tpr, color=colour, label=f"per {level} (AUC {pooled['auc_any_dementia']:.2f})")
     bars.axhline(0.25, color="k", linestyle="--", linewidth=0.8, label="chance (4 classes)")
-    bars.set_xticks(x, [f"fold {f}" for f in folds["fold"]] + ["pooled\n95% CI"], fontsize=8)
+    names = ([f"fold {f}" for f in folds["fold"]] if summary.get("repeats", 1) == 1 else
+             [f"r{r} f{f}" for r, f in zip(folds["repeat"], folds["fold"])])
+    bars.set_xticks(x, names + ["pooled\n95% CI"], fontsize=8 if len(names) < 8 else 6)
     bars.set_ylim(0, 1)
     bars.set_ylabel("4-class balanced accuracy")
     bars.legend(fontsize=8, frameon=False)

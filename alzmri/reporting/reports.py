@@ -348,7 +348,7 @@ def report_comparison(config, protocols: list[str] | None, model: str, figures: 
     print(DISCLAIMER)
 
 
-def report_cv(config, model: str, figures: str | None, json_path: str | None) -> None:
+def report_cv(config, model: str, figures: str | None, json_path: str | None, against: str | None = None) -> None:
     """``alzmri cv``: prepare the data, cross-validate ``model`` over subjects, print the per-fold table and both
     levels, save the figure (by default under ``figures/cv-<data>-<fingerprint>/``) and the JSON.
 
@@ -357,6 +357,7 @@ def report_cv(config, model: str, figures: str | None, json_path: str | None) ->
         model: one of :data:`alzmri.evaluation.compare.MODELS`.
         figures: the figure's folder.
         json_path: also write the summary as JSON there.
+        against: a reference model scored on the same folds (the paired differences).
     """
     import json
 
@@ -366,9 +367,10 @@ def report_cv(config, model: str, figures: str | None, json_path: str | None) ->
 
     data = prepare_data(config)
     print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
-    result = cross_validate(data, config, model)
+    result = cross_validate(data, config, model, against=against)
     summary = result.summary
-    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects")
+    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects"
+          + (f", drawn {summary['repeats']} times" if summary["repeats"] > 1 else ""))
     print(format_cv(summary))
     folder = Path(figures or Path("figures") / f"cv-{Path(data.root).name}-{data.fingerprint[:8]}")
     fig = plots.stamped_cross_validation(result, data)
