@@ -43,6 +43,8 @@ SYNTH_SEED = 0
 #: The split protocols (explained in :mod:`alzmri.leakage.splits`) and the ways to find subjects (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
+#: How the model of the person pools its slices (:mod:`alzmri.models.person`).
+PERSON_POOLING: tuple[str, ...] = ("mean", "attention")
 #: How a subject's slice probabilities become one answer (:mod:`alzmri.voting`).
 VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
@@ -75,6 +77,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "cv_folds": (2, 50, "--folds"),
     "cv_fold": (0, 50, "cv_fold"),
     "cv_repeats": (1, 20, "--repeats"),
+    "person_slices": (1, 64, "person_slices"),
+    "person_epochs": (1, 1000, "person_epochs"),
 }
 
 
@@ -141,6 +145,15 @@ class Config:
     weights: str | None = None  # "imagenet", None, or a path to a local weights file
     dropout: float = 0.3
     augment: bool = True  # on-the-fly augmentation in stage 2
+    # 2.5-D input: the three channels are the slice below, the slice and the slice above in its brain (positions from
+    # the file names or recovered with the subjects; edge slices repeat their one neighbour), not one slice thrice.
+    # Off until it wins on validation brains (docs/results.md).
+    neighbour_slices: bool = False
+    # the model of the person (`cv --model person`): a shared slice encoder over this many slices of a subject's stack
+    # (evenly spaced by position), pooled into one answer by "mean" or "attention" (learnt weights over the slices)
+    person_slices: int = 16
+    person_pooling: str = "mean"
+    person_epochs: int = 40  # at most; early stopping on the validation subjects (patience) ends it sooner
     # training
     batch_size: int = 32
     head_epochs: int = 10
@@ -181,6 +194,8 @@ class Config:
             (not re.fullmatch(r"[A-Z]{3}", str(self.emissions_country)),
              f"emissions_country must be an ISO 3166 alpha-3 code such as USA, got {self.emissions_country!r}"),
             (self.voting not in VOTING_METHODS, f"voting must be one of {list(VOTING_METHODS)}, got {self.voting!r}"),
+            (self.person_pooling not in PERSON_POOLING,
+             f"person_pooling must be one of {list(PERSON_POOLING)}, got {self.person_pooling!r}"),
         ) if broken]
         if problems:
             raise SettingsError("; ".join(problems))

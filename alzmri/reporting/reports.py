@@ -59,6 +59,7 @@ def print_evaluation(evaluation) -> None:
         print(f"note: no test images of {m['absent_classes']}: their recall is undefined (shown as 0)")
     if "subject_level" in m:
         _print_people(m["subject_level"], m["any_dementia"])
+        _print_three_class(m.get("three_class"))
     if "faithfulness" in m:
         _print_faithfulness(m["faithfulness"])
     if "plausibility" in m:
@@ -74,6 +75,14 @@ def any_dementia_table(view: dict) -> pd.DataFrame:
     return pd.DataFrame([(level.removesuffix("_level"), name, view[level][name], *view[level]["ci95"][name])
                          for level in ("slice_level", "subject_level") for name in ANY_DEMENTIA],
                         columns=["level", "metric", "value", "ci95_low", "ci95_high"])
+
+
+def _print_three_class(view: dict | None) -> None:
+    """The three-class view (Mild and Moderate merged) per slice and per subject, where the metrics hold it."""
+    if view:
+        print("3 classes (Mild and Moderate merged), balanced accuracy: " + ", ".join(
+            f"per {level} {view[f'{level}_level']['balanced_accuracy']:.3f} [{view[f'{level}_level']['ci'][0]:.2f}, "
+            f"{view[f'{level}_level']['ci'][1]:.2f}]" for level in ("slice", "subject")))
 
 
 def _print_people(subjects: dict, view: dict) -> None:

@@ -115,6 +115,26 @@ def test_cv_command_refuses_more_folds_than_subjects_in_one_line(small_root, tmp
     assert len(err.strip().splitlines()) == 1 and "--folds 9" in err and "Traceback" not in err
 
 
+def test_cv_of_the_person_model_tests_every_subject_once_with_one_answer(small_data, monkeypatch):
+    """The cv wiring, with the training replaced by a model of the person that answers from the subject's name (the
+    training itself: tests/models/test_person.py)."""
+    import alzmri.models.person as person
+
+    seen = []
+
+    def by_name(train, val, parts, config, progress=False):
+        seen.append((set(train["subject"]), {name: set(frame["subject"]) for name, frame in parts.items()}))
+        return {name: np.eye(4)[[hash(s) % 4 for s in frame["subject"]]] for name, frame in parts.items()}
+
+    monkeypatch.setattr(person, "person_probabilities", by_name)
+    result = cross_validate(small_data, get_config("smoke"), "person", folds=2, n_boot=20, progress=False)
+    predictions, summary = result.predictions, result.summary
+    assert all(not (train & tested) for train, parts in seen for tested in parts.values())  # no subject on both sides
+    assert summary["subjects_tested"] == small_data.frame.loc[small_data.frame["kind"] == "original", "subject"].nunique()
+    assert (predictions.filter(like="p_").groupby(predictions["subject"]).nunique() == 1).all().all()
+    assert "model of the person" in summary["model_description"]
+
+
 @pytest.mark.slow
 def test_cnn_folds_are_ordinary_runs_reused_when_finished(small_data, tmp_path, capsys):
     from alzmri.models.runs import CARD_FILE, is_finished
