@@ -17,7 +17,7 @@ Runs and caches go to $ALZMRI_RUNS and $ALZMRI_CACHE, by default into the temp f
 The data is only read.
 
 Usage: python benchmarks/cv.py --data DIR --model MODEL [--against REF] [--repeats R] [--neighbour-slices]
-       [--variant NAME] [--folds 5] [--epochs N] [--out docs/results] [--figures docs/figures/real]
+       [--variant NAME] [--folds 5] [--epochs N] [--patience N] [--out docs/results] [--figures docs/figures/real]
 
 Writes docs/results/real_cv_<variant>.json and docs/figures/real/cv_<variant>.png, and redraws
 docs/figures/real/cv_models.png from every real_cv_*.json of the same data.
@@ -48,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--variant", help="the results file's name: real_cv_<variant>.json (default from the options)")
     parser.add_argument("--folds", type=int, default=5, help="folds over subjects (default 5)")
     parser.add_argument("--epochs", type=int, help="cnn only: fine-tuning epochs (default: the demo preset's)")
+    parser.add_argument("--patience", type=int, help="cnn and person: epochs without a better validation loss before "
+                                                     "training stops (default: the demo preset's)")
     parser.add_argument("--figures", type=writable_folder, default=str(FIGURES),
                         help="folder for the figure (default docs/figures/real/)")
     add_out_option(parser)
@@ -69,6 +71,8 @@ def main() -> None:
     config = get_config("demo", data=str(args.data), cv_folds=args.folds, neighbour_slices=args.neighbour_slices)
     if args.epochs is not None:
         config = config.replace(finetune_epochs=args.epochs)
+    if args.patience is not None:
+        config = config.replace(patience=args.patience)
     variant = args.variant or variant_name(args)
     data = prepare_data(config, progress=False)
     if data.synthetic:
@@ -88,7 +92,8 @@ def main() -> None:
 
 #: The settings a trained model's results file records.
 TRAINED_SETTINGS = ("profile", "backbone", "backbone_end", "image_size", "finetune_epochs", "finetune_learning_rate",
-                    "augment", "neighbour_slices", "person_slices", "person_pooling", "seed")
+                    "augment", "patience", "neighbour_slices", "person_slices", "person_pooling", "person_epochs",
+                    "seed")
 
 
 def variant_name(args: argparse.Namespace) -> str:

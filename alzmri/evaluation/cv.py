@@ -182,7 +182,8 @@ def _out_of_fold(data: PreparedData, config: Config, model: str, folds: int, rep
                 warnings.simplefilter("ignore", DataWarning)  # a fold without a rare class is expected
                 split = data.with_protocol("subject", cfg)
             if progress and model in TRAINED:
-                print(f"cv: repeat {repeat} of {repeats}, fold {fold} of {folds}: {fold_run_name(cfg)}")
+                print(f"cv: repeat {repeat} of {repeats}, fold {fold} of {folds}: "
+                      f"{fold_run_name(cfg) if model == 'cnn' else 'the model of the person, trained anew'}")
             asked = ("val", "test") if len(split.part("val")) else ("test",)
             proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
             parts.append(_fold_rows(fold, split, proba).assign(repeat=repeat))

@@ -270,10 +270,23 @@ def _rewrite_card(run_dir: Path) -> None:
                       "are saved", UserWarning, stacklevel=4)
 
 
+def refuse_stack_runs(run) -> None:
+    """Refuse single images for a run trained on 2.5-D input (a slice and its neighbours): it would answer for
+    inputs unlike any it learnt from.
+
+    Raises:
+        SettingsError: the run was trained with ``neighbour_slices``, naming it.
+    """
+    if run.metadata.get("config", {}).get("neighbour_slices"):
+        raise SettingsError(f"{run.path.name} was trained on 2.5-D input (neighbour_slices: a slice and its two "
+                            "neighbours); single images cannot be predicted with it: use evaluate or cv")
+
+
 def predict_images(run, images) -> np.ndarray:
     """Class probabilities for an array of images (checked: shape, size, type; grey → RGB)."""
     from alzmri.models.classifier import as_model_batch
 
+    refuse_stack_runs(run)
     return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
 
 
@@ -291,6 +304,7 @@ def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
     from alzmri.models.input_check import load_input_check, with_features
     from alzmri.models.classifier import as_model_batch
 
+    refuse_stack_runs(run)
     batch = as_model_batch(images, run.image_size)
     check = load_input_check(run.path)
     if not len(batch):

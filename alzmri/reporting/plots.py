@@ -587,7 +587,7 @@ def cv_models(summaries: dict[str, dict], title: str = "", caption: str = "") ->
             ax.bar(x + offset, values, 0.38, color=colour, label=f"per {level}")
             ax.errorbar(x + offset, values, [values - low, high - values], fmt="none", color="k", capsize=3)
         ax.axhline(chance, color="k", linestyle="--", linewidth=0.8, label=chance_label)
-        ax.set_xticks(x, list(summaries))
+        ax.set_xticks(x, list(summaries), rotation=30, ha="right", fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel(label)
         ax.legend(fontsize=8, frameon=False, loc="upper left")
