@@ -10,7 +10,7 @@ fine-tuning epochs, and the results file records the settings they were trained 
 --against REF scores REF on the same folds and adds the paired differences (model minus REF: a paired bootstrap
 over subjects for balanced accuracy, DeLong's test for the any-dementia AUC); --repeats R draws the folds R times and
 pools them; --neighbour-slices feeds the CNN 2.5-D input. Each combination is a variant, named by --variant (default:
-the model, with `-2.5d` and `-x<R>` where they apply), and every variant keeps its own results file: the leaderboard
+the model, with `-2_5d` and `-x<R>` where they apply), and every variant keeps its own results file: the leaderboard
 in docs/results.md quotes them all.
 
 Runs and caches go to $ALZMRI_RUNS and $ALZMRI_CACHE, by default into the temp folder, never into the repository.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def main() -> None:
     if args.patience is not None:
         config = config.replace(patience=args.patience)
     variant = args.variant or variant_name(args)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", variant):  # the docs quote real_cv_<variant> by this name
+        raise SystemExit(f"--variant {variant!r}: use letters, digits, '_' and '-' only")
     data = prepare_data(config, progress=False)
     if data.synthetic:
         raise SystemExit(f"{args.data} is the synthetic demo set: this script measures real slices")
@@ -97,8 +100,8 @@ TRAINED_SETTINGS = ("profile", "backbone", "backbone_end", "image_size", "finetu
 
 
 def variant_name(args: argparse.Namespace) -> str:
-    """The default variant name: the model, ``-2.5d`` with --neighbour-slices, ``-x<R>`` with --repeats R > 1."""
-    return (f"{args.model}{'-2.5d' if args.neighbour_slices else ''}"
+    """The default variant name: the model, ``-2_5d`` with --neighbour-slices, ``-x<R>`` with --repeats R > 1."""
+    return (f"{args.model}{'-2_5d' if args.neighbour_slices else ''}"
             f"{f'-x{args.repeats}' if args.repeats > 1 else ''}")
 
 
