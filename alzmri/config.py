@@ -43,12 +43,14 @@ SYNTH_SEED = 0
 #: The split protocols (explained in :mod:`alzmri.leakage.splits`) and the ways to find subjects (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
+#: How the model of the person pools its slices (:mod:`alzmri.models.person`).
+PERSON_POOLING: tuple[str, ...] = ("mean", "attention")
 #: How a subject's slice probabilities become one answer (:mod:`alzmri.voting`).
 VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
 
 #: Settings read at evaluation or only recorded, never by training: changing them reuses a trained run.
-NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country",
+NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country", "cv_repeats",
                                   "lesson_epochs")
 
 #: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
@@ -75,6 +77,9 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "voting_threshold": (0.0, 1.0, "--voting-threshold"),
     "cv_folds": (2, 50, "--folds"),
     "cv_fold": (0, 50, "cv_fold"),
+    "cv_repeats": (1, 20, "--repeats"),
+    "person_slices": (1, 64, "person_slices"),
+    "person_epochs": (1, 1000, "person_epochs"),
     "lesson_epochs": (1, 20, "lesson_epochs"),
 }
 
@@ -142,6 +147,15 @@ class Config:
     weights: str | None = None  # "imagenet", None, or a path to a local weights file
     dropout: float = 0.3
     augment: bool = True  # on-the-fly augmentation in stage 2
+    # 2.5-D input: the three channels are the slice below, the slice and the slice above in its brain (positions from
+    # the file names or recovered with the subjects; edge slices repeat their one neighbour), not one slice thrice.
+    # Off until it wins on validation brains (docs/results.md).
+    neighbour_slices: bool = False
+    # the model of the person (`cv --model person`): a shared slice encoder over this many slices of a subject's stack
+    # (evenly spaced by position), pooled into one answer by "mean" or "attention" (learnt weights over the slices)
+    person_slices: int = 16
+    person_pooling: str = "mean"
+    person_epochs: int = 40  # at most; early stopping on the validation subjects (patience) ends it sooner
     # training
     batch_size: int = 32
     head_epochs: int = 10
@@ -159,6 +173,7 @@ class Config:
     voting_threshold: float = 0.25  # weighted voting drops slice positions whose validation balanced accuracy is below
     cv_folds: int = 5  # folds of `alzmri cv` (over subjects)
     cv_fold: int = 0  # 0: the usual split; k (1..cv_folds): the subject split whose test is fold k of `alzmri cv`
+    cv_repeats: int = 1  # `alzmri cv --repeats`: the folds drawn this many times (fold seeds seed, seed + 1, ...)
     # energy: CodeCarbon's offline tracker (no internet) estimates each training's energy and CO2
     track_emissions: bool = True
     emissions_country: str = "USA"  # ISO 3166 alpha-3 code of the grid's country, for its carbon intensity
@@ -182,6 +197,8 @@ class Config:
             (not re.fullmatch(r"[A-Z]{3}", str(self.emissions_country)),
              f"emissions_country must be an ISO 3166 alpha-3 code such as USA, got {self.emissions_country!r}"),
             (self.voting not in VOTING_METHODS, f"voting must be one of {list(VOTING_METHODS)}, got {self.voting!r}"),
+            (self.person_pooling not in PERSON_POOLING,
+             f"person_pooling must be one of {list(PERSON_POOLING)}, got {self.person_pooling!r}"),
         ) if broken]
         if problems:
             raise SettingsError("; ".join(problems))

@@ -7,13 +7,20 @@ subject (soft voting), four classes and any dementia against none, with 95 % int
 The `cnn` folds are `demo`-preset runs (one per fold, resumable, reused when finished); --epochs cuts their
 fine-tuning epochs, and the results file records the settings they were trained with.
 
+--against REF scores REF on the same folds and adds the paired differences (model minus REF: a paired bootstrap
+over subjects for balanced accuracy, DeLong's test for the any-dementia AUC); --repeats R draws the folds R times and
+pools them; --neighbour-slices feeds the CNN 2.5-D input. Each combination is a variant, named by --variant (default:
+the model, with `-2_5d` and `-x<R>` where they apply), and every variant keeps its own results file: the leaderboard
+in docs/results.md quotes them all.
+
 Runs and caches go to $ALZMRI_RUNS and $ALZMRI_CACHE, by default into the temp folder, never into the repository.
 The data is only read.
 
-Usage: python benchmarks/cv.py --data DIR --model MODEL [--folds 5] [--epochs N] [--out docs/results]
-       [--figures docs/figures/real]
+Usage: python benchmarks/cv.py --data DIR --model MODEL [--against REF] [--repeats R] [--neighbour-slices]
+       [--variant NAME] [--folds 5] [--epochs N] [--patience N] [--out docs/results] [--figures docs/figures/real]
 
-Writes docs/results/real_cv_<model>.json and docs/figures/real/cv_<model>.png.
+Writes docs/results/real_cv_<variant>.json and docs/figures/real/cv_<variant>.png, and redraws
+docs/figures/real/cv_models.png from every real_cv_*.json of the same data.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -35,8 +43,14 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="the real source set (a folder-per-class directory)")
     parser.add_argument("--model", required=True, choices=list(MODELS))
+    parser.add_argument("--against", choices=list(MODELS), help="a reference scored on the same folds (paired)")
+    parser.add_argument("--repeats", type=int, default=1, help="draws of the folds, pooled (default 1)")
+    parser.add_argument("--neighbour-slices", action="store_true", help="cnn only: 2.5-D input")
+    parser.add_argument("--variant", help="the results file's name: real_cv_<variant>.json (default from the options)")
     parser.add_argument("--folds", type=int, default=5, help="folds over subjects (default 5)")
     parser.add_argument("--epochs", type=int, help="cnn only: fine-tuning epochs (default: the demo preset's)")
+    parser.add_argument("--patience", type=int, help="cnn and person: epochs without a better validation loss before "
+                                                     "training stops (default: the demo preset's)")
     parser.add_argument("--figures", type=writable_folder, default=str(FIGURES),
                         help="folder for the figure (default docs/figures/real/)")
     add_out_option(parser)
@@ -50,38 +64,53 @@ def main() -> None:
     os.environ.setdefault("ALZMRI_CACHE", str(scratch / "cache"))
 
     from alzmri.config import get_config
+    from alzmri.evaluation.compare import TRAINED
     from alzmri.evaluation.cv import cross_validate, format_cv
     from alzmri.leakage.splits import prepare_data
     from alzmri.reporting import plots
 
-    config = get_config("demo", data=str(args.data), cv_folds=args.folds)
+    config = get_config("demo", data=str(args.data), cv_folds=args.folds, neighbour_slices=args.neighbour_slices)
     if args.epochs is not None:
         config = config.replace(finetune_epochs=args.epochs)
+    if args.patience is not None:
+        config = config.replace(patience=args.patience)
+    variant = args.variant or variant_name(args)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", variant):  # the docs quote real_cv_<variant> by this name
+        raise SystemExit(f"--variant {variant!r}: use letters, digits, '_' and '-' only")
     data = prepare_data(config, progress=False)
     if data.synthetic:
         raise SystemExit(f"{args.data} is the synthetic demo set: this script measures real slices")
-    cv = cross_validate(data, config, args.model, args.folds, progress=args.model == "cnn")
+    cv = cross_validate(data, config, args.model, args.folds, progress=args.model in TRAINED, repeats=args.repeats,
+                        against=args.against)
     print(format_cv(cv.summary))
     title = (f"REAL source set ({data.root.name}: {len(data.frame):,} slices of {cv.summary['subjects_tested']} "
-             f"subjects), {args.model}: {args.folds}-fold cross-validation over subjects")
-    drawn = plots.save_figure(plots.stamped_cross_validation(cv, data, title), scratch / f"cv_{args.model}.png")
-    publish_figure(drawn, args.figures / f"cv_{args.model}.png")
+             f"subjects), {variant}: {args.folds}-fold cross-validation over subjects")
+    drawn = plots.save_figure(plots.stamped_cross_validation(cv, data, title), scratch / f"cv_{variant}.png")
+    publish_figure(drawn, args.figures / f"cv_{variant}.png")
     print(f"cross-validated in {cv.summary['seconds']:.0f} s")
-    settings = ({"profile": config.profile, "backbone": config.backbone, "backbone_end": config.backbone_end,
-                 "image_size": config.image_size, "finetune_epochs": config.finetune_epochs}
-                if args.model == "cnn" else None)
-    write_results(f"real_cv_{args.model}", {**cv.summary, "cnn_settings": settings},
-                  args.out)
+    settings = ({key: getattr(config, key) for key in TRAINED_SETTINGS} if args.model in TRAINED else None)
+    write_results(f"real_cv_{variant}", {**cv.summary, "variant": variant, "cnn_settings": settings}, args.out)
     models_figure(data, args, scratch)
 
 
+#: The settings a trained model's results file records.
+TRAINED_SETTINGS = ("profile", "backbone", "backbone_end", "image_size", "finetune_epochs", "finetune_learning_rate",
+                    "augment", "patience", "neighbour_slices", "person_slices", "person_pooling", "person_epochs",
+                    "seed")
+
+
+def variant_name(args: argparse.Namespace) -> str:
+    """The default variant name: the model, ``-2_5d`` with --neighbour-slices, ``-x<R>`` with --repeats R > 1."""
+    return (f"{args.model}{'-2_5d' if args.neighbour_slices else ''}"
+            f"{f'-x{args.repeats}' if args.repeats > 1 else ''}")
+
+
 def models_figure(data, args, scratch: Path) -> None:
-    """Every model measured so far (the ``real_cv_<model>.json`` files in --out), side by side, into the docs."""
-    from alzmri.evaluation.compare import MODELS
+    """Every variant measured so far (the ``real_cv_*.json`` files in --out), side by side, into the docs."""
     from alzmri.reporting import plots
 
-    found = {m: json.loads((args.out / f"real_cv_{m}.json").read_text()) for m in MODELS
-             if (args.out / f"real_cv_{m}.json").exists()}
+    found = {path.stem.removeprefix("real_cv_"): json.loads(path.read_text())
+             for path in sorted(args.out.glob("real_cv_*.json"))}
     found = {m: s for m, s in found.items() if s["data"]["fingerprint"] == data.fingerprint}
     title = (f"REAL source set ({data.root.name}): {args.folds}-fold cross-validation over subjects, pooled "
              "out-of-fold, 95 % intervals over subjects")

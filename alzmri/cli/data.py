@@ -139,12 +139,12 @@ def cv(args: argparse.Namespace) -> int:
     """Cross-validate one model over subjects: every subject tested once, scored per slice and per subject."""
     from alzmri.reporting.reports import report_cv
 
-    given = {"cv_folds": args.folds} if args.folds is not None else {}
+    given = {key: value for key, value in (("cv_folds", args.folds), ("cv_repeats", args.repeats)) if value is not None}
     config = train_config(args).replace(data=args.data, shuffle_labels=False, **overrides(args, "subjects"), **given)
     check_output_file(args.json, "--json")
     if args.figures:
         ensure_writable(args.figures, "--figures")
-    report_cv(config, args.model, args.figures, args.json)
+    report_cv(config, args.model, args.figures, args.json, args.against)
     return 0
 
 
@@ -158,6 +158,10 @@ def add_cv(sub) -> None:
     p.add_argument("--folds", type=int, help=f"folds over subjects (default {get_config(None).cv_folds})")
     p.add_argument("--model", choices=list(MODELS), default="probe",
                    help=f"{MODEL_HELP} (one training per fold: a run each, finished runs reused)")
+    p.add_argument("--repeats", type=int, help=f"draw the folds this many times with different seeds and pool the "
+                                               f"tests (default {get_config(None).cv_repeats})")
+    p.add_argument("--against", choices=list(MODELS), help="a reference model scored on the same folds: the paired "
+                                                           "difference (bootstrap over subjects, DeLong's test)")
     p.add_argument("--subjects", choices=list(SUBJECT_METHODS),
                    help="how to find each slice's subject (default auto: manifest, else names, else similarity)")
     add_model_options(p)

@@ -30,7 +30,7 @@ def train_config(args: argparse.Namespace):
     """The preset named by --profile with the training options that were given ('none' is None)."""
     given = overrides(args, "data", "backbone", "image_size", "seed", "split", "batch_size",
                       "head_epochs", "finetune_epochs", "finetune_blocks", "tensorboard", "shuffle_labels",
-                      "emissions_country")
+                      "emissions_country", "neighbour_slices")
     if args.epochs is not None:
         given["finetune_epochs"] = args.epochs
     for name in ("weights", "backbone_end"):  # 'none' on the command line is None in the config
@@ -58,6 +58,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", dest="image_size", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--neighbour-slices", dest="neighbour_slices", action="store_true", default=None,
+                   help="2.5-D input: the three channels are a slice and its two neighbours in its brain")
     p.add_argument("--emissions-country", dest="emissions_country", metavar="ISO3",
                    help="the country whose grid the CO2 estimate of training assumes (ISO 3166 alpha-3; default USA)")
 

@@ -45,10 +45,48 @@ def resize_for_model(image, image_size: int):
 
 
 def to_rgb(grey):
-    """One grey channel repeated to the three the backbone takes, as float32 0-255."""
+    """One grey channel repeated to the three the backbone takes, as float32 0-255 (three channels, a slice and its
+    neighbours, are only cast)."""
     import tensorflow as tf
 
-    return tf.image.grayscale_to_rgb(tf.cast(grey, tf.float32))
+    images = tf.cast(grey, tf.float32)
+    return images if images.shape[-1] == 3 else tf.image.grayscale_to_rgb(images)
+
+
+#: The columns :func:`with_neighbours` adds: the files of the slice below and above each slice in its brain.
+NEIGHBOUR_COLUMNS = ("path_below", "path_above")
+
+
+def with_neighbours(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each slice's neighbours in its subject's stack, for 2.5-D input (``Config.neighbour_slices``).
+
+    The stack is ordered by ``slice_pos`` (from the file names, or the order recovered with the subjects); a slice's
+    neighbours are the nearest positions below and above it among ``frame``'s rows of the same subject, so a split
+    never reaches into another split for them. An edge slice repeats its one neighbour on both sides (the slice
+    below the lowest is the one above it); a slice with no subject, no known position or no other slice of its
+    subject is its own neighbour (the 2-D input).
+
+    Args:
+        frame: the slices (``path``, ``subject``, ``slice_pos``).
+
+    Returns:
+        A copy with ``path_below`` and ``path_above``.
+    """
+    out = frame.copy()
+    out["path_below"], out["path_above"] = out["path"], out["path"]
+    known = out[(out["subject"].astype(str) != "") & (out["slice_pos"] >= 0)]
+    for _, stack in known.sort_values("slice_pos", kind="stable").groupby("subject", sort=False):
+        if len(stack) < 2:
+            continue
+        paths = stack["path"].to_numpy()
+        below, above = np.concatenate([paths[1:2], paths[:-1]]), np.concatenate([paths[1:], paths[-2:-1]])
+        out.loc[stack.index, "path_below"], out.loc[stack.index, "path_above"] = below, above
+    return out
+
+
+def model_frame(frame: pd.DataFrame, neighbours: bool) -> pd.DataFrame:
+    """The rows as the model reads them: with their neighbours' files where the model takes 2.5-D input."""
+    return with_neighbours(frame) if neighbours else frame
 
 
 @functools.lru_cache(maxsize=4)
@@ -287,6 +325,9 @@ def make_tf_dataset(frame: pd.DataFrame, image_size: int, batch_size: int, train
                     augment: bool = True, seed: int = 0, cache: str | bool = True):
     """A batched ``tf.data`` pipeline of (float32 0-255 RGB images, int labels) for ``frame``'s rows.
 
+    Where ``frame`` has :data:`NEIGHBOUR_COLUMNS` (:func:`model_frame`), the three channels are the slice below, the
+    slice and the slice above (2.5-D input); else one grey slice three times.
+
     ``cache`` keeps the decoded, resized grey images (in memory, or in the file it names) after the
     first pass; leave it off for a pipeline that is read once.
     """
@@ -296,13 +337,19 @@ def make_tf_dataset(frame: pd.DataFrame, image_size: int, batch_size: int, train
     layers = augmentation_layers(seed) if training and augment else None
 
     def decode(path, label):
-        return load_image(path, image_size), label
+        if path.shape.rank == 0:
+            return load_image(path, image_size), label
+        return tf.concat([load_image(path[i], image_size) for i in range(3)], axis=-1), label
 
     def to_float(images, labels):
         images = to_rgb(images)
         return (layers(images, training=True) if layers is not None else images), labels
 
-    ds = tf.data.Dataset.from_tensor_slices((frame["path"].to_numpy(str), frame["label"].to_numpy(np.int32)))
+    if all(column in frame for column in NEIGHBOUR_COLUMNS):  # 2.5-D: below, the slice, above as the channels
+        paths = np.stack([frame[c].to_numpy(str) for c in ("path_below", "path", "path_above")], axis=1)
+    else:
+        paths = frame["path"].to_numpy(str)
+    ds = tf.data.Dataset.from_tensor_slices((paths, frame["label"].to_numpy(np.int32)))
     ds = ds.map(decode, num_parallel_calls=autotune)
     if cache:  # only for data read more than once (epochs); one grey uint8 channel: 1/12 of float32 RGB
         ds = ds.cache(cache if isinstance(cache, str) else "")

@@ -23,15 +23,22 @@ from alzmri.leakage.split_file import ListedSplit
 from alzmri.metrics import any_dementia_scores, balanced_accuracy, chance_level, describe_units, statistic_interval
 from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
 
-MODELS = ("probe", "thumbnail", "atrophy", "cnn")
+MODELS = ("probe", "thumbnail", "atrophy", "cnn", "person")
+#: The models trained by Keras (minutes); the others fit in seconds.
+TRAINED = ("cnn", "person")
 
 
 def describe_model(model: str, config: Config) -> str:
     """What ``model`` is, in words: a baseline's description, or the CNN's backbone and preset."""
     from alzmri.models.classifier import describe_backbone
 
+    if model == "person":
+        from alzmri.models.person import describe_person
+
+        return describe_person(config)
     if model == "cnn":
-        return f"{describe_backbone(config.backbone, config.backbone_end)}, {config.profile} preset"
+        depth = ", 2.5-D input (a slice and its two neighbours)" if config.neighbour_slices else ""
+        return f"{describe_backbone(config.backbone, config.backbone_end)}, {config.profile} preset{depth}"
     return DESCRIPTIONS[model]
 
 
@@ -41,7 +48,8 @@ def held_out_probabilities(model: str, data: PreparedData, config: Config, parts
 
     Args:
         model: one of :data:`MODELS`: a baseline (:func:`alzmri.evaluation.baselines.baseline_probabilities`,
-            seconds) or ``cnn``, the project's classifier trained with ``config`` (a finished run is reused).
+            seconds), ``cnn``, the project's classifier trained with ``config`` (a finished run is reused), or
+            ``person``, the model of the person (:mod:`alzmri.models.person`, trained anew: no run is kept).
         data: split data.
         config: the settings (the CNN's preset and budget).
         parts: the splits to predict.
@@ -53,6 +61,12 @@ def held_out_probabilities(model: str, data: PreparedData, config: Config, parts
     """
     if model not in MODELS:
         raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
+    if model == "person":
+        from alzmri.models.person import person_probabilities
+
+        train = data.part("train")
+        return person_probabilities(train[train["kind"] == "original"], data.part("val"),
+                                    {part: data.part(part) for part in parts}, config, progress)
     if model != "cnn":
         split = data.frame["split"].to_numpy()
         return {part: baseline_probabilities(model, data, split == part) for part in parts}
@@ -61,7 +75,8 @@ def held_out_probabilities(model: str, data: PreparedData, config: Config, parts
     from alzmri.models.training import get_or_train
 
     run = load_run(get_or_train(config, run_name=run_name, data=data, progress=progress))
-    return {part: predict_frame(run.model, data.part(part), run.image_size, config.batch_size) for part in parts}
+    return {part: predict_frame(run.model, data.part(part), run.image_size, config.batch_size,
+                                neighbours=config.neighbour_slices) for part in parts}
 
 
 def any_dementia_auc(labels: np.ndarray, proba: np.ndarray) -> float:

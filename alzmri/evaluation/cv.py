@@ -28,10 +28,11 @@ from alzmri.config import CLASS_NAMES, Config
 from alzmri.data.datasets import DataWarning
 from alzmri.data.pipeline import files_kept
 from alzmri.errors import SettingsError
-from alzmri.evaluation.compare import MODELS, describe_model, held_out_probabilities, with_ci
+from alzmri.evaluation.compare import MODELS, TRAINED, describe_model, held_out_probabilities, with_ci
 from alzmri.leakage.splits import PreparedData, subject_folds
-from alzmri.metrics import (any_dementia_metrics, any_dementia_threshold, balanced_accuracy, compute_metrics,
-                            is_demented, p_any_dementia)
+from alzmri.metrics import (THREE_CLASS_NAMES, any_dementia_metrics, any_dementia_threshold, balanced_accuracy,
+                            compute_metrics, delong_test, is_demented, p_any_dementia, paired_difference_interval,
+                            three_class_metrics)
 from alzmri.models.runs import default_run_name
 from alzmri.voting import slice_units, vote
 
@@ -52,7 +53,7 @@ class CrossValidation:
 
     def level_scores(self, level: str) -> tuple[np.ndarray, np.ndarray]:
         """``(demented, P(any dementia))`` pooled at ``level`` (``slice`` or ``subject``), for an ROC curve."""
-        labels, proba, _ = _level_rows(self.predictions, level)
+        labels, proba, _, _ = _level_rows(self.predictions, level)
         return is_demented(labels), p_any_dementia(proba)
 
 
@@ -83,18 +84,27 @@ def _fold_rows(fold: int, data: PreparedData, proba: dict[str, np.ndarray]) -> p
 
 
 def _units(frame: pd.DataFrame) -> np.ndarray:
-    """Each slice's subject (or its own unit where the subject is unknown)."""
+    """Each slice's subject (or its own unit where the subject is unknown): the unit intervals resample."""
     return slice_units(frame["subject"], frame["relpath"])
 
 
-def _level_rows(predictions: pd.DataFrame, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(labels, proba, threshold)`` per slice, or per subject (soft votes; each subject tested in one fold)."""
+def _tested_units(frame: pd.DataFrame) -> np.ndarray:
+    """Each slice's voting unit: its subject in one repeat of the folds (a subject tested R times votes R times)."""
+    return np.char.add(np.char.add(_units(frame), "#"), frame["repeat"].to_numpy(str))
+
+
+def _level_rows(predictions: pd.DataFrame, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, proba, threshold, subjects)`` per slice, or per subject and repeat (soft votes; in each repeat a
+    subject is tested in one fold); ``subjects`` are the units the intervals resample."""
     proba, labels = predictions[PROBA_COLUMNS].to_numpy(), predictions["label"].to_numpy()
     if level == "slice":
-        return labels, proba, predictions["threshold_slice"].to_numpy()
-    votes = vote(proba, _units(predictions), labels=labels)
-    threshold = predictions.groupby(_units(predictions))["threshold_subject"].first().loc[votes.units]
-    return votes.labels, votes.proba, threshold.to_numpy()
+        return labels, proba, predictions["threshold_slice"].to_numpy(), _units(predictions)
+    tested = _tested_units(predictions)
+    votes = vote(proba, tested, labels=labels)
+    first = predictions.assign(subject_unit=_units(predictions)).groupby(tested)[["threshold_subject",
+                                                                                  "subject_unit"]].first()
+    first = first.loc[votes.units]
+    return votes.labels, votes.proba, first["threshold_subject"].to_numpy(), first["subject_unit"].to_numpy(str)
 
 
 def centred_on_threshold(proba: np.ndarray, threshold: np.ndarray) -> np.ndarray:
@@ -112,8 +122,7 @@ def centred_on_threshold(proba: np.ndarray, threshold: np.ndarray) -> np.ndarray
 def _level_summary(predictions: pd.DataFrame, level: str, n_boot: int, seed: int) -> dict:
     """The pooled metrics of one level: four-class with intervals over subjects, and the any-dementia view
     (sensitivity and specificity at each fold's threshold; the AUC of the pooled P(any dementia))."""
-    labels, proba, threshold = _level_rows(predictions, level)
-    units = _units(predictions) if level == "slice" else None
+    labels, proba, threshold, units = _level_rows(predictions, level)
     four = compute_metrics(labels, proba, units, "subject", n_boot, seed)
     called = any_dementia_metrics(labels, centred_on_threshold(proba, threshold), 0.5, units, "subject", n_boot, seed)
     ranked = any_dementia_metrics(labels, proba, 0.5, units, "subject", n_boot, seed)
@@ -121,7 +130,8 @@ def _level_summary(predictions: pd.DataFrame, level: str, n_boot: int, seed: int
                                               "negatives")},
                     "ci95": {**called["ci95"], "auc": ranked["ci95"]["auc"]}, "auc": ranked["auc"],
                     "distinct_thresholds": sorted({round(float(t), 4) for t in threshold})}
-    return {"images" if level == "slice" else "subjects": int(len(labels)),
+    return {"images" if level == "slice" else "subjects": int(len(np.unique(units)) if level == "subject"
+                                                              else len(labels)),
             "balanced_accuracy": four["balanced_accuracy"], "ci": four["ci95"]["balanced_accuracy"],
             "auc_any_dementia": ranked["auc"], "ci_auc_any_dementia": ranked["ci95"]["auc"],
             **{k: four[k] for k in ("accuracy", "quadratic_kappa", "roc_auc_ovr", "macro_f1", "ci95", "ci_resampled",
@@ -129,13 +139,24 @@ def _level_summary(predictions: pd.DataFrame, level: str, n_boot: int, seed: int
             "any_dementia": any_dementia}
 
 
-def _per_fold(predictions: pd.DataFrame, val_subjects: dict[int, int]) -> list[dict]:
-    """One row per fold: its test subjects and images, validation subjects, and balanced accuracy at both levels."""
+def _three_class(predictions: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """The three-class view (Mild and Moderate merged) at both levels: balanced accuracy and its interval."""
+    def level_block(level: str) -> dict:
+        labels, proba, _, units = _level_rows(predictions, level)
+        return three_class_metrics(labels, proba, units, n_boot, seed)
+
+    return {"classes": list(THREE_CLASS_NAMES), "slice_level": level_block("slice"),
+            "subject_level": level_block("subject")}
+
+
+def _per_fold(predictions: pd.DataFrame, val_subjects: dict[tuple[int, int], int]) -> list[dict]:
+    """One row per repeat and fold: its test subjects and images, validation subjects, and balanced accuracy at both
+    levels."""
     rows = []
-    for fold, part in predictions.groupby("fold"):
-        labels, proba, _ = _level_rows(part, "subject")
-        rows.append({"fold": int(fold), "test_subjects": int(len(labels)), "test_images": int(len(part)),
-                     "val_subjects": val_subjects[fold],
+    for (repeat, fold), part in predictions.groupby(["repeat", "fold"]):
+        labels, proba, _, _ = _level_rows(part, "subject")
+        rows.append({"repeat": int(repeat), "fold": int(fold), "test_subjects": int(len(labels)),
+                     "test_images": int(len(part)), "val_subjects": val_subjects[(repeat, fold)],
                      "balanced_accuracy_slice": balanced_accuracy(part["label"].to_numpy(),
                                                                   part[PROBA_COLUMNS].to_numpy().argmax(axis=1)),
                      "balanced_accuracy_subject": balanced_accuracy(labels, proba.argmax(axis=1)),
@@ -144,9 +165,95 @@ def _per_fold(predictions: pd.DataFrame, val_subjects: dict[int, int]) -> list[d
     return rows
 
 
+def repeat_config(config: Config, repeat: int) -> Config:
+    """The settings of repeat ``repeat`` (1..): its seed, which draws the folds (and seeds the training), is the
+    preset's plus ``repeat - 1``, so repeat 1 is the single cross-validation of the same settings."""
+    return config.replace(seed=config.seed + repeat - 1)
+
+
+def _out_of_fold(data: PreparedData, config: Config, model: str, folds: int, repeats: int,
+                 progress: bool) -> tuple[pd.DataFrame, dict[tuple[int, int], int]]:
+    """Every repeat's every fold trained and tested: the tested slices (with ``repeat`` and ``fold``) and each
+    fold's number of validation subjects."""
+    parts, val_subjects = [], {}
+    for repeat in range(1, repeats + 1):
+        for fold in range(1, folds + 1):
+            cfg = fold_config(repeat_config(config, repeat), fold, folds)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)  # a fold without a rare class is expected
+                split = data.with_protocol("subject", cfg)
+            if progress and model in TRAINED:
+                print(f"cv: repeat {repeat} of {repeats}, fold {fold} of {folds}: "
+                      f"{fold_run_name(cfg) if model == 'cnn' else 'the model of the person, trained anew'}")
+            asked = ("val", "test") if len(split.part("val")) else ("test",)
+            kept = "; the finished folds are saved runs, reused when cv runs again" if model == "cnn" else ""
+            with files_kept(split.frame, f"cv fold {fold} of {folds}" + (f", repeat {repeat}" if repeats > 1 else ""), kept):
+                proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
+            parts.append(_fold_rows(fold, split, proba).assign(repeat=repeat))
+            val_subjects[(repeat, fold)] = int(split.part("val")["subject"].nunique())
+    return pd.concat(parts, ignore_index=True), val_subjects
+
+
+def _summary(data: PreparedData, config: Config, model: str, folds: int, repeats: int, n_boot: int,
+             predictions: pd.DataFrame, val_subjects: dict, seconds: float) -> dict:
+    """The ``--json`` layout of one model's pooled out-of-fold predictions."""
+    return {"model": model, "model_description": describe_model(model, config), "folds": folds, "repeats": repeats,
+            "subjects_tested": int(predictions["subject"].nunique()),
+            "images_tested": int(predictions["relpath"].nunique()), "tests": int(len(predictions)),
+            "slice_level": _level_summary(predictions, "slice", n_boot, config.seed),
+            "subject_level": _level_summary(predictions, "subject", n_boot, config.seed),
+            "three_class": _three_class(predictions, n_boot, config.seed),
+            "per_fold": _per_fold(predictions, val_subjects), "voting": "soft",
+            "any_dementia_threshold_from": THRESHOLD_FROM,
+            "intervals": ("95 % bootstrap intervals resample subjects" + (f", each with its {repeats} tests"
+                                                                          if repeats > 1 else "")),
+            "data": {"path": str(data.root), "fingerprint": data.fingerprint, "synthetic": data.synthetic,
+                     "subjects": data.subjects.method if data.subjects else None},
+            "seed": config.seed, "seconds": round(seconds, 1),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _paired_level(ours: pd.DataFrame, theirs: pd.DataFrame, level: str, n_boot: int, seed: int) -> dict:
+    """Model minus reference at one level, on the same tests: balanced accuracy (paired bootstrap over subjects) and
+    the any-dementia AUC (DeLong's test, tests of one subject clustered)."""
+    labels, proba, _, units = _level_rows(ours, level)
+    _, reference, _, _ = _level_rows(theirs, level)
+
+    def score(rows: np.ndarray, p: np.ndarray) -> float:
+        return balanced_accuracy(labels[rows], p[rows].argmax(axis=1))
+
+    every = np.arange(len(labels))
+    test = delong_test(is_demented(labels), p_any_dementia(proba), p_any_dementia(reference), units)
+    return {"balanced_accuracy_difference": score(every, proba) - score(every, reference),
+            "ci": paired_difference_interval(score, proba, reference, units, n_boot, seed),
+            "reference_balanced_accuracy": score(every, reference),
+            "auc_any_dementia_difference": test["difference"], "ci_auc": test["ci"], "delong_z": test["z"],
+            "delong_p": test["p"], "reference_auc_any_dementia": test["auc_b"]}
+
+
+def paired_comparison(ours: pd.DataFrame, theirs: pd.DataFrame, reference: str, n_boot: int, seed: int) -> dict:
+    """The ``against`` block: ``ours`` minus ``theirs`` (the same tests: repeat, fold and slice) per slice and per
+    subject.
+
+    Raises:
+        SettingsError: the two were not tested on the same slices in the same folds.
+    """
+    keys = ["repeat", "fold", "relpath"]
+    theirs = ours[keys].merge(theirs, on=keys, how="left", validate="one_to_one")
+    if theirs[PROBA_COLUMNS].isna().any().any() or len(theirs) != len(ours):
+        raise SettingsError(f"--against {reference}: the reference was not tested on the same slices in the same folds")
+    return {"model": reference, "difference": "model minus reference, on the same subjects in the same folds",
+            "slice_level": _paired_level(ours, theirs, "slice", n_boot, seed),
+            "subject_level": _paired_level(ours, theirs, "subject", n_boot, seed),
+            "method": ("balanced accuracy: paired bootstrap over subjects (both models' tests of a subject drawn "
+                       "together); any-dementia AUC: DeLong's test (Sun & Xu's fast form), a subject's tests "
+                       "clustered (Obuchowski)")}
+
+
 def cross_validate(data: PreparedData, config: Config, model: str = "probe", folds: int | None = None,
-                   n_boot: int | None = None, progress: bool = True) -> CrossValidation:
-    """Test every subject once: ``model`` trained and scored on each of ``folds`` subject folds, pooled.
+                   n_boot: int | None = None, progress: bool = True, repeats: int | None = None,
+                   against: str | None = None) -> CrossValidation:
+    """Test every subject once per repeat: ``model`` trained and scored on each of ``folds`` subject folds, pooled.
 
     Args:
         data: annotated data (copies, subjects), e.g. from :func:`alzmri.leakage.splits.prepare_data`; it is
@@ -155,69 +262,77 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
         model: one of :data:`alzmri.evaluation.compare.MODELS`.
         folds: how many folds (default ``config.cv_folds``).
         n_boot: bootstrap resamples of the subjects (default ``config.n_boot``).
-        progress: say which fold is being trained (cnn) and show training's progress.
+        progress: say which fold is being trained (cnn, person) and show training's progress.
+        repeats: draw the folds this many times, with seeds ``seed``, ``seed + 1``, ... (default
+            ``config.cv_repeats``); every subject is tested once per repeat and the tests are pooled.
+        against: a reference model scored on the same folds; the summary's ``against`` block holds the paired
+            differences (:func:`paired_comparison`).
 
     Returns:
-        The pooled out-of-fold predictions and their summary: ``model``, ``folds``, ``subjects_tested``,
-        ``images_tested``, ``slice_level`` and ``subject_level`` (each with ``balanced_accuracy``, ``ci``,
-        ``auc_any_dementia``, ``ci_auc_any_dementia`` and more), ``per_fold``, ``data`` and
-        ``any_dementia_threshold_from``.
+        The pooled out-of-fold predictions (a ``repeat`` column among them) and their summary: ``model``,
+        ``folds``, ``repeats``, ``subjects_tested``, ``images_tested``, ``slice_level`` and ``subject_level`` (each
+        with ``balanced_accuracy``, ``ci``, ``auc_any_dementia``, ``ci_auc_any_dementia`` and more),
+        ``three_class``, ``per_fold``, ``data``, ``any_dementia_threshold_from`` and, with ``against``, ``against``.
 
     Raises:
-        SettingsError: an unknown model, or more folds than the largest class has subjects (naming ``--folds``).
+        SettingsError: an unknown model or reference, or more folds than the largest class has subjects (naming
+            ``--folds``).
     """
-    if model not in MODELS:
-        raise SettingsError(f"--model must be one of {list(MODELS)}, got {model!r}")
-    folds = folds or config.cv_folds
+    for name, given in (("--model", model), ("--against", against)):
+        if given is not None and given not in MODELS:
+            raise SettingsError(f"{name} must be one of {list(MODELS)}, got {given!r}")
+    folds, repeats = folds or config.cv_folds, config.cv_repeats if repeats is None else repeats
+    config.replace(cv_repeats=repeats)  # refuses a number of repeats out of range, naming --repeats
     subject_folds(data.frame, folds, config.seed)  # too many folds are refused before any work
-    parts, val_subjects, start = [], {}, time.perf_counter()
-    for fold in range(1, folds + 1):
-        cfg = fold_config(config, fold, folds)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)  # a fold without a rare class is expected
-            split = data.with_protocol("subject", cfg)
-        if progress and model == "cnn":
-            print(f"cv: fold {fold} of {folds}: {fold_run_name(cfg)}")
-        asked = ("val", "test") if len(split.part("val")) else ("test",)
-        kept = "; the finished folds are saved runs, reused when cv runs again" if model == "cnn" else ""
-        with files_kept(split.frame, f"cv fold {fold} of {folds}", kept):
-            proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
-        parts.append(_fold_rows(fold, split, proba))
-        val_subjects[fold] = int(split.part("val")["subject"].nunique())
-    predictions = pd.concat(parts, ignore_index=True)
     n_boot = n_boot or config.n_boot
-    summary = {"model": model, "model_description": describe_model(model, config), "folds": folds,
-               "subjects_tested": int(predictions["subject"].nunique()), "images_tested": int(len(predictions)),
-               "slice_level": _level_summary(predictions, "slice", n_boot, config.seed),
-               "subject_level": _level_summary(predictions, "subject", n_boot, config.seed),
-               "per_fold": _per_fold(predictions, val_subjects), "voting": "soft",
-               "any_dementia_threshold_from": THRESHOLD_FROM,
-               "data": {"path": str(data.root), "fingerprint": data.fingerprint, "synthetic": data.synthetic,
-                        "subjects": data.subjects.method if data.subjects else None},
-               "seed": config.seed, "seconds": round(time.perf_counter() - start, 1),
-               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    start = time.perf_counter()
+    predictions, val_subjects = _out_of_fold(data, config, model, folds, repeats, progress)
+    summary = _summary(data, config, model, folds, repeats, n_boot, predictions, val_subjects,
+                       time.perf_counter() - start)
+    if against is not None:
+        start = time.perf_counter()
+        reference, _ = _out_of_fold(data, config, against, folds, repeats, progress)
+        summary["against"] = {**paired_comparison(predictions, reference, against, n_boot, config.seed),
+                              "seconds": round(time.perf_counter() - start, 1)}
     return CrossValidation(summary, predictions)
 
 
+def format_against(against: dict, model: str) -> list[str]:
+    """The paired lines: model minus reference per slice and per subject, with intervals and DeLong's p."""
+    lines = []
+    for level in ("slice", "subject"):
+        d = against[f"{level}_level"]
+        lines.append(f"{model} minus {against['model']} per {level:7s}: balanced accuracy "
+                     f"{d['balanced_accuracy_difference']:+.3f} [{d['ci'][0]:+.2f}, {d['ci'][1]:+.2f}] (paired "
+                     f"bootstrap); any-dementia AUC {d['auc_any_dementia_difference']:+.3f} [{d['ci_auc'][0]:+.2f}, "
+                     f"{d['ci_auc'][1]:+.2f}], DeLong p = {d['delong_p']:.3g}")
+    return lines
+
+
 def format_cv(summary: dict) -> str:
-    """The per-fold table and both pooled levels (four classes and any dementia, with intervals), printable."""
+    """The per-fold table and both pooled levels (four classes, three classes and any dementia, with intervals),
+    and the paired difference against a reference where there is one, printable."""
     table = pd.DataFrame(summary["per_fold"]).rename(columns={
         "test_subjects": "test subjects", "test_images": "test images", "val_subjects": "val subjects",
         "balanced_accuracy_slice": "bal. acc per slice", "balanced_accuracy_subject": "bal. acc per subject",
         "threshold_slice": "any-dementia cut (slice)", "threshold_subject": "(subject)"})
     lines = [table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), ""]
     for level in ("slice", "subject"):
-        m = summary[f"{level}_level"]
+        m, three = summary[f"{level}_level"], summary["three_class"][f"{level}_level"]
         a = m["any_dementia"]
         lines.append(f"per {level:7s} ({m['images'] if level == 'slice' else m['subjects']} {level}s): "
                      f"4-class balanced accuracy {with_ci(m['balanced_accuracy'], m['ci'])}, "
+                     f"3-class {with_ci(three['balanced_accuracy'], three['ci'])}, "
                      f"kappa {with_ci(m['quadratic_kappa'], m['ci95']['quadratic_kappa'])}; any dementia: AUC "
                      f"{with_ci(m['auc_any_dementia'], m['ci_auc_any_dementia'])}, sensitivity "
                      f"{with_ci(a['sensitivity'], a['ci95']['sensitivity'])}, specificity "
                      f"{with_ci(a['specificity'], a['ci95']['specificity'])}")
-    lines.append(f"{summary['subjects_tested']} subjects and {summary['images_tested']} slices, each tested once "
-                 f"over {summary['folds']} folds; intervals resample subjects; per subject: soft voting; "
-                 f"any-dementia threshold from {summary['any_dementia_threshold_from']}. A fold's balanced accuracy "
-                 "averages the classes it tests (a fold without a rare class averages fewer), so the pooled one can "
-                 "lie below every fold's.")
+    if "against" in summary:
+        lines += format_against(summary["against"], summary["model"])
+    tested = "once" if summary["repeats"] == 1 else f"{summary['repeats']} times (fold seeds {summary['seed']}, ...)"
+    lines.append(f"{summary['subjects_tested']} subjects and {summary['images_tested']} slices, each tested {tested} "
+                 f"over {summary['folds']} folds; intervals resample subjects; per subject: soft voting; 3-class: "
+                 f"Mild and Moderate merged; any-dementia threshold from {summary['any_dementia_threshold_from']}. A "
+                 "fold's balanced accuracy averages the classes it tests (a fold without a rare class averages fewer), "
+                 "so the pooled one can lie below every fold's.")
     return "\n".join(lines)

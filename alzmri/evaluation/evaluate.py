@@ -25,7 +25,7 @@ from alzmri.errors import DatasetError, SettingsError
 from alzmri.files import ensure_writable
 from alzmri.models.input_check import COMPONENTS, InputScores
 from alzmri.leakage.copies import leaks
-from alzmri.metrics import balanced_accuracy, compute_metrics, p_any_dementia
+from alzmri.metrics import balanced_accuracy, compute_metrics, p_any_dementia, three_class_metrics
 from alzmri.models.classifier import predict_frame
 from alzmri.models.provenance import DISCLAIMER, describe_run
 from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
@@ -208,7 +208,7 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     frame = data.part(split)
     if frame.empty:
         raise DatasetError(f"The {split} split of {one_line(data.root)} has no images")
-    proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress=progress)
+    proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress, config.neighbour_slices)
     n_boot = n_boot if n_boot is not None else config.n_boot
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
@@ -241,19 +241,24 @@ def held_out_reference(run, data, split: str, proba: np.ndarray, config, progres
     val = data.part("val")
     if split == "val" or val.empty:
         return Reference(data.part(split), proba, split)
-    return Reference(val, predict_frame(run.model, val, run.image_size, config.batch_size, progress=progress), "val")
+    return Reference(val, predict_frame(run.model, val, run.image_size, config.batch_size, progress,
+                                        config.neighbour_slices), "val")
 
 
 def _score_people(run, data, split: str, proba: np.ndarray, config, n_boot: int, units: np.ndarray, unit: str,
                   progress: bool) -> dict:
-    """metrics.json's ``subject_level`` and ``any_dementia`` blocks of the scored split (:mod:`.subjects`)."""
+    """metrics.json's ``subject_level``, ``any_dementia`` and ``three_class`` (Mild and Moderate merged) blocks of the
+    scored split (:mod:`.subjects`)."""
     frame = data.part(split)
     reference = held_out_reference(run, data, split, proba, config, progress)
     weights = voting_weights(config, reference)
     votes = subject_votes(frame, proba, weights)
     return {"subject_level": subject_level(votes, len(frame), config, weights, reference, n_boot),
             "any_dementia": any_dementia_view(frame["label"].to_numpy(), proba, units, unit, votes, reference, weights,
-                                              n_boot, config.seed)}
+                                              n_boot, config.seed),
+            "three_class": {"slice_level": three_class_metrics(frame["label"].to_numpy(), proba, units, n_boot,
+                                                               config.seed),
+                            "subject_level": three_class_metrics(votes.labels, votes.proba, None, n_boot, config.seed)}}
 
 
 def _rewrite_card(run_dir: Path) -> None:
@@ -265,10 +270,23 @@ def _rewrite_card(run_dir: Path) -> None:
                       "are saved", UserWarning, stacklevel=4)
 
 
+def refuse_stack_runs(run) -> None:
+    """Refuse single images for a run trained on 2.5-D input (a slice and its neighbours): it would answer for
+    inputs unlike any it learnt from.
+
+    Raises:
+        SettingsError: the run was trained with ``neighbour_slices``, naming it.
+    """
+    if run.metadata.get("config", {}).get("neighbour_slices"):
+        raise SettingsError(f"{run.path.name} was trained on 2.5-D input (neighbour_slices: a slice and its two "
+                            "neighbours); single images cannot be predicted with it: use evaluate or cv")
+
+
 def predict_images(run, images) -> np.ndarray:
     """Class probabilities for an array of images (checked: shape, size, type; grey → RGB)."""
     from alzmri.models.classifier import as_model_batch
 
+    refuse_stack_runs(run)
     return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
 
 
@@ -286,6 +304,7 @@ def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
     from alzmri.models.input_check import load_input_check, with_features
     from alzmri.models.classifier import as_model_batch
 
+    refuse_stack_runs(run)
     batch = as_model_batch(images, run.image_size)
     check = load_input_check(run.path)
     if not len(batch):

@@ -197,7 +197,17 @@ def _people(test: dict) -> list[str]:
                   "| metric | per slice | 95 % interval | per subject | 95 % interval |", "|---|---|---|---|---|"]
         lines += [f"| {key} | {_interval(per_slice, key)} | {_interval(per_subject, key)} |" for key in ANY_DEMENTIA]
         lines += ["", f"{one_line(view['note'])}."] if view.get("note") else []
-    return lines
+    return lines + _three_class(test.get("three_class"))
+
+
+def _three_class(view: dict | None) -> list[str]:
+    """The Results line of the three-class view (Mild and Moderate merged), where the test entry holds it."""
+    if not isinstance(view, dict) or not all(isinstance(view.get(f"{k}_level"), dict) for k in ("slice", "subject")):
+        return []
+    cells = [f"{b['balanced_accuracy']:.3f} ({b['ci'][0]:.3f}-{b['ci'][1]:.3f})"
+             for b in (view["slice_level"], view["subject_level"])]
+    return ["", f"**Three classes** (MildDemented and ModerateDemented merged): balanced accuracy {cells[0]} per "
+                f"slice, {cells[1]} per subject (95 % intervals)."]
 
 
 def _energy(meta: dict) -> list[str]:

@@ -244,15 +244,16 @@ def probabilities(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray
 
 
 def predict_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 32,
-                  progress: bool = False) -> np.ndarray:
-    """Class probabilities for ``frame``'s images, shape (n, n_classes), read as training reads them."""
+                  progress: bool = False, neighbours: bool = False) -> np.ndarray:
+    """Class probabilities for ``frame``'s images, shape (n, n_classes), read as training reads them (with each
+    slice's neighbours as its channels where ``neighbours``: a 2.5-D model)."""
     from tqdm.auto import tqdm
 
-    from alzmri.data.pipeline import images_only, make_tf_dataset
+    from alzmri.data.pipeline import images_only, make_tf_dataset, model_frame
     from alzmri.progress import show_bars
 
     forward = compiled_forward(model)
-    batches = make_tf_dataset(frame, image_size, batch_size, cache=False).map(images_only)
+    batches = make_tf_dataset(model_frame(frame, neighbours), image_size, batch_size, cache=False).map(images_only)
     return np.concatenate([forward(images).numpy() for images in tqdm(
         batches, total=-(-len(frame) // batch_size), desc="predicting", unit="batch", disable=not show_bars(progress))])
 

@@ -51,7 +51,8 @@ def default_run_name(config: Config) -> str:
     """A run name that the same command always gives, so that a rerun resumes it."""
     data = "" if config.data == "demo" else "-" + re.sub(r"[^A-Za-z0-9]+", "_", Path(config.data).name or "data")
     shuffled = "-shuffled" if config.shuffle_labels else ""
-    return (f"{config.profile}{data}-{config.backbone.lower()}-{config.split}{shuffled}-{config.image_size}px"
+    depth = "-2.5d" if config.neighbour_slices else ""
+    return (f"{config.profile}{data}-{config.backbone.lower()}-{config.split}{shuffled}-{config.image_size}px{depth}"
             f"-seed{config.seed}")
 
 

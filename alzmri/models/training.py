@@ -117,14 +117,15 @@ def cache_features(model, frame: pd.DataFrame, config: Config, passes: int = 1,
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    from alzmri.data.pipeline import make_tf_dataset
+    from alzmri.data.pipeline import make_tf_dataset, model_frame
 
     extractor = feature_extractor(model)
     # A compiled direct call: predict_on_batch returns one replica's share under MirroredStrategy.
     extract = tf.function(lambda images: extractor(images, training=False), reduce_retracing=True)
     features, labels = [], []
     for p in range(passes):
-        ds = make_tf_dataset(frame, config.image_size, config.batch_size, training=p > 0, seed=config.seed + p,
+        ds = make_tf_dataset(model_frame(frame, config.neighbour_slices), config.image_size, config.batch_size,
+                             training=p > 0, seed=config.seed + p,
                              cache=False)  # each pass is read once
         for images, batch_labels in tqdm(ds, desc=f"backbone features, pass {p + 1}/{passes}", unit="batch",
                                          total=int(np.ceil(len(frame) / config.batch_size)), disable=not show_bars(progress)):
@@ -224,13 +225,13 @@ def train_head(model, data: PreparedData, config: Config, work: Path, progress: 
 
 def finetune(model, data: PreparedData, config: Config, work: Path, progress: bool = True) -> None:
     """Stage 2: the top ``finetune_blocks`` blocks and the head, lower learning rate, augmentation."""
-    from alzmri.data.pipeline import class_weights, make_tf_dataset
+    from alzmri.data.pipeline import class_weights, make_tf_dataset, model_frame
 
     if config.finetune_epochs <= 0:
         return
     set_trainable(model, config.finetune_blocks, freeze_batchnorm=config.weights is not None)
     _compile(model, config.finetune_learning_rate)
-    train_part, val_part = data.part("train"), data.part("val")
+    train_part, val_part = (model_frame(data.part(part), config.neighbour_slices) for part in ("train", "val"))
     train = make_tf_dataset(train_part.iloc[:_even(len(train_part))], config.image_size, config.batch_size,
                             training=True, augment=config.augment, seed=config.seed)
     val = make_tf_dataset(val_part.iloc[:_even(len(val_part))], config.image_size, config.batch_size)
@@ -445,7 +446,7 @@ def validation_metrics(model, data, config) -> dict:
     part = data.part("val")
     if part.empty:
         return {}
-    proba = predict_frame(model, part, config.image_size, config.batch_size)
+    proba = predict_frame(model, part, config.image_size, config.batch_size, neighbours=config.neighbour_slices)
     return {"val": {"images": int(len(part)), **headline_metrics(part["label"].to_numpy(), proba)}}
 
 

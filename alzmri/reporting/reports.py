@@ -59,6 +59,7 @@ def print_evaluation(evaluation) -> None:
         print(f"note: no test images of {m['absent_classes']}: their recall is undefined (shown as 0)")
     if "subject_level" in m:
         _print_people(m["subject_level"], m["any_dementia"])
+        _print_three_class(m.get("three_class"))
     if "faithfulness" in m:
         _print_faithfulness(m["faithfulness"])
     if "plausibility" in m:
@@ -74,6 +75,14 @@ def any_dementia_table(view: dict) -> pd.DataFrame:
     return pd.DataFrame([(level.removesuffix("_level"), name, view[level][name], *view[level]["ci95"][name])
                          for level in ("slice_level", "subject_level") for name in ANY_DEMENTIA],
                         columns=["level", "metric", "value", "ci95_low", "ci95_high"])
+
+
+def _print_three_class(view: dict | None) -> None:
+    """The three-class view (Mild and Moderate merged) per slice and per subject, where the metrics hold it."""
+    if view:
+        print("3 classes (Mild and Moderate merged), balanced accuracy: " + ", ".join(
+            f"per {level} {view[f'{level}_level']['balanced_accuracy']:.3f} [{view[f'{level}_level']['ci'][0]:.2f}, "
+            f"{view[f'{level}_level']['ci'][1]:.2f}]" for level in ("slice", "subject")))
 
 
 def _print_people(subjects: dict, view: dict) -> None:
@@ -391,7 +400,7 @@ def report_comparison(config, protocols: list[str] | None, model: str, figures: 
     print(DISCLAIMER)
 
 
-def report_cv(config, model: str, figures: str | None, json_path: str | None) -> None:
+def report_cv(config, model: str, figures: str | None, json_path: str | None, against: str | None = None) -> None:
     """``alzmri cv``: prepare the data, cross-validate ``model`` over subjects, print the per-fold table and both
     levels, save the figure (by default under ``figures/cv-<data>-<fingerprint>/``) and the JSON.
 
@@ -400,6 +409,7 @@ def report_cv(config, model: str, figures: str | None, json_path: str | None) ->
         model: one of :data:`alzmri.evaluation.compare.MODELS`.
         figures: the figure's folder.
         json_path: also write the summary as JSON there.
+        against: a reference model scored on the same folds (the paired differences).
     """
     import json
 
@@ -409,9 +419,10 @@ def report_cv(config, model: str, figures: str | None, json_path: str | None) ->
 
     data = prepare_data(config)
     print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
-    result = cross_validate(data, config, model)
+    result = cross_validate(data, config, model, against=against)
     summary = result.summary
-    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects")
+    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects"
+          + (f", drawn {summary['repeats']} times" if summary["repeats"] > 1 else ""))
     print(format_cv(summary))
     folder = Path(figures or Path("figures") / f"cv-{Path(data.root).name}-{data.fingerprint[:8]}")
     fig = plots.stamped_cross_validation(result, data)

@@ -366,3 +366,42 @@ def test_a_class_that_is_a_file_is_named(tmp_path, name):
     with pytest.raises(DatasetError, match=re.escape(f"{root / 'data' / 'val' / name} is a file, not a folder of "
                                                      "class MildDemented's images (extract it first")):
         data.index_dataset(root, cache_dir=tmp_path / "c", progress=False)
+
+
+def _stack_frame(tmp_path):
+    """Slices whose grey value is 10 x (position + 1): subject a at positions 0-3 (out of order), subject b with one
+    slice, and a slice with no subject."""
+    import pandas as pd
+
+    rows = [("a", 2), ("a", 0), ("b", 5), ("a", 3), ("", -1), ("a", 1)]
+    paths = []
+    for i, (subject, pos) in enumerate(rows):
+        path = tmp_path / f"s{i}.png"
+        Image.fromarray(np.full((40, 40), 10 * (pos + 2), np.uint8)).save(path)
+        paths.append(str(path))
+    return pd.DataFrame({"path": paths, "relpath": [Path(p).name for p in paths], "subject": [r[0] for r in rows],
+                         "slice_pos": [r[1] for r in rows], "label": 0})
+
+
+def test_neighbours_come_from_the_stack_and_edges_repeat_their_one_neighbour(tmp_path):
+    frame = pipeline.with_neighbours(_stack_frame(tmp_path))
+    by_pos = dict(zip(zip(frame["subject"], frame["slice_pos"]), frame["path"]))
+    a = [by_pos[("a", k)] for k in range(4)]
+    below = dict(zip(frame["path"], frame["path_below"]))
+    above = dict(zip(frame["path"], frame["path_above"]))
+    assert [below[p] for p in a] == [a[1], a[0], a[1], a[2]]  # the lowest slice's missing neighbour is the one above
+    assert [above[p] for p in a] == [a[1], a[2], a[3], a[2]]
+    for alone in (by_pos[("b", 5)], by_pos[("", -1)]):  # no stack: the slice is its own neighbour (2-D)
+        assert below[alone] == above[alone] == alone
+
+
+def test_a_2_5_d_batch_carries_the_slice_below_itself_and_above_as_its_channels(tmp_path):
+    frame = _stack_frame(tmp_path)
+    plain = next(iter(pipeline.make_tf_dataset(frame, 32, 8, cache=False)))[0].numpy()
+    stacked = next(iter(pipeline.make_tf_dataset(pipeline.model_frame(frame, True), 32, 8, cache=False)))[0].numpy()
+    value = 10 * (frame["slice_pos"].to_numpy() + 2)
+    np.testing.assert_allclose(plain[:, 16, 16, :], np.repeat(value[:, None], 3, axis=1))  # grey, three times
+    first_of_a = int(np.flatnonzero((frame["subject"] == "a") & (frame["slice_pos"] == 0))[0])
+    np.testing.assert_allclose(stacked[first_of_a, 16, 16], [30, 20, 30])  # position 1, 0, 1
+    second_of_a = int(np.flatnonzero((frame["subject"] == "a") & (frame["slice_pos"] == 1))[0])
+    np.testing.assert_allclose(stacked[second_of_a, 16, 16], [20, 30, 40])

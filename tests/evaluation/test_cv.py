@@ -68,24 +68,71 @@ def test_an_unknown_model_or_too_many_folds_is_refused_before_any_work(small_dat
         cross_validate(small_data, get_config("smoke"), "forest", progress=False)
     with pytest.raises(SettingsError, match="--folds 9 is more than the subjects of any class"):
         cross_validate(small_data, get_config("smoke"), "probe", folds=9, progress=False)
+    with pytest.raises(SettingsError, match="--against must be one of"):
+        cross_validate(small_data, get_config("smoke"), "probe", against="forest", progress=False)
+    with pytest.raises(SettingsError, match="--repeats must be a whole number from 1"):
+        cross_validate(small_data, get_config("smoke"), "probe", folds=2, repeats=0, progress=False)
 
 
 def test_cv_command_prints_both_levels_and_writes_figure_and_json(small_root, tmp_path, capsys):
     out_json = tmp_path / "cv.json"
-    assert main(["cv", str(small_root), "--profile", "smoke", "--folds", "2", "--model", "atrophy",
-                 "--json", str(out_json), "--figures", str(tmp_path)]) == 0
+    assert main(["cv", str(small_root), "--profile", "smoke", "--folds", "2", "--model", "thumbnail", "--against",
+                 "atrophy", "--repeats", "2", "--json", str(out_json), "--figures", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "per slice" in out and "per subject" in out and "bal. acc per subject" in out
+    assert "per slice" in out and "per subject" in out and "bal. acc per subject" in out and "3-class" in out
+    assert "thumbnail minus atrophy per subject" in out and "DeLong p" in out
     assert "not a medical device" in out and "SYNTHETIC" in out
     summary = json.loads(out_json.read_text())
-    assert summary["model"] == "atrophy" and summary["folds"] == 2
-    assert_drawn(tmp_path / "cv_atrophy.png")
+    assert summary["model"] == "thumbnail" and summary["folds"] == 2 and summary["repeats"] == 2
+    assert [(f["repeat"], f["fold"]) for f in summary["per_fold"]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert sum(f["test_subjects"] for f in summary["per_fold"]) == 2 * summary["subjects_tested"]  # tested twice
+    assert summary["subject_level"]["ci_resampled"]["count"] == summary["subjects_tested"]  # resampled once each
+    for level in ("slice_level", "subject_level"):
+        paired = summary["against"][level]
+        assert {"balanced_accuracy_difference", "ci", "auc_any_dementia_difference", "ci_auc", "delong_p"} <= set(paired)
+        assert _inside(paired["balanced_accuracy_difference"], paired["ci"])
+        assert _inside(paired["auc_any_dementia_difference"], paired["ci_auc"]) and 0 <= paired["delong_p"] <= 1
+        assert paired["balanced_accuracy_difference"] == pytest.approx(
+            summary[level]["balanced_accuracy"] - paired["reference_balanced_accuracy"])
+        three = summary["three_class"][level]
+        assert _inside(three["balanced_accuracy"], three["ci"])
+    assert summary["against"]["model"] == "atrophy"
+    assert_drawn(tmp_path / "cv_thumbnail.png")
+
+
+def test_a_model_against_itself_differs_by_nothing(small_data):
+    summary = cross_validate(small_data, get_config("smoke"), "atrophy", folds=2, n_boot=20, progress=False,
+                             against="atrophy").summary
+    for level in ("slice_level", "subject_level"):
+        paired = summary["against"][level]
+        assert paired["balanced_accuracy_difference"] == 0 and paired["ci"] == [0, 0]
+        assert paired["auc_any_dementia_difference"] == 0 and math.isnan(paired["delong_p"])
 
 
 def test_cv_command_refuses_more_folds_than_subjects_in_one_line(small_root, tmp_path, capsys):
     assert main(["cv", str(small_root), "--profile", "smoke", "--folds", "9", "--figures", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--folds 9" in err and "Traceback" not in err
+
+
+def test_cv_of_the_person_model_tests_every_subject_once_with_one_answer(small_data, monkeypatch):
+    """The cv wiring, with the training replaced by a model of the person that answers from the subject's name (the
+    training itself: tests/models/test_person.py)."""
+    import alzmri.models.person as person
+
+    seen = []
+
+    def by_name(train, val, parts, config, progress=False):
+        seen.append((set(train["subject"]), {name: set(frame["subject"]) for name, frame in parts.items()}))
+        return {name: np.eye(4)[[hash(s) % 4 for s in frame["subject"]]] for name, frame in parts.items()}
+
+    monkeypatch.setattr(person, "person_probabilities", by_name)
+    result = cross_validate(small_data, get_config("smoke"), "person", folds=2, n_boot=20, progress=False)
+    predictions, summary = result.predictions, result.summary
+    assert all(not (train & tested) for train, parts in seen for tested in parts.values())  # no subject on both sides
+    assert summary["subjects_tested"] == small_data.frame.loc[small_data.frame["kind"] == "original", "subject"].nunique()
+    assert (predictions.filter(like="p_").groupby(predictions["subject"]).nunique() == 1).all().all()
+    assert "model of the person" in summary["model_description"]
 
 
 @pytest.mark.slow

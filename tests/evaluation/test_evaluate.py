@@ -276,6 +276,12 @@ def test_evaluate_scores_each_subject_once_and_any_dementia_on_validation_cut_of
     if demented.any() and not demented.all():
         score = 1 - voted.to_numpy()[:, CLASS_NAMES.index("NonDemented")]
         assert level["auc"] == pytest.approx(roc_auc_score(demented, score))
+    merged = np.where(truth == CLASS_NAMES.index("ModerateDemented"), CLASS_NAMES.index("MildDemented"), truth)
+    merged_proba = voted.to_numpy().copy()
+    merged_proba[:, CLASS_NAMES.index("MildDemented")] += merged_proba[:, CLASS_NAMES.index("ModerateDemented")]
+    merged_proba[:, CLASS_NAMES.index("ModerateDemented")] = -1  # merged away: never the answer
+    assert saved["three_class"]["subject_level"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(merged, merged_proba.argmax(axis=1)))
 
 
 def test_weighted_voting_through_evaluate_takes_its_weights_from_validation(smoke_run, tmp_path):

@@ -136,3 +136,16 @@ def test_provenance_names_the_data_and_warns(tmp_path, metadata, name, warnings)
     assert [w.split(":")[0] for w in run.warnings] == warnings
     assert all(w in run.figure_title("Grad-CAM") for w in warnings)
     assert "test split not evaluated yet" in run.text
+
+
+def test_a_2_5_d_run_refuses_single_images_by_name():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from alzmri.errors import SettingsError
+    from alzmri.evaluation.evaluate import predict_checked, predict_images
+
+    run = SimpleNamespace(metadata={"config": {"neighbour_slices": True}}, path=Path("runs/stacked-run"))
+    for predict in (predict_images, predict_checked):
+        with pytest.raises(SettingsError, match="stacked-run was trained on 2.5-D input"):
+            predict(run, np.zeros((1, 32, 32, 3)))

@@ -149,6 +149,9 @@ def test_the_card_shows_both_levels_and_any_dementia(smoke_evaluation):
     assert "| metric | per slice | 95 % interval | per subject | 95 % interval |" in dementia_text
     assert f"{view['subject_level']['positives']} demented and {view['subject_level']['negatives']} non-demented" \
         in dementia_text and "chosen on the val split" in dementia_text
+    three = saved["three_class"]["subject_level"]
+    assert f"{three['balanced_accuracy']:.3f} ({three['ci'][0]:.3f}-{three['ci'][1]:.3f}) per subject" \
+        in body.split("**Three classes**")[1]
 
 
 EMISSIONS = {"tracker": "codecarbon 2.8.4 (offline)", "country": "FRA", "duration_s": 61.2, "energy_kwh": 0.00213,
