@@ -7,6 +7,7 @@ Read from the source with :mod:`ast` (nothing is imported), so a violation names
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "alzmri"
@@ -136,3 +137,25 @@ def test_every_subpackage_says_what_it_may_import():
         if folder.is_dir() and (folder / "__init__.py").exists():
             doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
             assert "May import" in doc, folder
+
+
+def test_the_map_of_the_code_names_every_module():
+    """docs/configuration.md's map names each module under its folder (outside the parentheses that describe the
+    others), so a new module is found there too."""
+    text = (PACKAGE.parent / "docs" / "configuration.md").read_text()
+    tree = text[text.index("```\nalzmri/\n"):text.index("notebooks/ ")]
+    entries, folder = {}, ""
+    for line in tree.splitlines()[2:]:
+        head = line[2:].split()[0] if line.startswith("  ") and not line.startswith("   ") else None
+        folder = head.rstrip("/") if head and head.endswith("/") else (folder if head is None else "")
+        entries.setdefault(folder, []).append(line)
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        parts = path.relative_to(PACKAGE).parts
+        where = re.sub(r"\([^()]*\)", "", " ".join(entries.get(parts[0] if len(parts) > 1 else "", [])))
+        name = path.stem if len(parts) > 1 else path.name  # in a folder by its stem, at the top as file.py
+        if not re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", where):
+            missing.append("/".join(parts))
+    assert missing == [], f"docs/configuration.md's map of the code does not name {missing}"
