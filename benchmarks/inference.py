@@ -34,7 +34,7 @@ def main() -> None:
     from alzmri.config import get_config
     import numpy as np
 
-    from alzmri.evaluation.evaluate import predict_files
+    from alzmri.evaluation.predict import predict_files
     from alzmri.explain.faithfulness import STEPS, baseline_maps, deletion_insertion_report
     from alzmri.explain.gradcam import gradcam
     from alzmri.models.classifier import build_classifier, describe_backbone

@@ -21,7 +21,7 @@ from results import add_out_option, write_results
 
 def flagged(run, paths: list[Path]) -> dict:
     """How many of ``paths`` the run's input check flags, and the spread of their scores."""
-    from alzmri.evaluation.evaluate import predict_report
+    from alzmri.evaluation.predict import predict_report
 
     report = predict_report(run, paths)
     scores = report.scores.score

@@ -13,7 +13,7 @@ def predict(args: argparse.Namespace) -> int:
     it learnt from and whether each slice looks like its training data; unreadable files are listed and make the
     exit status 1."""
     from alzmri.data.pipeline import collect_image_files
-    from alzmri.evaluation.evaluate import predict_report, predict_subjects_report
+    from alzmri.evaluation.predict import predict_report, predict_subjects_report
     from alzmri.models.runs import load_run
     from alzmri.reporting.reports import print_predictions
 
@@ -47,7 +47,7 @@ def gradcam(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for image files; their titles and the output name the run, its data and the slices
     that look unlike its training data."""
     from alzmri.data.pipeline import collect_image_files, read_readable_images
-    from alzmri.evaluation.evaluate import report_images
+    from alzmri.evaluation.predict import report_images
     from alzmri.explain.gradcam import check_layer
     from alzmri.models.runs import load_run
     from alzmri.reporting.plots import write_overlays

@@ -1,5 +1,5 @@
-"""Evaluating a saved run: predictions on a held-out split, metrics with subject-level intervals, leaks;
-and predictions on image files, per slice or per subject.
+"""Evaluating a saved run: predictions on a held-out split, metrics with subject-level intervals, leaks.
+Predictions on image files, per slice or per subject, are :mod:`alzmri.evaluation.predict`'s.
 
 Every headline number comes with a 95 % bootstrap interval that resamples subjects (copy groups where
 no subject is known), not slices: see :mod:`alzmri.metrics`. A split is scored per slice and per subject
@@ -10,7 +10,6 @@ scored apart from the clean ones.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -21,20 +20,15 @@ from PIL import Image
 
 from alzmri.models.cards import write_model_card
 from alzmri.config import CLASS_NAMES
-from alzmri.errors import DatasetError, SettingsError
+from alzmri.errors import DatasetError
 from alzmri.files import ensure_writable
-from alzmri.models.input_check import COMPONENTS, InputScores
 from alzmri.leakage.copies import leaks
-from alzmri.metrics import balanced_accuracy, compute_metrics, p_any_dementia, three_class_metrics
+from alzmri.metrics import balanced_accuracy, compute_metrics, three_class_metrics
 from alzmri.models.classifier import predict_frame
-from alzmri.models.provenance import DISCLAIMER, describe_run
 from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
                                 write_metrics)
-from alzmri.evaluation.subjects import (SUBJECT_SOURCES, Reference, any_dementia_view, folder_notes, folder_subjects,
-                                       similarity_subjects, subject_level, subject_votes, training_evidence,
-                                       voting_weights)
+from alzmri.evaluation.subjects import Reference, any_dementia_view, subject_level, subject_votes, voting_weights
 from alzmri.safe_text import one_line
-from alzmri.voting import vote
 
 
 def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
@@ -268,253 +262,3 @@ def _rewrite_card(run_dir: Path) -> None:
     except OSError as err:
         warnings.warn(f"The model card in {run_dir} could not be rewritten ({err.strerror or err}); the metrics "
                       "are saved", UserWarning, stacklevel=4)
-
-
-def refuse_stack_runs(run) -> None:
-    """Refuse single images for a run trained on 2.5-D input (a slice and its neighbours): it would answer for
-    inputs unlike any it learnt from.
-
-    Raises:
-        SettingsError: the run was trained with ``neighbour_slices``, naming it.
-    """
-    if run.metadata.get("config", {}).get("neighbour_slices"):
-        raise SettingsError(f"{run.path.name} was trained on 2.5-D input (neighbour_slices: a slice and its two "
-                            "neighbours); single images cannot be predicted with it: use evaluate or cv")
-
-
-def predict_images(run, images) -> np.ndarray:
-    """Class probabilities for an array of images (checked: shape, size, type; grey → RGB)."""
-    from alzmri.models.classifier import as_model_batch
-
-    refuse_stack_runs(run)
-    return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
-
-
-def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
-    """Class probabilities and the input check of an array of images, in one pass through the model.
-
-    Args:
-        run: the loaded run (:func:`alzmri.models.classifier.load_run`).
-        images: images as :func:`alzmri.models.classifier.as_model_batch` takes them.
-
-    Returns:
-        ``(proba, scores)``: probabilities (n, n_classes), and each image's input check
-        (:class:`alzmri.models.input_check.InputScores`), None for a run that stores no check.
-    """
-    from alzmri.models.input_check import load_input_check, with_features
-    from alzmri.models.classifier import as_model_batch
-
-    refuse_stack_runs(run)
-    batch = as_model_batch(images, run.image_size)
-    check = load_input_check(run.path)
-    if not len(batch):
-        empty = np.zeros(0)
-        return np.zeros((0, len(CLASS_NAMES))), None if check is None else \
-            InputScores(empty, dict.fromkeys(COMPONENTS, empty), check.threshold)
-    if check is None:
-        return run.model.predict(batch, verbose=0, batch_size=32), None
-    proba, features = with_features(run.model).predict(batch, verbose=0, batch_size=32)
-    return proba, check.score(features, batch)
-
-
-class PredictionReport:
-    """Predictions on files with what they are: the run and its data (:mod:`alzmri.models.provenance`), the warnings,
-    and the input check of each slice (:mod:`alzmri.models.input_check`).
-
-    Attributes:
-        table: one row per readable file: ``file``, ``prediction``, one column per class, ``in_distribution``
-            and ``input_score`` (None where the run stores no check).
-        problems: ``(path, message)`` per file that could not be read.
-        scores: the input check of the table's rows, or None.
-        provenance: the run's :class:`alzmri.models.provenance.Provenance`.
-    """
-
-    def __init__(self, table: pd.DataFrame, problems: list[tuple[Path, str]], scores, provenance):
-        self.table, self.problems, self.scores, self.provenance = table, problems, scores, provenance
-
-    @property
-    def input_summary(self) -> str:
-        """The input check in one line (:func:`alzmri.models.input_check.summary`)."""
-        from alzmri.models.input_check import summary
-
-        return summary(self.scores)
-
-    @property
-    def input_warns(self) -> bool:
-        """Whether the input check has something to warn about: slices unlike the training data, or no check."""
-        return len(self.table) > 0 and (self.scores is None or not self.scores.in_distribution.all())
-
-    @property
-    def warnings(self) -> list[str]:
-        """One line each: the run's warnings (synthetic data, ...), then the input check's if it warns."""
-        return self.provenance.warnings + ([self.input_summary] if self.input_warns else [])
-
-    def as_dict(self) -> dict:
-        """The JSON answer: the run, its data and test score, warnings, the input check, the predictions."""
-        check = None if self.scores is None else {
-            "threshold": round(float(self.scores.threshold), 4), "images": int(len(self.scores.score)),
-            "flagged": int((~self.scores.in_distribution).sum())}
-        return {**self.provenance.as_dict(), "warnings": self.warnings,
-                "input_check": {"stored": check is not None, **(check or {}), "summary": self.input_summary},
-                "predictions": json.loads(self.table.to_json(orient="records")),
-                "unreadable": [{"file": str(p), "error": m} for p, m in self.problems], "note": DISCLAIMER}
-
-    def footer(self) -> list[str]:
-        """The closing lines: the warnings (one line each), the input check, the disclaimer."""
-        quiet = [self.input_summary] if len(self.table) and not self.input_warns else []
-        return [f"WARNING {w}" for w in self.warnings] + quiet + [DISCLAIMER]
-
-    def as_text(self) -> str:
-        """The answer for a terminal: the run in one line, the table, the warnings one line each, the disclaimer."""
-        table = self.table if self.scores is not None else self.table.drop(columns=["in_distribution", "input_score"])
-        return "\n".join([self.provenance.text, table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
-                          *self.footer()])
-
-
-def report_images(run, images: np.ndarray, files: list[Path], problems: list[tuple[Path, str]] | None = None
-                  ) -> PredictionReport:
-    """Predict and check images already read (``files``: where each came from) and say what the answers are."""
-    proba, scores = predict_checked(run, images)
-    return report_predictions(run, proba, scores, files, problems)
-
-
-def report_predictions(run, proba: np.ndarray, scores: InputScores | None, files: list[Path | str],
-                       problems: list[tuple[Path, str]] | None = None, provenance=None) -> PredictionReport:
-    """Say what predictions already made are (the server batches the model over requests and reports each apart).
-
-    Args:
-        run: the loaded run that made them.
-        proba: class probabilities (n, n_classes), row i of ``files[i]``.
-        scores: their input check, or None for a run that stores none.
-        files: where (or from which upload) each row came.
-        problems: ``(path, message)`` per file that could not be read.
-        provenance: the run's provenance when already read (a server reads it once, at start); else read now.
-
-    Returns:
-        The :class:`PredictionReport`.
-    """
-    table = pd.DataFrame(proba, columns=list(CLASS_NAMES))
-    table.insert(0, "prediction", [CLASS_NAMES[i] for i in proba.argmax(axis=1)])
-    table.insert(0, "file", [str(p) for p in files])
-    table["in_distribution"] = [None] * len(table) if scores is None else scores.in_distribution.tolist()
-    table["input_score"] = [None] * len(table) if scores is None else np.round(scores.score, 4).tolist()
-    return PredictionReport(table, list(problems or []), scores, provenance or describe_run(run.path, run.metadata))
-
-
-def predict_report(run, paths: list[Path]) -> PredictionReport:
-    """Predict image files (each read, checked and resized like training) and say what the answers are.
-
-    Returns:
-        The :class:`PredictionReport`; a file that cannot be read is listed in its ``problems`` and skipped.
-    """
-    from alzmri.data.pipeline import read_readable_images
-
-    images, read, problems = read_readable_images(paths, run.image_size)
-    return report_images(run, images, read, problems)
-
-
-class SubjectReport(PredictionReport):
-    """A :class:`PredictionReport` whose slices are also combined into one answer per subject (soft voting: the mean
-    of its slices' probabilities; slice positions are unknown for arbitrary files, so no position weights).
-
-    Attributes:
-        subjects: one row per subject: ``subject``, ``prediction``, one column per class, ``p_any_dementia``
-            (1 - P(NonDemented)), ``slices`` and ``flagged`` (its slices unlike the training data; None without
-            an input check).
-        found: how the subjects were found, one line.
-    """
-
-    def __init__(self, report: PredictionReport, subjects: pd.DataFrame, found: str):
-        super().__init__(report.table, report.problems, report.scores, report.provenance)
-        self.subjects, self.found = subjects, found
-
-    def as_dict(self) -> dict:
-        """:meth:`PredictionReport.as_dict` (each prediction with its ``subject``) plus ``subjects``, one per person."""
-        rows = [{"subject": row["subject"], "predicted": row["prediction"],
-                 "probabilities": {c: round(float(row[c]), 6) for c in CLASS_NAMES},
-                 "p_any_dementia": round(float(row["p_any_dementia"]), 6), "slices": int(row["slices"]),
-                 "flagged": None if pd.isna(row["flagged"]) else int(row["flagged"])}
-                for row in self.subjects.to_dict("records")]
-        return {**super().as_dict(), "voting": "soft", "subjects_from": self.found, "subjects": rows}
-
-    def as_text(self) -> str:
-        """The run in one line, how the subjects were found, one row per subject, the warnings and the disclaimer."""
-        table = self.subjects if self.scores is not None else self.subjects.drop(columns=["flagged"])
-        return "\n".join([self.provenance.text, f"One answer per subject (the mean of its slices' probabilities); "
-                                                f"{self.found}:",
-                          table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), *self.footer()])
-
-
-def subject_table(table: pd.DataFrame, subjects: np.ndarray, scores: InputScores | None) -> pd.DataFrame:
-    """One row per subject from per-slice predictions (:class:`SubjectReport`'s ``subjects``), by soft voting.
-
-    Args:
-        table: the per-slice predictions, one column per class.
-        subjects: each row's subject.
-        scores: the rows' input check, or None.
-    """
-    votes = vote(table[list(CLASS_NAMES)].to_numpy(float), subjects)
-    combined = pd.DataFrame(votes.proba, columns=list(CLASS_NAMES))
-    combined.insert(0, "prediction", [CLASS_NAMES[i] for i in votes.predicted])
-    combined.insert(0, "subject", votes.units)
-    combined["p_any_dementia"] = p_any_dementia(votes.proba)
-    combined["slices"] = votes.slices
-    flagged = None if scores is None else pd.Series(~scores.in_distribution).groupby(subjects).sum()
-    combined["flagged"] = None if flagged is None else flagged.reindex(votes.units).to_numpy()
-    return combined
-
-
-def predict_subjects_report(run, inputs: list[str], paths: list[Path], subjects: str = "folders",
-                            progress: bool = False) -> SubjectReport:
-    """Predict image files and combine them into one answer per subject.
-
-    Args:
-        run: the loaded run.
-        inputs: the files and folders as given (whose sub-folders are the subjects).
-        paths: the image files found in them (:func:`alzmri.data.pipeline.collect_image_files`).
-        subjects: ``folders``: each sub-folder given holds one brain (:func:`.subjects.folder_subjects`);
-            ``similarity``: brains recovered from the images, as the audit does (:func:`.subjects.similarity_subjects`,
-            at the level measured on the run's training data).
-        progress: show progress bars while the run's training data is read (``similarity``).
-
-    Returns:
-        The :class:`SubjectReport`; unreadable files are in its ``problems``, as with :func:`predict_report`.
-
-    Raises:
-        SettingsError: ``subjects`` is neither of :data:`SUBJECT_SOURCES`.
-        DatasetError: (``similarity``) the run's training data cannot be read.
-    """
-    if subjects not in SUBJECT_SOURCES:
-        raise SettingsError(f"subjects must be one of {list(SUBJECT_SOURCES)}, got {subjects!r}")
-    seen: set[Path] = set()
-    unique = [p for p in paths if not (p.resolve() in seen or seen.add(p.resolve()))]  # a file given twice counts once
-    report = predict_report(run, unique)
-    files = [Path(f) for f in report.table["file"]]
-    repeated = len(paths) - len(unique)
-    twice = [f"{repeated} file(s) given more than once, counted once"] if repeated else []
-    if subjects == "folders":
-        notes = twice + folder_notes(inputs, files)
-        ids = folder_subjects(inputs, files)
-        found = "; ".join(["one subject per folder (each sub-folder given is one brain)", *notes])
-    else:
-        evidence = training_evidence(run, progress)
-        ids = similarity_subjects(files, evidence) if files else np.zeros(0, dtype=str)
-        found = (f"subjects recovered by image similarity: slices linked at correlation >= {evidence.threshold:.3f}, "
-                 f"halfway between neighbouring slices of one brain ({evidence.neighbour:.3f}) and different brains "
-                 f"({evidence.different:.3f}) in the run's training data")
-        found += "" if evidence.clear else "; that data shows NO clear gap between them, so the subjects are unreliable"
-        found = "; ".join([found, *twice])
-    report.table.insert(1, "subject", ids)
-    return SubjectReport(report, subject_table(report.table, ids, report.scores), found)
-
-
-def predict_files(run, paths: list[Path]) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:
-    """Class, per-class probabilities and the input check for image files (read, checked, resized like training).
-
-    Returns:
-        ``(table, problems)``: one row per file that could be read (see :class:`PredictionReport`), and
-        ``(path, message)`` per file that could not (it is skipped, not fatal). :func:`predict_report` also
-        says which run answered and what its answers are worth.
-    """
-    report = predict_report(run, paths)
-    return report.table, report.problems

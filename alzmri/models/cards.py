@@ -334,7 +334,7 @@ def model_card(run_dir: str | Path) -> str:
         "## How to use", "", "```python",
         "from pathlib import Path", "",
         "from alzmri.models.runs import load_run",
-        "from alzmri.evaluation.evaluate import predict_files",
+        "from alzmri.evaluation.predict import predict_files",
         "", f"run = load_run({str(run_dir)!r})",
         "table, unreadable = predict_files(run, [Path('slice.jpg')])  # resized and checked like training",
         "```", "", "Or: `python -m alzmri predict RUN slice.jpg`, `python -m alzmri gradcam RUN slice.jpg`.", ""]

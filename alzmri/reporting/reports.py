@@ -339,7 +339,7 @@ def print_unreadable(problems: list[tuple[Path, str]]) -> None:
 
 
 def print_predictions(report, as_json: bool = False) -> None:
-    """Print a :class:`alzmri.evaluation.evaluate.PredictionReport` (as text or JSON) and its unreadable files."""
+    """Print a :class:`alzmri.evaluation.predict.PredictionReport` (as text or JSON) and its unreadable files."""
     import json
 
     print(json.dumps(report.as_dict(), indent=2) if as_json else report.as_text())

@@ -1,7 +1,7 @@
 """What the server says: the batched forward pass with the input check, each route's answer, the Grad-CAM PNG.
 
 Everything here reuses what ``alzmri predict`` and ``alzmri gradcam`` use (the report of
-:func:`alzmri.evaluation.evaluate.report_predictions`, the provenance and warnings, the input check, soft voting,
+:func:`alzmri.evaluation.predict.report_predictions`, the provenance and warnings, the input check, soft voting,
 the Grad-CAM figure), so an answer over HTTP says the same as the command line about the same slices.
 """
 
@@ -16,13 +16,30 @@ from pathlib import Path
 
 import numpy as np
 
+from typing_extensions import NotRequired, TypedDict
+
 from alzmri.config import CLASS_NAMES
-from alzmri.metrics import HEADLINE, p_any_dementia
+from alzmri.evaluation.predict import (VOTING, SliceRow, SubjectRow, report_predictions, slice_rows, subject_rows,
+                                      subject_table)
+from alzmri.metrics import HEADLINE
 from alzmri.models.input_check import COMPONENTS, InputCheck, InputScores, load_input_check
 from alzmri.models.provenance import DISCLAIMER, Provenance, describe_run
-from alzmri.voting import vote
 
 _FIGURES = threading.Lock()  # matplotlib's pyplot is not thread-safe: one figure at a time
+#: The subject name of a request's slices taken together.
+REQUEST_SUBJECT = "this request"
+
+
+class PredictAnswer(TypedDict):
+    """``POST /predict``'s answer (the OpenAPI page documents it): the rows ``alzmri predict --json`` gives too."""
+
+    run: str
+    predictions: list[SliceRow]
+    voting: NotRequired[str]  # with ``subject``
+    subject: NotRequired[SubjectRow]  # two or more slices, unless ``per_slice_only``
+    warnings: list[str]
+    input_check: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -101,31 +118,16 @@ def prediction_answer(served: Served, names: list[str], rows: dict[str, np.ndarr
         per_slice_only: do not combine the slices into one subject's answer.
 
     Returns:
-        ``{"run", "predictions": [{"file", "predicted", "probabilities", "in_distribution", "input_score"}],
-        "subject" (two or more slices, unless per_slice_only), "warnings", "input_check", "note"}``.
+        :class:`PredictAnswer`: per-slice rows and the one subject row in the shapes ``alzmri predict --json``
+        gives too (:class:`alzmri.evaluation.predict.SliceRow`, :class:`~alzmri.evaluation.predict.SubjectRow`).
     """
-    from alzmri.evaluation.evaluate import report_predictions
-
     report = report_predictions(served.run, rows["proba"], input_scores(served, rows), names,
                                 provenance=served.provenance)
-    predictions = [{"file": row["file"], "predicted": row["prediction"],
-                    "probabilities": {c: round(float(row[c]), 6) for c in CLASS_NAMES},
-                    "in_distribution": row["in_distribution"], "input_score": row["input_score"]}
-                   for row in report.table.to_dict(orient="records")]
-    answer = {"run": served.provenance.run, "predictions": predictions}
+    answer = {"run": served.provenance.run, "predictions": slice_rows(report.table)}
     if len(names) >= 2 and not per_slice_only:
-        answer["subject"] = subject_answer(rows["proba"])
+        request = np.full(len(names), REQUEST_SUBJECT)
+        answer.update(voting=VOTING, subject=subject_rows(subject_table(report.table, request, report.scores))[0])
     return finite({**answer, "warnings": report.warnings, "input_check": report.input_summary, "note": DISCLAIMER})
-
-
-def subject_answer(proba: np.ndarray) -> dict:
-    """All the slices as one subject's: soft voting (:func:`alzmri.voting.vote`) and P(any dementia)."""
-    votes = vote(proba, np.zeros(len(proba), dtype=str))
-    combined = votes.proba[0]
-    return {"predicted": CLASS_NAMES[int(votes.predicted[0])],
-            "probabilities": {c: round(float(p), 6) for c, p in zip(CLASS_NAMES, combined)},
-            "p_any_dementia": round(float(p_any_dementia(votes.proba)[0]), 6), "slices": int(votes.slices[0]),
-            "voting": "soft (mean of the slices' probabilities)"}
 
 
 def headline(block) -> dict | None:

@@ -247,6 +247,7 @@ def _add_routes(app: FastAPI, served: answers.Served, batcher: MicroBatcher, lim
         return served.model
 
     @app.post("/predict", dependencies=[keyed], openapi_extra=UPLOAD_BODY, responses=REFUSALS,
+              response_model=answers.PredictAnswer,
               summary="Class probabilities of each slice, and of all of them as one subject (not a diagnosis)")
     async def predict(request: Request, per_slice_only: bool = Query(
             False, description="answer each slice alone: no combined subject answer")) -> dict:

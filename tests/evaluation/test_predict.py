@@ -143,7 +143,7 @@ def test_a_2_5_d_run_refuses_single_images_by_name():
     from types import SimpleNamespace
 
     from alzmri.errors import SettingsError
-    from alzmri.evaluation.evaluate import predict_checked, predict_images
+    from alzmri.evaluation.predict import predict_checked, predict_images
 
     run = SimpleNamespace(metadata={"config": {"neighbour_slices": True}}, path=Path("runs/stacked-run"))
     for predict in (predict_images, predict_checked):

@@ -144,7 +144,7 @@ def test_similarity_finds_the_brains_of_a_pooled_folder(small_root):
 
 def test_an_unknown_way_to_find_subjects_is_a_settings_error_naming_the_choices():
     from alzmri.errors import SettingsError
-    from alzmri.evaluation.evaluate import predict_subjects_report
+    from alzmri.evaluation.predict import predict_subjects_report
 
     with pytest.raises(SettingsError, match=r"subjects must be one of \['folders', 'similarity'\], got 'names'"):
         predict_subjects_report(None, [], [], "names")  # refused before any model or file is touched

@@ -55,7 +55,8 @@ def test_training_stores_the_check_in_the_run(smoke_run):
 
 
 def test_the_runs_own_test_slices_are_in_distribution(smoke_run):
-    from alzmri.evaluation.evaluate import batch_images, predict_checked
+    from alzmri.evaluation.evaluate import batch_images
+    from alzmri.evaluation.predict import predict_checked
 
     run, data = _own_data(smoke_run)
     test = data.part("test")
@@ -64,7 +65,8 @@ def test_the_runs_own_test_slices_are_in_distribution(smoke_run):
 
 
 def test_slices_unlike_the_training_data_are_flagged(smoke_run):
-    from alzmri.evaluation.evaluate import batch_images, predict_checked
+    from alzmri.evaluation.evaluate import batch_images
+    from alzmri.evaluation.predict import predict_checked
 
     run, data = _own_data(smoke_run)
     images = batch_images(data.part("test").head(8), run.image_size)

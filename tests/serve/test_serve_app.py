@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import warnings
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_model_reports_slice_test_metrics_with_intervals(client, smoke_evaluatio
 
 
 def test_predict_says_what_the_command_line_says(client, smoke_run, slice_files):
-    from alzmri.evaluation.evaluate import predict_report
+    from alzmri.evaluation.predict import predict_report
     from alzmri.models.runs import load_run
 
     answer = client.post("/predict", files=files(slice_files)).json()
@@ -80,6 +81,23 @@ def test_predict_says_what_the_command_line_says(client, smoke_run, slice_files)
         assert prediction["probabilities"] == pytest.approx({c: row[c] for c in CLASS_NAMES}, abs=1e-4)
         assert prediction["in_distribution"] == row["in_distribution"]
     assert answer["warnings"][0] == SYNTHETIC_WARNING and answer["note"] == DISCLAIMER
+
+
+def test_the_api_and_the_command_line_answer_in_one_shape(client, smoke_run, slice_files, capsys):
+    """``POST /predict`` and ``alzmri predict --json`` give per-slice and per-subject rows with the same keys, and the
+    OpenAPI page documents them."""
+    from alzmri.cli import main
+    from alzmri.evaluation.predict import SliceRow, SubjectRow
+
+    served = client.post("/predict", files=files(slice_files)).json()
+    assert main(["predict", str(smoke_run), *map(str, slice_files), "--per-subject", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(served["predictions"][0]) == set(SliceRow.__annotations__) - {"subject"}
+    assert set(printed["predictions"][0]) == set(SliceRow.__annotations__)
+    assert set(served["subject"]) == set(printed["subjects"][0]) == set(SubjectRow.__annotations__)
+    assert served["voting"] == printed["voting"]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["SliceRow"]["properties"]) == set(SliceRow.__annotations__)
 
 
 def test_the_slices_of_a_request_are_one_subject(client, slice_files):
