@@ -63,16 +63,19 @@ def seed_range_line(score: float, profile: str, results: Path = SEEDS_RESULTS) -
     Returns:
         One line, or None where no range was measured for this preset (an installed copy has no docs/).
     """
-    if not results.is_file():
+    try:
+        record = json.loads(results.read_text())
+        spread, seeds, machine, date = (record["balanced_accuracy"], record["seeds"], record["machine"],
+                                        record["date"])
+        low, high, median = spread["min"], spread["max"], spread["median"]
+    except (OSError, ValueError, KeyError, TypeError):  # no such file (an installed copy), or a damaged one
         return None
-    record = json.loads(results.read_text())
     if record.get("profile") != profile:
         return None
-    spread = record["balanced_accuracy"]
-    place = ("below" if score < spread["min"] else "above" if score > spread["max"] else "within")
-    return (f"This run's {score:.3f} lies {place} the range the {profile} preset scored over {len(record['seeds'])} "
-            f"seeds on {record['machine']} ({record['date']}): {spread['min']:.3f} to {spread['max']:.3f}, median "
-            f"{spread['median']:.3f}. Another seed or CPU trains another model.")
+    place = "below" if score < low else "above" if score > high else "within"
+    return (f"This run's {score:.3f} lies {place} the range the {profile} preset scored over {len(seeds)} seeds on "
+            f"{machine} ({date}): {low:.3f} to {high:.3f}, median {median:.3f}. Another seed or CPU trains another "
+            "model.")
 
 
 def _training_summary(run, config: Config) -> dict:

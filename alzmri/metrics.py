@@ -318,7 +318,8 @@ def _side_covariance(placements: np.ndarray, clusters: np.ndarray) -> np.ndarray
     return count / ((count - 1) * rows**2) * (sums @ sums.T)
 
 
-def delong(positive: np.ndarray, scores: np.ndarray, clusters: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def delong(positive: np.ndarray, scores: np.ndarray,
+           clusters: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ROC-AUCs of ``k`` scorings of the same rows and their covariance: DeLong et al. (1988), computed with the
     midranks of Sun & Xu (2014), rows optionally grouped in clusters (Obuchowski 1997).
 

@@ -178,20 +178,19 @@ def colab_secrets() -> bool:
 
 
 def kaggle_credentials() -> str | None:
-    """Where Kaggle credentials are found: the environment, Colab's Secrets (copied into it) or ``kaggle.json``.
+    """Where Kaggle credentials are found: the environment, ``kaggle.json``, else Colab's Secrets (copied into the
+    environment; Colab asks once for access, so they are read only when nothing else holds a login).
 
     Returns:
         A few words naming the place, or None.
     """
-    if colab_secrets():
-        return "in Colab's Secrets"
     if os.environ.get("KAGGLE_API_TOKEN") or (os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")):
         return "in the environment"
     folder = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle")
     for name in ("kaggle.json", "access_token"):
         if (folder / name).is_file():
             return str(folder / name)
-    return None
+    return "in Colab's Secrets" if colab_secrets() else None
 
 
 def kaggle_message(config: Config) -> str | None:

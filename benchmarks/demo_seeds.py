@@ -44,6 +44,7 @@ def spread(values: list[float]) -> dict:
 
 
 def main() -> None:
+    """Train and score the preset once per seed, and write the range to docs/results/demo_seeds.json."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="demo", help="preset (default demo)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 42],

@@ -76,6 +76,7 @@ def table(out: Path) -> str:
 
 
 def main() -> None:
+    """Rewrite the leaderboard table between its markers in docs/results.md from every real_cv_*.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results", help="the results files' folder")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "results.md", help="the page holding the table")

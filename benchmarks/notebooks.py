@@ -78,6 +78,7 @@ def estimate(profile: str) -> dict:
 
 
 def main() -> None:
+    """Time the notebooks under a profile (or estimate a GPU profile's), and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="demo", help="preset the notebooks run (default demo)")
     parser.add_argument("--estimate", action="store_true", help="write the profile's estimated times instead")

@@ -40,6 +40,7 @@ GROWTH_GOAL_MIB = 512
 
 
 def parse_args() -> argparse.Namespace:
+    """The command line: the run to serve and the sizes of each hostile case."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="run folder to serve (default: a smoke-preset run trained in a temp folder)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients sending strips (default 4)")
@@ -55,6 +56,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def png(size: tuple[int, int]) -> bytes:
+    """A black PNG of ``size`` (width, height): a few KB, whatever its sides."""
     from PIL import Image
 
     buffer = io.BytesIO()
@@ -110,10 +112,12 @@ def post(url: str, route: str, files: list[tuple[str, bytes, str]], timeout: flo
 
 
 def normal_requests(url: str, slices: list[tuple[str, bytes]], count: int) -> list:
+    """``count`` ordinary one-slice ``/predict`` requests, one after another; their answers."""
     return [post(url, "/predict", [(name, body, "image/jpeg")]) for name, body in (slices * count)[:count]]
 
 
 def concurrent(url: str, route: str, files: list, clients: int, each: int) -> list:
+    """``clients`` clients posting ``files`` to ``route`` ``each`` times, all at once; their answers."""
     with ThreadPoolExecutor(clients) as pool:
         return list(pool.map(lambda _: post(url, route, files), range(clients * each)))
 
@@ -144,6 +148,7 @@ def trickle(port: int, seconds: float, statuses: list) -> None:
 
 
 def slow_case(url: str, port: int, slices, clients: int, seconds: float) -> dict:
+    """``clients`` bodies trickled a byte a second while normal requests go on: their statuses and the normal ones'."""
     statuses: list = []
     threads = [threading.Thread(target=trickle, args=(port, seconds, statuses)) for _ in range(clients)]
     for thread in threads:
@@ -174,6 +179,7 @@ def measure(server, name: str, case, warm_mib: float, url: str, slices) -> dict:
 
 
 def main() -> None:
+    """Serve a run, measure its memory under each hostile case, write docs/results/serve_hostile.json."""
     args = parse_args()
     import psutil
 

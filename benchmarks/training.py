@@ -32,7 +32,7 @@ def main() -> None:
     from alzmri.models.classifier import build_classifier, describe_backbone, feature_extractor, head_model, set_trainable
     from alzmri.data.pipeline import class_weights, images_only, make_tf_dataset
     from alzmri.leakage.splits import prepare_data
-    from alzmri.models.training import _callbacks, _compile, set_seeds
+    from alzmri.models.training import stage_callbacks, _compile, set_seeds
 
     config = get_config(args.profile)
     set_seeds(config.seed)
@@ -69,7 +69,7 @@ def main() -> None:
     model.train_on_batch(x, y)
     steps = int(np.ceil(n / bs))
     with tempfile.TemporaryDirectory() as work:
-        callbacks = _callbacks(Path(work), "bench", config)
+        callbacks = stage_callbacks(Path(work), "bench", config)
         model.fit(train_ds, epochs=1, verbose=0, class_weight=weights, callbacks=callbacks, shuffle=False)
         times = interleaved({
             "pipeline": lambda: [None for _ in train_ds],

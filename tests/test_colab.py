@@ -121,10 +121,15 @@ def test_locally_nothing_is_installed_and_the_default_profile_is_demo(colab, mon
 
 def test_a_kaggle_login_stored_in_colabs_secrets_is_found_and_handed_to_kagglehub(colab, monkeypatch, capsys):
     secrets = {"KAGGLE_USERNAME": "someone", "KAGGLE_KEY": "not-a-real-key"}
-    sys.modules["google.colab"].userdata = types.SimpleNamespace(get=secrets.__getitem__)  # a missing one raises
+    asked = []
+    sys.modules["google.colab"].userdata = types.SimpleNamespace(  # a missing one raises
+        get=lambda name: asked.append(name) or secrets[name])
     cell = run_setup(monkeypatch, ["Tesla T4"])
     assert "Kaggle credentials found (in Colab's Secrets)." in capsys.readouterr().out
     assert cell["config"].data == "kaggle" and os.environ["KAGGLE_KEY"] == "not-a-real-key"
+    asked.clear()
+    run_setup(monkeypatch, ["Tesla T4"])  # a login in the environment: Colab is not asked again
+    assert "(in the environment)" in capsys.readouterr().out and asked == []
     del secrets["KAGGLE_KEY"]
     monkeypatch.delenv("KAGGLE_USERNAME")
     monkeypatch.delenv("KAGGLE_KEY")

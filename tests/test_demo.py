@@ -25,9 +25,11 @@ def test_the_closing_line_places_the_score_in_the_range_over_seeds(seeds_file, s
     assert "Another seed or CPU trains another model" in line
 
 
-def test_no_range_is_claimed_for_another_preset_or_without_the_file(seeds_file, tmp_path):
+def test_no_range_is_claimed_for_another_preset_or_without_a_sound_file(seeds_file, tmp_path):
     assert demo.seed_range_line(0.7, "smoke", seeds_file) is None
     assert demo.seed_range_line(0.7, "demo", tmp_path / "missing.json") is None
+    (tmp_path / "torn.json").write_text(seeds_file.read_text()[:40])
+    assert demo.seed_range_line(0.7, "demo", tmp_path / "torn.json") is None  # the demo's last line never crashes
 
 
 def test_every_step_says_in_plain_words_what_its_numbers_mean(capsys):

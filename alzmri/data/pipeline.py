@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -290,11 +291,12 @@ def files_kept(frame: pd.DataFrame, during: str, hint: str = ""):
     Raises:
         DatasetError: a file of ``frame`` is gone and reading failed on it; other errors pass unchanged.
     """
-    import tensorflow as tf
-
     try:
         yield
-    except (tf.errors.NotFoundError, FileNotFoundError):
+    except Exception as err:  # noqa: BLE001 -- only what reading a vanished file raises is turned, below
+        tf = sys.modules.get("tensorflow")  # whatever raised TensorFlow's error imported it: no import here
+        if not (isinstance(err, FileNotFoundError) or (tf is not None and isinstance(err, tf.errors.NotFoundError))):
+            raise
         missing = [p for p in frame["path"].astype(str) if not Path(p).exists()]
         if not missing:
             raise

@@ -119,7 +119,7 @@ def _compare_row(name: str, split: PreparedData, config: Config, model: str, n_b
     row = {"protocol": name, **_leaks(split), "unit": unit, "units": describe_units(units, unit)["count"]}
     labellings = (("", split, False), ("_shuffled", split.with_shuffled_labels(config.seed), True))
     for suffix, labelled, shuffled in labellings:
-        if progress and model == "cnn":
+        if progress and model in TRAINED:
             print(f"compare: training on the {name} split, {'shuffled' if shuffled else 'true'} labels")
         proba = held_out_probabilities(model, labelled, config.replace(shuffle_labels=shuffled), progress=progress)
         score = _score(labelled.part("test")["label"].to_numpy(), proba["test"], units, n_boot or config.n_boot,
@@ -153,9 +153,9 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
     """
     if model not in MODELS:
         raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
-    if given and model == "cnn":
+    if given and model == "cnn":  # its runs are named and reused by protocol, not by a split made elsewhere
         raise SettingsError("--model cnn scores alzmri's own protocols only; on a split made elsewhere (--split-file, "
-                            "--split) use probe, thumbnail or atrophy")
+                            f"--split) use one of {[m for m in MODELS if m != 'cnn']}")
     allowed = available_protocols(data.frame)
     protocols = protocols or (["subject"] if given else allowed)
     unknown = [p for p in protocols if p not in allowed]

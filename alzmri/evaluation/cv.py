@@ -187,7 +187,8 @@ def _out_of_fold(data: PreparedData, config: Config, model: str, folds: int, rep
                       f"{fold_run_name(cfg) if model == 'cnn' else 'the model of the person, trained anew'}")
             asked = ("val", "test") if len(split.part("val")) else ("test",)
             kept = "; the finished folds are saved runs, reused when cv runs again" if model == "cnn" else ""
-            with files_kept(split.frame, f"cv fold {fold} of {folds}" + (f", repeat {repeat}" if repeats > 1 else ""), kept):
+            during = f"cv fold {fold} of {folds}" + (f", repeat {repeat}" if repeats > 1 else "")
+            with files_kept(split.frame, during, kept):
                 proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
             parts.append(_fold_rows(fold, split, proba).assign(repeat=repeat))
             val_subjects[(repeat, fold)] = int(split.part("val")["subject"].nunique())
@@ -281,8 +282,8 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
     for name, given in (("--model", model), ("--against", against)):
         if given is not None and given not in MODELS:
             raise SettingsError(f"{name} must be one of {list(MODELS)}, got {given!r}")
-    folds, repeats = folds or config.cv_folds, config.cv_repeats if repeats is None else repeats
-    config.replace(cv_repeats=repeats)  # refuses a number of repeats out of range, naming --repeats
+    config = config if repeats is None else config.replace(cv_repeats=repeats)  # out of range: refused, named
+    folds, repeats = folds or config.cv_folds, config.cv_repeats
     subject_folds(data.frame, folds, config.seed)  # too many folds are refused before any work
     n_boot = n_boot or config.n_boot
     start = time.perf_counter()

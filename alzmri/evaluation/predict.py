@@ -67,8 +67,9 @@ def slice_rows(table: pd.DataFrame) -> list[SliceRow]:
     rows = []
     for row in table.to_dict("records"):
         subject = {"subject": str(row["subject"])} if "subject" in row else {}
+        proba = np.array([[row[c] for c in CLASS_NAMES]], dtype=float)
         rows.append({"file": str(row["file"]), **subject, "predicted": row["prediction"],
-                     "probabilities": _probabilities(row), "p_any_dementia": round(1.0 - float(row["NonDemented"]), 6),
+                     "probabilities": _probabilities(row), "p_any_dementia": _number(p_any_dementia(proba)[0]),
                      "in_distribution": None if row["in_distribution"] is None else bool(row["in_distribution"]),
                      "input_score": _number(row["input_score"]), **{k: v for k, v in row.items() if k not in known}})
     return rows

@@ -28,6 +28,7 @@ from alzmri.data.datasets import check_image
 from alzmri.errors import SplitListError
 from alzmri.leakage.similarity import Features, best_match, compute_features
 from alzmri.leakage.splits import OFFICIAL_NAMES
+from alzmri.leakage.subjects import named_files
 from alzmri.safe_text import one_line
 
 PATH_COLUMNS = ("path", "file", "filepath", "filepaths", "filename")
@@ -37,9 +38,8 @@ SHOWN = 3  # examples named in a one-line note
 
 
 def named(items: list[str]) -> str:
-    """Up to :data:`SHOWN` items, then how many more."""
-    more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
-    return ", ".join(one_line(i) for i in items[:SHOWN]) + more
+    """Up to :data:`SHOWN` items, each on one line, then how many more (:func:`~alzmri.leakage.subjects.named_files`)."""
+    return named_files([one_line(i) for i in items[:SHOWN]] + items[SHOWN:], SHOWN)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def read_split_file(specs: list[str]) -> pd.DataFrame:
     if texts and len(texts) != len(specs) or not texts and len(specs) != 1:
         raise SplitListError(f"--split-file takes one CSV file or NAME=FILE text lists, one per split; got {specs}")
     if texts:
-        names = [s.partition("=")[0].strip().lower() for s in texts]
+        names = [OFFICIAL_NAMES.get(s.partition("=")[0].strip().lower(), s) for s in texts]  # training is train
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise SplitListError(f"--split-file names the split(s) {twice} more than once: give one list per split")
@@ -222,8 +222,8 @@ def _unmatched_notes(table: pd.DataFrame, rows: np.ndarray, how: np.ndarray, whe
     notes = []
     missing = table["path"][(rows < 0) & (how != "ambiguous")].tolist()
     if missing:
-        notes.append(f"{len(missing)} of {len(table)} listed file(s) are not among the images of {where} (e.g. {named(missing)}): "
-                     "left out")
+        notes.append(f"{len(missing)} of {len(table)} listed file(s) are not among the images of {where} "
+                     f"(e.g. {named(missing)}): left out")
     ambiguous = table["path"][(rows < 0) & (how == "ambiguous")].tolist()
     if ambiguous:
         notes.append(f"{len(ambiguous)} listed file(s) could be any of several images of {where}, the same name in "

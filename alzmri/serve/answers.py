@@ -19,8 +19,8 @@ import numpy as np
 from typing_extensions import NotRequired, TypedDict
 
 from alzmri.config import CLASS_NAMES
-from alzmri.evaluation.predict import (VOTING, SliceRow, SubjectRow, report_predictions, slice_rows, subject_rows,
-                                      subject_table)
+from alzmri.evaluation.predict import (VOTING, SliceRow, SubjectRow, refuse_stack_runs, report_predictions, slice_rows,
+                                      subject_rows, subject_table)
 from alzmri.metrics import HEADLINE
 from alzmri.models.input_check import COMPONENTS, InputCheck, InputScores, load_input_check
 from alzmri.models.provenance import DISCLAIMER, Provenance, describe_run
@@ -67,6 +67,7 @@ def load_served(run_dir: str | Path) -> Served:
     from alzmri.models.runs import load_run
 
     run = load_run(run_dir)
+    refuse_stack_runs(run)  # a server is sent single slices
     check, provenance = load_input_check(run.path), describe_run(run.path, run.metadata)
     loaded = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Served(run, check, provenance, model_answer(run, provenance, loaded), loaded)
@@ -108,7 +109,8 @@ def input_scores(served: Served, rows: dict[str, np.ndarray]) -> InputScores | N
     return InputScores(rows["score"], {name: rows[f"check:{name}"] for name in COMPONENTS}, served.check.threshold)
 
 
-def prediction_answer(served: Served, names: list[str], rows: dict[str, np.ndarray], per_slice_only: bool = False) -> dict:
+def prediction_answer(served: Served, names: list[str], rows: dict[str, np.ndarray],
+                      per_slice_only: bool = False) -> dict:
     """``POST /predict``'s answer for one request's slices.
 
     Args:

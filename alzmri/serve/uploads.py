@@ -238,6 +238,6 @@ def decode_upload(upload: Upload, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if not (upload.content_type.startswith("image/") or upload.content_type in GENERIC_TYPES):
         raise UploadError(f"content type {upload.content_type!r} is not an image's", 415, upload.name)
     try:
-        return decode_slice(bytes(upload.data), upload.name, max_pixels)
+        return decode_slice(upload.data, upload.name, max_pixels)  # no copy of the body
     except ImageError as err:
         raise UploadError(err.reason, err.status, upload.name) from None

@@ -110,3 +110,10 @@ def test_renamed_and_re_encoded_copies_match_by_content(tmp_path):
     assert listed.matched == {"path": 0, "name": 0, "content": 4}
     assert np.flatnonzero(listed.split != "unused").tolist() == [0, 5, 9, 14]
     assert listed.split[[0, 5, 9, 14]].tolist() == ["train", "train", "test", "test"]
+
+
+def test_one_split_given_twice_under_two_spellings_is_refused(tmp_path):
+    (tmp_path / "a.txt").write_text("x/1.jpg\n")
+    (tmp_path / "b.txt").write_text("x/2.jpg\n")
+    with pytest.raises(SplitListError, match=r"\['train'\] more than once"):
+        read_split_file([f"train={tmp_path / 'a.txt'}", f"Training={tmp_path / 'b.txt'}"])

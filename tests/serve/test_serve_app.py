@@ -282,3 +282,17 @@ def test_the_server_caps_its_memory_arenas_where_the_c_library_allows():
 
     is_glibc = bool(ctypes.util.find_library("c")) and hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallopt")
     assert limit_malloc_arenas() is is_glibc
+
+
+def test_a_2_5_d_run_is_not_served_single_slices(monkeypatch):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from alzmri.errors import SettingsError
+    from alzmri.models import runs
+    from alzmri.serve import answers
+
+    stacked = SimpleNamespace(metadata={"config": {"neighbour_slices": True}}, path=Path("runs/stacked-run"))
+    monkeypatch.setattr(runs, "load_run", lambda _: stacked)
+    with pytest.raises(SettingsError, match="stacked-run was trained on 2.5-D input"):
+        answers.load_served("runs/stacked-run")
