@@ -358,13 +358,14 @@ def get_or_train(config: Config, run_name: str | None = None, data: PreparedData
         data = data or prepare_data(config, progress)
         trained_on = meta.get("data_fingerprint")
         if trained_on != data.fingerprint:
-            again = ("delete that folder to train it again" if run_name else "pass another run_name (--run-name on "
-                     "the command line) to train on this data, or replace=True (--replace) to train this run again")
+            again = ("delete that folder to train it again" if config.cv_fold else "pass another run_name "
+                     "(--run-name on the command line) to train on this data, or replace=True (--replace) to train this "
+                     "run again")  # a fold of `alzmri cv` is named by cv, which has neither option
             raise RunError(f"{run_dir} was trained with these settings on other data (fingerprint {trained_on}; the "
                            f"data in {one_line(data.root)} now has {data.fingerprint}): {again}")
         if progress:
-            anew = ("delete that folder to train it anew" if run_name else "to train anew, pass another run_name, e.g. "
-                    "get_or_train(config, run_name=\"try2\") (--run-name on the command line)")
+            anew = ("delete that folder to train it anew" if config.cv_fold else "to train anew, pass another "
+                    "run_name, e.g. get_or_train(config, run_name=\"try2\") (--run-name on the command line)")
             print(f"Reusing the finished run {one_line(run_dir)} (same settings, same data); {anew}")
         return run_dir
     return train(config, run_name=run_name, data=data, strategy=strategy, progress=progress, replace=replace)

@@ -207,6 +207,10 @@ def test_a_finished_run_is_reused_only_on_the_same_data(tmp_path, capsys):
     changed = SimpleNamespace(fingerprint="def", root=tmp_path / "mydata")  # same folder, other files
     with pytest.raises(RunError, match=r"other data \(fingerprint abc; .* now has def\).*--run-name.*--replace"):
         get_or_train(config, run_name="finished", data=changed)
+    fold = config.replace(cv_fold=1)  # a fold of `alzmri cv`, which has neither --run-name nor --replace
+    (finished / "metadata.json").write_text(json.dumps({"config": fold.to_dict(), "data_fingerprint": "abc"}))
+    with pytest.raises(RunError, match=r"now has def\): delete that folder to train it again$"):
+        get_or_train(fold, run_name="finished", data=changed)
 
 
 def test_the_precision_policy_is_the_callers_again_after_training():
