@@ -371,12 +371,10 @@ def delong_test(positive: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, 
         (two-sided)}``; ``z`` and ``p`` are nan where the difference has no variance (identical rankings), and
         everything is nan where a side is empty.
     """
-    try:
-        aucs, cov = delong(positive, np.vstack([score_a, score_b]), clusters)
-    except ValueError as err:
-        if "cluster" in str(err):
-            raise
+    sides = np.asarray(positive, dtype=bool)
+    if sides.all() or not sides.any():  # no AUC without both sides
         return {key: float("nan") for key in ("auc_a", "auc_b", "difference", "z", "p")} | {"ci": [float("nan")] * 2}
+    aucs, cov = delong(positive, np.vstack([score_a, score_b]), clusters)
     difference = float(aucs[0] - aucs[1])
     sd = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0)))
     half = stats.norm.ppf(0.5 + level / 2) * sd
