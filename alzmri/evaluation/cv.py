@@ -130,8 +130,8 @@ def _level_summary(predictions: pd.DataFrame, level: str, n_boot: int, seed: int
                                               "negatives")},
                     "ci95": {**called["ci95"], "auc": ranked["ci95"]["auc"]}, "auc": ranked["auc"],
                     "distinct_thresholds": sorted({round(float(t), 4) for t in threshold})}
-    return {"images" if level == "slice" else "subjects": int(len(np.unique(units)) if level == "subject"
-                                                              else len(labels)),
+    tested = len(np.unique(units)) if level == "subject" else predictions["relpath"].nunique()  # with --repeats,
+    return {"images" if level == "slice" else "subjects": int(tested),  # each image or subject counted once
             "balanced_accuracy": four["balanced_accuracy"], "ci": four["ci95"]["balanced_accuracy"],
             "auc_any_dementia": ranked["auc"], "ci_auc_any_dementia": ranked["ci95"]["auc"],
             **{k: four[k] for k in ("accuracy", "quadratic_kappa", "roc_auc_ovr", "macro_f1", "ci95", "ci_resampled",

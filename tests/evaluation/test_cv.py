@@ -87,6 +87,7 @@ def test_cv_command_prints_both_levels_and_writes_figure_and_json(small_root, tm
     assert [(f["repeat"], f["fold"]) for f in summary["per_fold"]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert sum(f["test_subjects"] for f in summary["per_fold"]) == 2 * summary["subjects_tested"]  # tested twice
     assert summary["subject_level"]["ci_resampled"]["count"] == summary["subjects_tested"]  # resampled once each
+    assert summary["slice_level"]["images"] == summary["images_tested"] < summary["tests"]  # each image counted once
     for level in ("slice_level", "subject_level"):
         paired = summary["against"][level]
         assert {"balanced_accuracy_difference", "ci", "auc_any_dementia_difference", "ci_auc", "delong_p"} <= set(paired)
