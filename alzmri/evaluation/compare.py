@@ -26,6 +26,7 @@ from alzmri.leakage.splits import PreparedData, available_protocols, independent
 MODELS = ("probe", "thumbnail", "atrophy", "cnn", "person")
 #: The models trained by Keras (minutes); the others fit in seconds.
 TRAINED = ("cnn", "person")
+OTHERS = tuple(m for m in MODELS if m != "cnn")  # the models a split made elsewhere can be scored with
 
 
 def describe_model(model: str, config: Config) -> str:
@@ -155,7 +156,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
         raise SettingsError(f"model must be one of {list(MODELS)}, got {model!r}")
     if given and model == "cnn":  # its runs are named and reused by protocol, not by a split made elsewhere
         raise SettingsError("--model cnn scores alzmri's own protocols only; on a split made elsewhere (--split-file, "
-                            f"--split) use one of {[m for m in MODELS if m != 'cnn']}")
+                            f"--split) use {', '.join(OTHERS[:-1])} or {OTHERS[-1]}")
     allowed = available_protocols(data.frame)
     protocols = protocols or (["subject"] if given else allowed)
     unknown = [p for p in protocols if p not in allowed]

@@ -77,4 +77,4 @@ def test_bad_split_options_are_one_line(small_root, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("alzmri audit: error:") and said in err and len(err.strip().splitlines()) == 1
     assert main(["compare", str(small_root), "--profile", "smoke", "--split", "keras:0.2:1", "--model", "cnn"]) == 2
-    assert "use probe, thumbnail or atrophy" in capsys.readouterr().err
+    assert "use probe, thumbnail, atrophy or person" in capsys.readouterr().err
