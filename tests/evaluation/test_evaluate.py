@@ -312,5 +312,10 @@ def test_evaluate_can_be_told_to_vote_by_slice_position(smoke_run, tmp_path, cap
     run = _run_copy(smoke_run, tmp_path)
     assert main(["evaluate", str(run), "--voting", "weighted", "--voting-threshold", "0.5"]) == 0
     people = json.loads((run / "metrics.json").read_text())["test"]["subject_level"]
-    assert people["voting"] == "weighted"
-    assert all(w == 0 or w >= 0.5 for w in people["position_weights"].values())
+    weights = people["position_weights"]
+    assert weights and all(w == 0 or w >= 0.5 for w in weights.values())
+    # which positions reach 0.5 depends on the smoke model, which another CPU (or thread order) trains differently:
+    # weighted voting where one does, soft voting that says so where none does
+    kept = any(w > 0 for w in weights.values())
+    assert people["voting"] == ("weighted" if kept else "soft")
+    assert kept or "dropped every slice position" in people["voting_note"]
