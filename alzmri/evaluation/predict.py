@@ -20,7 +20,9 @@ from alzmri.errors import SettingsError
 from alzmri.evaluation.subjects import (SUBJECT_SOURCES, folder_notes, folder_subjects, similarity_subjects,
                                        training_evidence)
 from alzmri.metrics import p_any_dementia
-from alzmri.models.input_check import COMPONENTS, InputScores
+from alzmri.data.pipeline import read_readable_images
+from alzmri.models.classifier import as_model_batch
+from alzmri.models.input_check import COMPONENTS, InputScores, load_input_check, summary, with_features
 from alzmri.models.provenance import DISCLAIMER, describe_run
 from alzmri.voting import vote
 
@@ -64,12 +66,12 @@ def slice_rows(table: pd.DataFrame) -> list[SliceRow]:
     """:class:`PredictionReport`'s table as answers (:class:`SliceRow`), one per slice; a column a command added
     (``gradcam``'s ``overlay``) follows as it is."""
     known = {"file", "subject", "prediction", *CLASS_NAMES, "in_distribution", "input_score"}
+    dementia = p_any_dementia(table[list(CLASS_NAMES)].to_numpy(float))
     rows = []
-    for row in table.to_dict("records"):
+    for row, p_dementia in zip(table.to_dict("records"), dementia):
         subject = {"subject": str(row["subject"])} if "subject" in row else {}
-        proba = np.array([[row[c] for c in CLASS_NAMES]], dtype=float)
         rows.append({"file": str(row["file"]), **subject, "predicted": row["prediction"],
-                     "probabilities": _probabilities(row), "p_any_dementia": _number(p_any_dementia(proba)[0]),
+                     "probabilities": _probabilities(row), "p_any_dementia": _number(p_dementia),
                      "in_distribution": None if row["in_distribution"] is None else bool(row["in_distribution"]),
                      "input_score": _number(row["input_score"]), **{k: v for k, v in row.items() if k not in known}})
     return rows
@@ -97,8 +99,6 @@ def refuse_stack_runs(run) -> None:
 
 def predict_images(run, images) -> np.ndarray:
     """Class probabilities for an array of images (checked: shape, size, type; grey → RGB)."""
-    from alzmri.models.classifier import as_model_batch
-
     refuse_stack_runs(run)
     return run.model.predict(as_model_batch(images, run.image_size), verbose=0, batch_size=32)
 
@@ -114,9 +114,6 @@ def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
         ``(proba, scores)``: probabilities (n, n_classes), and each image's input check
         (:class:`alzmri.models.input_check.InputScores`), None for a run that stores no check.
     """
-    from alzmri.models.input_check import load_input_check, with_features
-    from alzmri.models.classifier import as_model_batch
-
     refuse_stack_runs(run)
     batch = as_model_batch(images, run.image_size)
     check = load_input_check(run.path)
@@ -148,8 +145,6 @@ class PredictionReport:
     @property
     def input_summary(self) -> str:
         """The input check in one line (:func:`alzmri.models.input_check.summary`)."""
-        from alzmri.models.input_check import summary
-
         return summary(self.scores)
 
     @property
@@ -220,8 +215,6 @@ def predict_report(run, paths: list[Path]) -> PredictionReport:
     Returns:
         The :class:`PredictionReport`; a file that cannot be read is listed in its ``problems`` and skipped.
     """
-    from alzmri.data.pipeline import read_readable_images
-
     images, read, problems = read_readable_images(paths, run.image_size)
     return report_images(run, images, read, problems)
 
