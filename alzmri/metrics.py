@@ -42,7 +42,7 @@ def confusion(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 # The headline numbers are computed from the confusion matrix with NumPy rather than with scikit-learn's
 # functions: a bootstrap calls them a thousand times, where scikit-learn's input checks cost 25 ms a call;
-# tests/test_evaluate.py checks that both agree.
+# tests/evaluation/test_evaluate.py checks that both agree.
 
 def quadratic_kappa(labels: np.ndarray, predicted: np.ndarray) -> float:
     """Cohen's kappa with quadratic weights over the clinical severity order (Non < VeryMild < Mild < Moderate)."""

@@ -159,3 +159,20 @@ def test_the_map_of_the_code_names_every_module():
         if not re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", where):
             missing.append("/".join(parts))
     assert missing == [], f"docs/configuration.md's map of the code does not name {missing}"
+
+
+#: Test files named after a concern that crosses modules rather than after one module.
+TEST_TOPICS = {"cli", "docs", "layout", "notebooks", "safety"}
+
+
+def test_every_test_file_is_named_after_the_module_it_tests():
+    """``tests/<folder>/test_<name>.py`` tests ``alzmri/<folder>/<name>.py`` (or the file ``<name>.*`` there, e.g.
+    ``serve/page.html``), so a module's tests are found by a path rule; only the cross-cutting topics differ."""
+    tests = PACKAGE.parent / "tests"
+    strays = []
+    for path in sorted(tests.rglob("test_*.py")):
+        folder = PACKAGE.joinpath(*path.relative_to(tests).parent.parts)
+        name = path.stem.removeprefix("test_")
+        if name not in TEST_TOPICS and not any(folder.glob(f"{name}.*")):
+            strays.append(str(path.relative_to(tests)))
+    assert strays == [], f"name these after the module they test (or add a topic to TEST_TOPICS): {strays}"

@@ -104,3 +104,24 @@ def test_a_baseline_with_nothing_to_predict_says_so(small_data):
     frame = small_data.frame
     with pytest.raises(DatasetError, match="atrophy baseline needs .* and images to predict; got .* 0 image"):
         atrophy_probabilities(frame, frame["split"].to_numpy() == "train", np.zeros(len(frame), bool))
+
+
+def test_thumbnail_baseline_stays_modest_unless_the_split_leaks_subjects(medium_data):
+    """A linear model on thumbnails must not solve the synthetic task on unseen subjects (else it teaches
+    nothing), yet the same model looks good when other slices of the test brains are in train."""
+    from alzmri.leakage.splits import split_frame
+
+    honest = thumbnail_baseline(medium_data.frame)
+    leaky = thumbnail_baseline(split_frame(medium_data.frame, "image", get_config("demo")))
+    assert honest <= 0.75 and leaky > honest + 0.2
+
+
+def test_thumbnail_baseline_refuses_a_single_class_in_train(medium_data):
+    import pytest
+
+    from alzmri.errors import DatasetError
+
+    frame = medium_data.frame.copy()
+    frame.loc[(frame["split"] == "train") & (frame["class_name"] != "NonDemented"), "split"] = "unused"
+    with pytest.raises(DatasetError, match="at least 2 classes"):
+        thumbnail_baseline(frame)

@@ -1,24 +1,36 @@
-"""Predictions that say what they are: the run, the data it learnt from, its test score, and the input check."""
+"""Predictions that say what they are (the run, the data it learnt from, its test score, the input check), and
+``predict --per-subject``: one answer per brain, from sub-folders or from brains recovered by similarity."""
 
 import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from alzmri.cli import main
-from alzmri.models.provenance import SYNTHETIC_WARNING, describe_run
+from alzmri.config import CLASS_NAMES
+from alzmri.models.provenance import DISCLAIMER, SYNTHETIC_WARNING, describe_run
+from alzmri.models.runs import CHECK_FILE, load_run, read_metadata, write_metadata
+
+
+def _test_rows(run_dir) -> tuple[pd.DataFrame, str]:
+    """The run's test rows of its ``splits.csv``, and the data folder their paths are relative to."""
+    splits = pd.read_csv(run_dir / "splits.csv", keep_default_na=False)
+    return splits[splits["split"] == "test"], load_run(run_dir).metadata["data"]
 
 
 def _test_files(run_dir, n: int = 3) -> list[str]:
-    import pandas as pd
+    rows, root = _test_rows(run_dir)
+    return [f"{root}/{rel}" for rel in rows["relpath"].head(n)]
 
-    from alzmri.models.runs import load_run
 
-    splits = pd.read_csv(run_dir / "splits.csv", keep_default_na=False)
-    root = load_run(run_dir).metadata["data"]
-    return [f"{root}/{rel}" for rel in splits.loc[splits["split"] == "test", "relpath"].head(n)]
+def _test_subjects(run_dir) -> dict[str, list[str]]:
+    """The run's test subjects and the paths of their original slices."""
+    rows, root = _test_rows(run_dir)
+    originals = rows[rows["kind"] == "original"]
+    return {subject: [f"{root}/{r}" for r in part["relpath"]] for subject, part in originals.groupby("subject")}
 
 
 def _unlike_files(folder, size: int = 64) -> list[str]:
@@ -79,8 +91,6 @@ def test_the_test_score_is_quoted_once_evaluated(smoke_evaluation, smoke_run, ca
 
 
 def test_a_run_without_a_stored_check_says_so(smoke_run, tmp_path, capsys):
-    from alzmri.models.runs import CHECK_FILE
-
     run = _copy_run(smoke_run, tmp_path / "old-run")
     (run / CHECK_FILE).unlink()
     assert main(["predict", str(run), *_test_files(run, 2), "--json"]) == 0
@@ -149,3 +159,73 @@ def test_a_2_5_d_run_refuses_single_images_by_name():
     for predict in (predict_images, predict_checked):
         with pytest.raises(SettingsError, match="stacked-run was trained on 2.5-D input"):
             predict(run, np.zeros((1, 32, 32, 3)))
+
+
+def _copy(files: list[str], folder, prefix: str = "") -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [shutil.copy(f, folder / f"{prefix}{i:02d}.png") for i, f in enumerate(files)]
+
+
+def test_one_answer_per_sub_folder_with_the_slices_behind_it(smoke_run, tmp_path, capsys):
+    subjects = _test_subjects(smoke_run)
+    first, second, third = list(subjects)[:3]
+    brains = tmp_path / "brains"
+    _copy(subjects[first], brains / "anna")
+    _copy(subjects[second][:2], brains / "ben")
+    _copy(subjects[third][:1], brains)  # directly in the folder given: that folder's own subject
+    assert main(["predict", str(smoke_run), str(brains), "--per-subject", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    rows = {row["subject"]: row for row in answer["subjects"]}
+    assert set(rows) == {str(brains / "anna"), str(brains / "ben"), str(brains)}
+    assert [rows[str(brains / n)]["slices"] for n in ("anna", "ben")] == [len(subjects[first]), 2]
+    slices = pd.DataFrame(answer["predictions"])
+    assert len(slices) == len(subjects[first]) + 3
+    assert {"file", "subject", "predicted", "probabilities", "p_any_dementia", "in_distribution"} <= set(slices)
+    slices = slices.join(pd.DataFrame(list(slices["probabilities"])))
+    for name, row in rows.items():
+        mean = slices.loc[slices["subject"] == name, list(CLASS_NAMES)].mean()  # soft voting, by hand
+        assert [row["probabilities"][c] for c in CLASS_NAMES] == pytest.approx(mean.tolist(), abs=1e-5)
+        assert row["predicted"] == mean.idxmax() and row["slices"] == (slices["subject"] == name).sum()
+        assert row["p_any_dementia"] == pytest.approx(1 - row["probabilities"]["NonDemented"], abs=1e-5)
+        assert row["flagged"] == (~slices.loc[slices["subject"] == name, "in_distribution"]).sum()
+    assert answer["voting"].startswith("soft") and "sub-folder" in answer["subjects_from"]
+    assert answer["run"] == smoke_run.name and answer["warnings"][0] == SYNTHETIC_WARNING
+    assert answer["note"] == DISCLAIMER and answer["input_check"]["stored"]
+    assert main(["predict", str(smoke_run), str(brains), "--per-subject"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"Run {smoke_run.name}, trained on SYNTHETIC data")
+    assert lines[1].startswith("One answer per subject (the mean of its slices' probabilities)")
+    assert "p_any_dementia" in lines[2] and sum(str(brains / "anna") in line for line in lines) == 1
+    assert "not a diagnosis" in lines[-1]
+
+
+def test_brains_pooled_in_one_folder_are_recovered_by_similarity(smoke_run, tmp_path, capsys):
+    from alzmri.leakage.subjects import adjusted_rand
+
+    subjects = _test_subjects(smoke_run)
+    pooled = tmp_path / "pooled"
+    chosen = list(subjects)[:2]
+    files, truth = [], []
+    for k, name in enumerate(chosen):
+        files += _copy(subjects[name], pooled, prefix=f"scan{k}_")
+        truth += [name] * len(subjects[name])
+    assert main(["predict", str(smoke_run), str(pooled), "--per-subject", "--subjects", "similarity", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    found = pd.DataFrame(answer["predictions"]).set_index("file").loc[[str(f) for f in files], "subject"]
+    assert adjusted_rand(np.array(truth), found.to_numpy()) == pytest.approx(1.0)
+    assert sorted(row["slices"] for row in answer["subjects"]) == sorted(len(subjects[n]) for n in chosen)
+    assert "recovered by image similarity" in answer["subjects_from"]
+    assert "run's training data" in answer["subjects_from"]
+
+
+def test_similarity_without_the_runs_data_is_one_line(smoke_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    metadata = read_metadata(run)
+    write_metadata(run, {**metadata, "config": {**metadata["config"], "data": str(tmp_path / "gone")}})
+    some = next(iter(_test_subjects(smoke_run).values()))[:2]
+    assert main(["predict", str(run), *some, "--per-subject", "--subjects", "similarity"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alzmri predict: error: ") and len(err.strip().splitlines()) == 1, err
+    assert "take their linking level from the run's training data" in err and "gone does not exist" in err
+    assert "a folder of its own" in err

@@ -151,7 +151,7 @@ def test_the_colab_preset_is_the_real_setting_sized_for_a_t4():
 
 
 def _fake_run(folder: Path, config) -> Path:
-    """A finished run as far as the lookup can tell: its metadata names its settings (as tests/test_cards.py's)."""
+    """A finished run as far as the lookup can tell: its metadata names its settings (as tests/models/test_cards.py's)."""
     folder.mkdir(parents=True)
     (folder / "metadata.json").write_text(json.dumps({"config": config.to_dict(), "profile": config.profile,
                                                       "data_fingerprint": "fake"}))

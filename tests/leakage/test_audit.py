@@ -1,5 +1,5 @@
-"""``alzmri audit`` and ``compare`` on a split made elsewhere: the split Keras draws, and a CSV of a random slice
-split made with scikit-learn outside alzmri, both on the synthetic set."""
+"""The leakage audit: which protocols put a test brain in training, on alzmri's own splits and on a split made
+elsewhere (the split Keras draws, and a CSV of a random slice split made with scikit-learn outside alzmri)."""
 
 import json
 import os
@@ -8,6 +8,44 @@ import pandas as pd
 import pytest
 
 from alzmri.cli import main
+from alzmri.data import synthetic
+from alzmri.config import get_config
+from alzmri.leakage.audit import audit
+
+
+def test_audit_shows_which_protocols_leak_subjects(medium_data):
+    table, per_image = audit(medium_data, get_config("demo"))
+    table = table.set_index(["protocol", "pair"])
+    for pair in ("train→val", "train→test"):
+        assert table.loc[("subject", pair), ["copy_in_train", "subject_in_train"]].tolist() == [0, 0]
+    # copies kept together, but other slices of the same brains on both sides
+    assert table.loc[("image", "train→test"), "copy_in_train"] == 0
+    assert table.loc[("image", "train→test"), "subject_in_train"] > 0.5 * table.loc[("image", "train→test"), "images"]
+    naive = table.loc[("naive", "train→test")]
+    assert naive["copy_in_train"] > 0.5 * naive["images"] and naive["subjects_in_train"] == naive["subjects"]
+    assert set(per_image.filter(like="split_").columns) == {"split_subject", "split_image", "split_official",
+                                                            "split_naive"}
+
+
+def test_audit_of_a_class_with_a_single_image(tmp_path):
+    """Tiny data used to crash the audit inside scikit-learn; now every protocol is counted."""
+    import warnings
+
+    from alzmri.data.datasets import index_dataset
+    from alzmri.leakage.splits import PreparedData, annotate
+
+    root = synthetic.generate_dataset(tmp_path / "v2", n_per_class=16, size=48, slices=4, balance="equal",
+                                      progress=False)
+    for folder in (root / "data" / "val" / "ModerateDemented", root / "data" / "train" / "ModerateDemented"):
+        for path in sorted(folder.glob("*.jpg"))[1:]:
+            path.unlink()
+    config = get_config("smoke")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = index_dataset(root, cache_dir=tmp_path, progress=False)
+        frame, features, recovery = annotate(index, config, tmp_path, progress=False)
+    table, _ = audit(PreparedData(index, frame, "subject", features, recovery), config)
+    assert set(table["protocol"]) == {"subject", "image", "official", "naive"}
 
 
 @pytest.fixture(scope="module")
