@@ -57,16 +57,29 @@ def medium_index(medium_root, private_cache):
     return index_dataset(medium_root, cache_dir=private_cache, progress=False)
 
 
+def _split_by_subject(index, profile: str, cache):
+    """``index`` annotated (copies, subjects) and split by the subject protocol of the ``profile`` preset."""
+    from alzmri.leakage.splits import PreparedData, annotate, split_frame
+
+    config = get_config(profile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame, features, recovery = annotate(index, config, cache, progress=False)
+        return PreparedData(index, split_frame(frame, "subject", config), "subject", features, recovery)
+
+
+@pytest.fixture(scope="session")
+def small_data(small_root, private_cache):
+    """The small synthetic set annotated and split by subject (the smoke preset's protocol)."""
+    from alzmri.data.datasets import index_dataset
+
+    return _split_by_subject(index_dataset(small_root, cache_dir=private_cache, progress=False), "smoke", private_cache)
+
+
 @pytest.fixture(scope="session")
 def medium_data(medium_index, private_cache):
     """The medium set annotated (copies, subjects) and split by the default subject protocol."""
-    from alzmri.leakage.splits import PreparedData, annotate, split_frame
-
-    config = get_config("demo")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame, features, recovery = annotate(medium_index, config, private_cache, progress=False)
-        return PreparedData(medium_index, split_frame(frame, "subject", config), "subject", features, recovery)
+    return _split_by_subject(medium_index, "demo", private_cache)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,5 @@
 """The classical baselines: the atrophy measurements, and the probabilities every baseline gives."""
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,20 +8,6 @@ from alzmri.config import CLASS_NAMES, get_config
 from alzmri.data import synthetic
 from alzmri.evaluation.baselines import (MEASUREMENTS, atrophy_probabilities, baseline_probabilities,
                                          slice_measurements, thumbnail_baseline, thumbnail_probabilities)
-
-
-@pytest.fixture(scope="module")
-def small_data(small_root, private_cache):
-    """The small synthetic set annotated and split by subject."""
-    from alzmri.data.datasets import index_dataset
-    from alzmri.leakage.splits import PreparedData, annotate, split_frame
-
-    config = get_config("smoke")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        index = index_dataset(small_root, cache_dir=private_cache, progress=False)
-        frame, features, recovery = annotate(index, config, private_cache, progress=False)
-        return PreparedData(index, split_frame(frame, "subject", config), "subject", features, recovery)
 
 
 def _measure(subject, rng) -> dict:

@@ -12,7 +12,6 @@ from alzmri.errors import SettingsError
 from alzmri.evaluation.cv import centred_on_threshold, cross_validate, fold_config, fold_run_name
 from alzmri.metrics import p_any_dementia
 from helpers import assert_drawn
-from test_baselines import small_data  # noqa: F401  (the shared fixture: the small set split by subject)
 
 LEVEL_KEYS = {"balanced_accuracy", "ci", "auc_any_dementia", "ci_auc_any_dementia", "accuracy", "quadratic_kappa",
               "any_dementia", "confusion_matrix"}

@@ -7,7 +7,6 @@ import pytest
 from alzmri.config import get_config
 from alzmri.errors import SettingsError
 from alzmri.models.person import build_person_model, person_probabilities, stack_rows
-from evaluation.test_baselines import small_data  # noqa: F401  (the shared fixture: the small set split by subject)
 
 
 def test_a_stack_is_evenly_spaced_from_its_lowest_to_its_highest_slice():
