@@ -17,3 +17,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from alzmri.tfenv import quiet_tensorflow  # noqa: E402  (after the variables above)
 
 quiet_tensorflow()  # TensorFlow's CUDA lines on a CPU machine would bury the test output
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist, hand out whole test modules (their module fixtures are built once) and all the notebooks
+    as one unit, in order: 03 and 04 use the run 02 trained, on the worker that trained it."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndNotebooks(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if nodeid.startswith("notebooks/") else super()._split_scope(nodeid)
+
+    return ModulesAndNotebooks(config, log)
