@@ -118,7 +118,7 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     from alzmri.reporting.plots import data_caption
     from alzmri.models.provenance import DISCLAIMER
     from alzmri.reporting.reports import against_baseline, print_comparison, print_evaluation
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.leakage.audit import audit
     from alzmri.models.training import get_or_train
 

@@ -49,7 +49,7 @@ def add_demo(sub) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Evaluate a run on its own test split (or other data), draw its figures and print the metrics."""
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.models.runs import METRICS_FILE, load_run, run_config
     from alzmri.reporting.plots import evaluate_with_figures
     from alzmri.reporting.reports import print_evaluation
