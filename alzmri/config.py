@@ -40,7 +40,8 @@ DATA_SOURCES: tuple[str, ...] = ("demo", "kaggle", "hf")
 #: The synthetic set's seed when none is given (``alzmri synth`` and :func:`alzmri.data.synthetic.generate_dataset`);
 #: ``--data demo`` draws its set from the config's own ``seed``.
 SYNTH_SEED = 0
-#: The split protocols (explained in :mod:`alzmri.leakage.splits`) and the ways to find subjects (:mod:`alzmri.leakage.subjects`).
+#: The split protocols (explained in :mod:`alzmri.leakage.protocols`) and the ways to find subjects
+#: (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
 #: How the model of the person pools its slices (:mod:`alzmri.models.person`).
@@ -127,7 +128,7 @@ class Config:
     profile: str = "demo"
     # data
     data: str = "demo"  # "demo" (synthetic), "kaggle", "hf", or a path
-    split: str = "subject"  # "subject" (honest), "image", "official" or "naive": see alzmri.leakage.splits.PROTOCOLS
+    split: str = "subject"  # "subject" (honest), "image", "official" or "naive": see alzmri.leakage.protocols.PROTOCOLS
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     use_augmented: bool = True  # add augmented copies of *training* originals to train

@@ -111,18 +111,32 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         seconds per stage, the data and its split sizes, training, the baseline, the run's test metrics and
         the lesson's table.
     """
-    from alzmri.evaluation.baselines import thumbnail_baseline
-    from alzmri.evaluation.baselines import PROBE
-    from alzmri.evaluation.compare import compare_protocols, comparison_json
-    from alzmri.reporting.plots import evaluate_with_figures
-    from alzmri.reporting.plots import data_caption
-    from alzmri.models.provenance import DISCLAIMER
-    from alzmri.reporting.reports import against_baseline, print_comparison, print_evaluation
-    from alzmri.leakage.splits import prepare_data
-    from alzmri.leakage.audit import audit
-    from alzmri.models.training import get_or_train
-
     timer = StageTimer()
+    data, baseline = _data_audit_and_baseline(config, timer)
+    run_dir, evaluation = _train_and_evaluate(config, data, timer, run_name, strategy, replace)
+    lesson = _leakage_lesson(config, data, run_dir, timer, compare_splits)
+    _print_closing(config, data, run_dir, evaluation, baseline, timer)
+    return {
+        "machine": machine(), "date": datetime.date.today().isoformat(), "command": "python -m alzmri demo",
+        "alzmri_version": __version__, "config": config.to_dict(),
+        "stages_total_seconds": round(sum(timer.seconds.values()), 1),
+        "stages": {name: round(seconds, 1) for name, seconds in timer.seconds.items()},
+        "run": run_dir.name,
+        "data": _data_summary(data),
+        "training": _training_summary(evaluation.run, config),
+        "baseline": {"thumbnail_balanced_accuracy": baseline},
+        "test": evaluation.metrics,
+        "lesson": lesson,
+    }
+
+
+def _data_audit_and_baseline(config: Config, timer: StageTimer) -> tuple:
+    """Steps 1 to 3: the data with its copies and subjects, the leakage audit of every protocol, the thumbnail
+    baseline. Returns the prepared data and the baseline's test balanced accuracy."""
+    from alzmri.evaluation.baselines import thumbnail_baseline
+    from alzmri.leakage.audit import audit
+    from alzmri.leakage.prepared import prepare_data
+
     _step(1, f"data: {config.data} ({config.profile} preset)")
     with timer.stage("1 data, copies and subjects"):
         data = prepare_data(config)
@@ -135,6 +149,17 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         baseline = thumbnail_baseline(data.frame)
     _step(3, f"thumbnail baseline (logistic regression, 32x32), {config.split} split: test balanced accuracy "
              f"{baseline:.3f}")
+    return data, baseline
+
+
+def _train_and_evaluate(config: Config, data, timer: StageTimer, run_name: str | None, strategy: str,
+                        replace: bool) -> tuple:
+    """Steps 4 and 5: train (or reuse) the run, then score it on its test split with its figures. Returns the
+    run's folder and its evaluation."""
+    from alzmri.models.training import get_or_train
+    from alzmri.reporting.plots import evaluate_with_figures
+    from alzmri.reporting.reports import print_evaluation
+
     _step(4, f"training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size} px on the "
              f"{config.split} split")
     with timer.stage("4 training"):
@@ -142,8 +167,18 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     _step(5, "evaluating on the held-out test split")
     with timer.stage("5 evaluation, Grad-CAM, figures"):
         evaluation = evaluate_with_figures(run_dir, [], data=data)  # figures drawn while the run is locked
-        figures = sorted({str(p.parent) for p in evaluation.figures})
     print_evaluation(evaluation)
+    return run_dir, evaluation
+
+
+def _leakage_lesson(config: Config, data, run_dir: Path, timer: StageTimer, compare_splits: bool) -> dict:
+    """Step 6: the probe on every protocol, true vs subject-shuffled labels (and the CNN on two protocols with
+    ``compare_splits``). Returns the probe's table as ``docs/results/demo.json`` holds it."""
+    from alzmri.evaluation.baselines import PROBE
+    from alzmri.evaluation.compare import compare_protocols, comparison_json
+    from alzmri.reporting.plots import data_caption
+    from alzmri.reporting.reports import print_comparison
+
     _step(6, f"the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")
     caption = f"run {run_dir.name} · {data_caption(data.synthetic, data.root, data.fingerprint)}"
     with timer.stage("6 leakage lesson (probe)"):
@@ -155,6 +190,14 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         with timer.stage("7 leakage lesson (CNN)"):
             print_comparison(compare_protocols(data, config, protocols, model="cnn"), "cnn", caption,
                              [run_dir / "figures"])
+    return comparison_json(lesson, "probe")
+
+
+def _print_closing(config: Config, data, run_dir: Path, evaluation, baseline: float, timer: StageTimer) -> None:
+    """The demo's end: seconds per stage, the headline against the baseline, where the files are, what next."""
+    from alzmri.models.provenance import DISCLAIMER
+    from alzmri.reporting.reports import against_baseline
+
     print("\n" + timer.report())
     print("\n" + "=" * 100)
     print(against_baseline(evaluation.metrics, baseline))
@@ -164,21 +207,15 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     if data.synthetic:
         print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
     print(f"Run: {one_line(run_dir)}  (model card: {run_dir / 'MODEL_CARD.md'}; metrics: {run_dir / 'metrics.json'})")
-    print(f"Figures: {', '.join(figures)}")
+    print(f"Figures: {', '.join(sorted({str(p.parent) for p in evaluation.figures}))}")
     print("Next:\n  " + "\n  ".join(next_steps(run_dir)))
     print(DISCLAIMER)
-    return {
-        "machine": machine(), "date": datetime.date.today().isoformat(), "command": "python -m alzmri demo",
-        "alzmri_version": __version__, "config": config.to_dict(),
-        "stages_total_seconds": round(sum(timer.seconds.values()), 1),
-        "stages": {name: round(seconds, 1) for name, seconds in timer.seconds.items()},
-        "run": run_dir.name,
-        "data": {"images": int(len(data.frame)), "originals": int((data.frame["kind"] == "original").sum()),
-                 "copies": int((data.frame["kind"] == "augmented").sum()),
-                 "subjects": int(data.frame.loc[data.frame["subject"] != "", "subject"].nunique()),
-                 "split_sizes": data.sizes()},
-        "training": _training_summary(evaluation.run, config),
-        "baseline": {"thumbnail_balanced_accuracy": baseline},
-        "test": evaluation.metrics,
-        "lesson": comparison_json(lesson, "probe"),
-    }
+
+
+def _data_summary(data) -> dict:
+    """Images, originals, copies and subjects of the demo's data, and its split sizes."""
+    frame = data.frame
+    return {"images": int(len(frame)), "originals": int((frame["kind"] == "original").sum()),
+            "copies": int((frame["kind"] == "augmented").sum()),
+            "subjects": int(frame.loc[frame["subject"] != "", "subject"].nunique()),
+            "split_sizes": data.sizes()}

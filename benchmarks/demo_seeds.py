@@ -24,7 +24,7 @@ def score_seed(profile: str, seed: int) -> dict:
     """Train the preset with ``seed`` (its own synthetic set) and score its test split; seconds included."""
     from alzmri.config import get_config
     from alzmri.evaluation.evaluate import evaluate_run
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.models.training import get_or_train
 
     start = time.perf_counter()

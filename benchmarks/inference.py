@@ -40,7 +40,7 @@ def main() -> None:
     from alzmri.models.classifier import build_classifier, describe_backbone
     from alzmri.models.runs import Run
     from alzmri.data.pipeline import collect_image_files, read_images_for_model
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
 
     config = get_config(args.profile)
     frame = prepare_data(config, progress=False).frame

@@ -27,7 +27,7 @@ def measure(variant: str, images: int, profile: str) -> dict:
 
     from alzmri.config import get_config
     from alzmri.data.pipeline import load_image, make_tf_dataset
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
 
     config = get_config(profile, data="demo")
     frame = prepare_data(get_config("demo"), progress=False).frame.head(images)

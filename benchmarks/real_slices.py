@@ -96,7 +96,7 @@ def main() -> None:
     os.environ.setdefault("ALZMRI_CACHE", str(scratch / "cache"))
 
     from alzmri.config import get_config
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
 
     config = get_config("demo", data=str(args.data), split="subject")
     start = time.perf_counter()

@@ -31,7 +31,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     from alzmri.config import get_config
     from alzmri.data.datasets import index_dataset
-    from alzmri.leakage.splits import PreparedData, annotate
+    from alzmri.leakage.prepared import PreparedData, annotate
     from alzmri.leakage.audit import audit
     from alzmri.data.synthetic import generate_dataset
     from alzmri.timing import StageTimer

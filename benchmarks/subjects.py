@@ -52,7 +52,7 @@ def _recover(root: Path, method: str, cache: Path):
     """Index, annotate and return (frame, recovery, seconds)."""
     from alzmri.config import get_config
     from alzmri.data.datasets import index_dataset
-    from alzmri.leakage.splits import annotate
+    from alzmri.leakage.prepared import annotate
 
     start = time.perf_counter()
     config = get_config("full", data=str(root), subjects=method)
@@ -95,7 +95,7 @@ def main() -> None:
     add_out_option(parser)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    from alzmri.leakage.splits import PreparedData
+    from alzmri.leakage.prepared import PreparedData
     from alzmri.leakage.audit import audit
 
     truth = pd.read_csv(args.truth)

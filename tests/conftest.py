@@ -59,7 +59,8 @@ def medium_index(medium_root, private_cache):
 
 def _split_by_subject(index, profile: str, cache):
     """``index`` annotated (copies, subjects) and split by the subject protocol of the ``profile`` preset."""
-    from alzmri.leakage.splits import PreparedData, annotate, split_frame
+    from alzmri.leakage.prepared import PreparedData, annotate
+    from alzmri.leakage.protocols import split_frame
 
     config = get_config(profile)
     with warnings.catch_warnings():

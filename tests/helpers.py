@@ -1,4 +1,4 @@
-"""Assertions several test modules share."""
+"""Assertions and small data sets several test modules share."""
 
 
 def assert_drawn(path, min_pixels: int = 200) -> None:
@@ -12,3 +12,13 @@ def assert_drawn(path, min_pixels: int = 200) -> None:
         grey = np.asarray(image.convert("L"), dtype=float)
     assert min(grey.shape) >= min_pixels, (path, grey.shape)
     assert grey.std() > 5 and len(np.unique(grey)) > 16, f"{path} looks blank"
+
+
+def v2_without_manifest(root, n_per_class=16, slices=4, size=48):
+    """A small V2 set as Kaggle ships it: no manifest, so subjects come from similarity."""
+    from alzmri.data import synthetic
+
+    root = synthetic.generate_dataset(root, n_per_class=n_per_class, size=size, slices=slices, balance="equal",
+                                      progress=False)
+    (root / synthetic.MANIFEST).unlink()
+    return root

@@ -1,5 +1,6 @@
 """The package's layout holds: data flows one way (data → leakage → models → explain → evaluation → reporting,
-with the CLI, the demo and the notebook helpers on top) and no module imports one that imports it back.
+with the CLI, the demo and the notebook helpers on top) and no module imports one that imports it back; no
+function is over 60 lines, and no import inside a function repeats one at the top of its file.
 
 Read from the source with :mod:`ast` (nothing is imported), so a violation names the file and the line.
 """
@@ -7,6 +8,8 @@ Read from the source with :mod:`ast` (nothing is imported), so a violation names
 from __future__ import annotations
 
 import ast
+import importlib.machinery
+import importlib.util
 import re
 from pathlib import Path
 
@@ -176,3 +179,94 @@ def test_every_test_file_is_named_after_the_module_it_tests():
         if name not in TEST_TOPICS and not any(folder.glob(f"{name}.*")):
             strays.append(str(path.relative_to(tests)))
     assert strays == [], f"name these after the module they test (or add a topic to TEST_TOPICS): {strays}"
+
+
+#: The longest a function may be, in lines from its ``def`` to its last line (docstring included).
+MAX_FUNCTION_LINES = 60
+
+
+def _functions(tree: ast.AST):
+    """Every function and method of a module, nested ones included."""
+    return [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def test_no_function_is_over_sixty_lines():
+    """A function longer than a screen is several steps in one: split it into helpers that read as one story."""
+    long = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in sorted(PACKAGE.rglob("*.py")) for node in _functions(ast.parse(path.read_text(), str(path)))
+            if node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert long == [], f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def _is_module(dotted: str) -> bool:
+    """Whether ``dotted`` names a module or package, found on disk without importing anything."""
+    top, *rest = dotted.split(".")
+    if top == "alzmri":  # this checkout's package, whichever one an installed copy would point to
+        folders = [PACKAGE]
+    else:
+        try:
+            spec = importlib.util.find_spec(top)  # a top-level name: located by the finders, not run
+        except (ImportError, ValueError):
+            return False
+        if spec is None or not rest:
+            return spec is not None
+        folders = [Path(f) for f in (spec.submodule_search_locations or [])]
+    if not rest:
+        return True
+    for part in rest[:-1]:
+        folders = [folder / part for folder in folders if (folder / part).is_dir()]
+    return any((folder / rest[-1]).is_dir() or (folder / f"{rest[-1]}{suffix}").is_file()
+               for folder in folders for suffix in importlib.machinery.all_suffixes())
+
+
+def _imported_modules(node: ast.AST, module: str, is_package: bool) -> set[str]:
+    """The modules an import statement loads: ``import a.b`` loads ``a.b``; ``from a import b`` loads ``a.b``
+    where that is a module, else ``a`` (relative imports resolved against ``module``)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    base = node.module or ""
+    if node.level:
+        parts = module.split(".")
+        base = ".".join(parts[: len(parts) - node.level + (1 if is_package else 0)] + ([base] if base else []))
+    return {f"{base}.{alias.name}" if _is_module(f"{base}.{alias.name}") else base for alias in node.names}
+
+
+def _module_level_imports(tree: ast.Module, module: str, is_package: bool) -> set[str]:
+    """The modules a file imports outside its functions and classes (under module-level if/try too, but not
+    under ``if TYPE_CHECKING:``, which never runs)."""
+    found = set()
+
+    def visit(nodes) -> None:
+        for node in nodes:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.update(_imported_modules(node, module, is_package))
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                visit(node.orelse)
+            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                visit([child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt)])
+
+    visit(tree.body)
+    return found
+
+
+def repeated_imports(path: Path) -> list[str]:
+    """Imports inside a function of ``path`` of a module the file already imports at module level, each named
+    with its file, function and line (a lazy import of a module the file does not import at the top is fine)."""
+    module, is_package = module_name(path), path.name == "__init__.py"
+    tree = ast.parse(path.read_text(), str(path))
+    top = _module_level_imports(tree, module, is_package)
+    found = {}
+    for function in _functions(tree):  # ast.walk goes outside in: an inner function's name overwrites its outer's
+        for node in ast.walk(function):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                again = sorted(_imported_modules(node, module, is_package) & top)
+                if again:
+                    found[node.lineno] = f"{path.relative_to(PACKAGE.parent)}:{node.lineno} in {function.name}: {again}"
+    return [found[line] for line in sorted(found)]
+
+
+def test_no_import_inside_a_function_repeats_one_at_the_top_of_its_file():
+    """A lazy import is for a module the file does not otherwise load (TensorFlow, for start-up time): one that
+    repeats a module-level import of the same module only hides where a name comes from."""
+    repeated = [line for path in sorted(PACKAGE.rglob("*.py")) for line in repeated_imports(path)]
+    assert repeated == [], f"imports inside functions that repeat a module-level import: {repeated}"

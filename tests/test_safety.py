@@ -14,9 +14,10 @@ from alzmri.config import get_config
 def _refuse_data_reads(monkeypatch) -> None:
     """Make any attempt to find the data fail the test: what is checked here must be refused before that."""
     import alzmri.data.datasets
-    import alzmri.leakage.splits
+    import alzmri.leakage.prepared
+    import alzmri.leakage.saved_splits
 
-    for module in (alzmri.data.datasets, alzmri.leakage.splits):
+    for module in (alzmri.data.datasets, alzmri.leakage.prepared, alzmri.leakage.saved_splits):
         monkeypatch.setattr(module, "resolve_data", lambda *a, **k: pytest.fail("data was read"))
 
 
@@ -64,7 +65,7 @@ def test_bad_settings_are_refused_before_any_data_is_read(argv, setting, tmp_pat
 
 
 def test_a_failed_start_leaves_no_partial_folder_to_block_the_next(small_root, tmp_path):
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.models.training import train
 
     config = get_config("smoke", data=str(small_root), runs_dir=str(tmp_path), backbone="ResNet9000")

@@ -119,7 +119,7 @@ def compare(args: argparse.Namespace) -> int:
 def add_compare(sub) -> None:
     """The ``compare`` command's options."""
     from alzmri.evaluation.compare import MODELS
-    from alzmri.leakage.splits import PROTOCOLS
+    from alzmri.leakage.protocols import PROTOCOLS
 
     p = sub.add_parser("compare", help="the leakage lesson: one model on every split protocol, true vs "
                                        "subject-shuffled labels")

@@ -6,7 +6,7 @@ import argparse
 
 from alzmri.config import PRESETS, get_config
 from alzmri.files import ensure_writable, regular_target
-from alzmri.leakage.splits import PROTOCOLS
+from alzmri.leakage.protocols import PROTOCOLS
 
 
 def overrides(args: argparse.Namespace, *names: str) -> dict:

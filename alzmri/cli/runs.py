@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from alzmri.cli.options import add_training_options, train_config
-from alzmri.config import VOTING_METHODS
+from alzmri.config import VOTING_METHODS, default_runs_dir
 from alzmri.files import ensure_writable
 
 
@@ -49,7 +49,7 @@ def add_demo(sub) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Evaluate a run on its own test split (or other data), draw its figures and print the metrics."""
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.models.runs import METRICS_FILE, load_run, run_config
     from alzmri.reporting.plots import evaluate_with_figures
     from alzmri.reporting.reports import print_evaluation
@@ -88,7 +88,6 @@ def add_evaluate(sub) -> None:
 
 def runs(args: argparse.Namespace) -> int:
     """List the finished runs; only runs on the same data and protocol have comparable numbers."""
-    from alzmri.config import default_runs_dir
     from alzmri.models.runs import runs_table
     from alzmri.reporting.reports import print_runs
 

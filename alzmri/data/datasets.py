@@ -246,7 +246,7 @@ def _kind_of_subset(subset: str, subsets: set[str]) -> str:
     """Augmented or original, from the folder name (V1: ``Augmented...``; V2: ``data/train`` beside ``data/val``).
 
     Only the V2 set's own ``data`` folder counts: a user's ``mydata/train`` beside ``mydata/val`` holds
-    originals. The splits check the claim on the pixels (:func:`alzmri.leakage.splits.annotate`).
+    originals. The splits check the claim on the pixels (:func:`alzmri.leakage.prepared.annotate`).
     """
     low = subset.lower()
     if "augment" in low:
@@ -325,7 +325,8 @@ def _check_not_empty(root: Path, folders: dict, frame: pd.DataFrame) -> None:
 def _add_provenance(root: Path, frame: pd.DataFrame) -> None:
     """Fill ``kind`` (original/augmented) and ``original`` (where known, from a synthetic manifest).
 
-    Without a manifest, ``original`` stays empty here; :mod:`alzmri.leakage.splits` matches copies to originals.
+    Without a manifest, ``original`` stays empty here; :func:`alzmri.leakage.prepared.annotate` matches copies to
+    originals.
     """
     manifest = synthetic.read_manifest(root)
     if manifest is not None:

@@ -444,8 +444,30 @@ def generate_dataset(out: str | Path, n_per_class: int | None = None, size: int 
     Returns:
         ``out``.
     """
-    from tqdm.auto import tqdm
+    params = _checked_params(n_per_class, size, seed, layout, balance, copies, slices)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} is a file, not a folder: choose another --out (it is never overwritten)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(out.parent / f".{out.name}.lock"):  # one writer at a time; readers see whole sets only
+        if _reuse_existing(out, params, overwrite, replace_stale):
+            return out
+        _remove_leftovers(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        try:
+            _render(tmp, params, workers, progress)
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
+
+def _checked_params(n_per_class: int | None, size: int | None, seed: int, layout: str, balance: str | None,
+                    copies: float | None, slices: int | None) -> dict:
+    """The set's parameters (as its metadata records them), the ones left out filled from :class:`Config`'s
+    ``synth_*`` defaults; a SettingsError naming every one out of range, or an unknown layout."""
     defaults = Config()
     n_per_class = defaults.synth_n_per_class if n_per_class is None else n_per_class
     size = defaults.synth_size if size is None else size
@@ -458,42 +480,41 @@ def generate_dataset(out: str | Path, n_per_class: int | None = None, size: int 
                                "synth_copies": copies, "synth_slices": slices})
     if problems:
         raise SettingsError("; ".join(problems))
-    out = Path(out)
-    params = dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
-                  slices=slices, version=GENERATOR_VERSION)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} is a file, not a folder: choose another --out (it is never overwritten)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(out.parent / f".{out.name}.lock"):  # one writer at a time; readers see whole sets only
-        if out.exists() and any(out.iterdir()):
-            existing = _read_params(out)
-            if existing == params and not overwrite and _complete(out):
-                return out
-            if not (overwrite or (replace_stale and existing is not None)):
-                raise OutputExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
-                                        "choose another folder or pass overwrite=True (--force)")
-            if existing == params and not overwrite:
-                warnings.warn(f"The synthetic set in {out} is damaged (files missing or empty): generating it again",
-                              UserWarning, stacklevel=2)
-        _remove_leftovers(out)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-        try:
-            jobs = _jobs(tmp, n_per_class, size, seed, layout, balance, copies, slices)
-            bar = tqdm(total=len(jobs), desc="synthetic subjects", unit="subject", disable=not show_bars(progress))
-            rows = []
-            with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) if workers > 1 \
-                    else _Serial() as pool:
-                for subject_rows in pool.map(_write_subject, jobs, chunksize=4):
-                    rows += subject_rows
-                    bar.update()
-            bar.close()
-            _write_metadata(tmp, rows, params)
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    return dict(n_per_class=n_per_class, size=size, seed=seed, layout=layout, balance=balance, copies=copies,
+                slices=slices, version=GENERATOR_VERSION)
+
+
+def _reuse_existing(out: Path, params: dict, overwrite: bool, replace_stale: bool) -> bool:
+    """Whether ``out`` already holds this very set, whole (to reuse). False where it is empty or may be replaced
+    (a damaged copy of this set is said in a warning); an OutputExistsError where it holds anything else."""
+    if not (out.exists() and any(out.iterdir())):
+        return False
+    existing = _read_params(out)
+    if existing == params and not overwrite and _complete(out):
+        return True
+    if not (overwrite or (replace_stale and existing is not None)):
+        raise OutputExistsError(f"{out} exists and is not this synthetic dataset ({params}); "
+                                "choose another folder or pass overwrite=True (--force)")
+    if existing == params and not overwrite:
+        warnings.warn(f"The synthetic set in {out} is damaged (files missing or empty): generating it again",
+                      UserWarning, stacklevel=3)
+    return False
+
+
+def _render(tmp: Path, params: dict, workers: int, progress: bool) -> None:
+    """Render every subject into ``tmp`` (in ``workers`` processes), then write its manifest and metadata."""
+    from tqdm.auto import tqdm
+
+    jobs = _jobs(tmp, params["n_per_class"], params["size"], params["seed"], params["layout"], params["balance"],
+                 params["copies"], params["slices"])
+    bar = tqdm(total=len(jobs), desc="synthetic subjects", unit="subject", disable=not show_bars(progress))
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent) if workers > 1 else _Serial() as pool:
+        for subject_rows in pool.map(_write_subject, jobs, chunksize=4):
+            rows += subject_rows
+            bar.update()
+    bar.close()
+    _write_metadata(tmp, rows, params)
 
 
 def _complete(root: Path) -> bool:

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from alzmri.config import CLASS_NAMES
 from alzmri.errors import DatasetError
-from alzmri.leakage.splits import PreparedData
+from alzmri.leakage.prepared import PreparedData
 from alzmri.voting import slice_units
 
 THUMBNAIL_SIZE = 32

@@ -2,7 +2,7 @@
 
 Each protocol's split is scored twice by the same model and budget: once with the true labels and once
 with **subject-shuffled** labels (every subject gets a random class, class sizes kept, the same labels in
-train and test; see :func:`alzmri.leakage.splits.shuffle_labels`). Shuffled labels say nothing about disease. A
+train and test; see :func:`alzmri.leakage.prepared.shuffle_labels`). Shuffled labels say nothing about disease. A
 model that still beats chance on them has recognised subjects it saw in training, so on that protocol
 its true-label score measures memory as much as medicine (Yagis et al., Sci Rep 2021).
 """
@@ -21,7 +21,8 @@ from alzmri.evaluation.baselines import DESCRIPTIONS, baseline_probabilities
 from alzmri.leakage.copies import leaks
 from alzmri.leakage.split_file import ListedSplit
 from alzmri.metrics import any_dementia_scores, balanced_accuracy, chance_level, describe_units, statistic_interval
-from alzmri.leakage.splits import PreparedData, available_protocols, independent_units
+from alzmri.leakage.prepared import PreparedData, independent_units
+from alzmri.leakage.protocols import available_protocols
 
 MODELS = ("probe", "thumbnail", "atrophy", "cnn", "person")
 #: The models trained by Keras (minutes); the others fit in seconds.
@@ -136,7 +137,7 @@ def compare_protocols(data: PreparedData, config: Config, protocols: list[str] |
 
     Args:
         data: annotated data (features and subjects) with its true labels, e.g. from
-            :func:`alzmri.leakage.splits.prepare_data`; it is re-split by each protocol.
+            :func:`alzmri.leakage.prepared.prepare_data`; it is re-split by each protocol.
         config: the preset; its ``split`` and ``shuffle_labels`` are set per comparison.
         protocols: which protocols (default: every one the data allows; only ``subject`` beside ``given`` splits).
         model: ``probe`` (1-nearest-neighbour on 32 x 32 pose-normalised thumbnails, seconds), ``thumbnail`` or

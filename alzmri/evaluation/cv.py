@@ -2,7 +2,7 @@
 
 One 30-subject test split gives intervals about 0.1 wide; K folds over subjects test all of them, which is
 how ClinicaDL (Wen et al., Medical Image Analysis 2020) reports slice-level models. Fold k is the ``subject``
-protocol's split with ``cv_fold`` = k (:func:`alzmri.leakage.splits.subject_folds`): its test subjects are
+protocol's split with ``cv_fold`` = k (:func:`alzmri.leakage.protocols.subject_folds`): its test subjects are
 fold k, validation subjects are drawn by class from the other folds, the rest train; no subject is in two
 parts, augmented copies follow their original into train (or out of use) and identical images stay on one
 side. Every model, baselines and CNN alike, learns from a fold's train subjects only; the CNN folds are
@@ -29,7 +29,8 @@ from alzmri.data.datasets import DataWarning
 from alzmri.data.pipeline import files_kept
 from alzmri.errors import SettingsError
 from alzmri.evaluation.compare import MODELS, TRAINED, describe_model, held_out_probabilities, with_ci
-from alzmri.leakage.splits import PreparedData, subject_folds
+from alzmri.leakage.prepared import PreparedData
+from alzmri.leakage.protocols import subject_folds
 from alzmri.metrics import (THREE_CLASS_NAMES, any_dementia_metrics, any_dementia_threshold, balanced_accuracy,
                             compute_metrics, delong_test, is_demented, p_any_dementia, paired_difference_interval,
                             three_class_metrics)
@@ -257,7 +258,7 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
     """Test every subject once per repeat: ``model`` trained and scored on each of ``folds`` subject folds, pooled.
 
     Args:
-        data: annotated data (copies, subjects), e.g. from :func:`alzmri.leakage.splits.prepare_data`; it is
+        data: annotated data (copies, subjects), e.g. from :func:`alzmri.leakage.prepared.prepare_data`; it is
             re-split for each fold.
         config: the preset (the CNN's budget; its seed draws the folds).
         model: one of :data:`alzmri.evaluation.compare.MODELS`.

@@ -122,7 +122,7 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
         The randomisation cascade's maps of the first few images, for the figure.
     """
     from alzmri.explain.faithfulness import explanation_report
-    from alzmri.leakage.splits import independent_units
+    from alzmri.leakage.prepared import independent_units
 
     units, unit = independent_units(sample)
     metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
@@ -187,7 +187,7 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     """:func:`evaluate_run`'s work, with the run locked: load, score, explain, save the metrics and the card
     (``voting``: the voting settings given, None where the run's own apply)."""
     from alzmri.explain.gradcam import check_layer
-    from alzmri.leakage.splits import independent_units
+    from alzmri.leakage.prepared import independent_units
 
     run = load_run(run_dir)
     ensure_writable(run.path, f"the run folder, where {METRICS_FILE} and figures go")

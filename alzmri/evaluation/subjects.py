@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alzmri.config import CLASS_NAMES, Config
+from alzmri.config import CLASS_NAMES, Config, default_cache_dir
 from alzmri.errors import DatasetError, DatasetUnavailableError
-from alzmri.leakage.subjects import NeighbourEvidence
+from alzmri.leakage.subjects import NeighbourEvidence, degenerate_images, from_similarity, neighbour_evidence
 from alzmri.metrics import any_dementia_metrics, any_dementia_threshold, compute_metrics
 from alzmri.voting import SubjectVotes, position_weights, slice_units, slice_weights, units_note, vote
 
@@ -211,10 +211,8 @@ def training_evidence(run, progress: bool = False) -> NeighbourEvidence:
     Raises:
         DatasetError: the run's data cannot be found or read (one line, with what to do instead).
     """
-    from alzmri.config import default_cache_dir
     from alzmri.data.datasets import index_dataset, resolve_data
     from alzmri.leakage.similarity import cached_features
-    from alzmri.leakage.subjects import degenerate_images, neighbour_evidence
     from alzmri.models.runs import run_config
 
     config = run_config(run.metadata, run.path)
@@ -241,7 +239,6 @@ def similarity_subjects(files: list[Path], evidence: NeighbourEvidence) -> np.nd
     from PIL import Image
 
     from alzmri.leakage.similarity import compute_features
-    from alzmri.leakage.subjects import degenerate_images, from_similarity
 
     features = compute_features([str(f) for f in files], progress=False).slice
     sizes = []

@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
 
-from alzmri.explain.gradcam import centre_heatmaps, gradcam, random_heatmaps
+from alzmri.config import CLASS_NAMES
+from alzmri.explain.gradcam import centre_heatmaps, find_target_layer, gradcam, random_heatmaps
 from alzmri.metrics import correlation_text, describe_units, statistic_interval
-from alzmri.models.classifier import probabilities
+from alzmri.models.classifier import backbone_blocks, probabilities
 
 STEPS = 16  # deletion/insertion steps: 1/16 of the pixels each
 BLUR_FRACTION = 0.1  # the removal baseline's blur, as a share of the image side
@@ -118,8 +119,6 @@ def deletion_insertion_report(model, images: np.ndarray, maps: dict[str, np.ndar
 
 def _top_blocks(model) -> list[list[str]]:
     """The backbone's blocks, top first, as lists of layer names that hold weights."""
-    from alzmri.models.classifier import backbone_blocks
-
     return [[layer.name for layer in block if layer.weights] for block in reversed(backbone_blocks(model))]
 
 
@@ -214,9 +213,6 @@ def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, 
         maps with intervals and mean curves, and the randomisation cascade; plausibility is None without
         masks; the cascade's maps of the first ``show`` images, the trained model's first.
     """
-    from alzmri.config import CLASS_NAMES
-    from alzmri.explain.gradcam import find_target_layer
-
     layer = layer_name or find_target_layer(model).name
     cams, classes = gradcam(model, images, layer_name=layer)
     maps = {"gradcam": cams, **baseline_maps(len(images), images.shape[1], seed)}

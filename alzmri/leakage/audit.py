@@ -22,7 +22,8 @@ from alzmri.errors import SettingsError
 from alzmri.leakage import copies as leakage
 from alzmri.leakage.library_splits import draw_split, parse_split_spec
 from alzmri.leakage.split_file import ListedSplit, match_split, read_split_file
-from alzmri.leakage.splits import PreparedData, annotate, available_protocols, split_frame
+from alzmri.leakage.prepared import PreparedData, annotate
+from alzmri.leakage.protocols import available_protocols, split_frame
 from alzmri.leakage.subjects import adjusted_rand, recover_subjects
 from alzmri.safe_text import one_line
 

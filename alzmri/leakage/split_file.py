@@ -27,7 +27,7 @@ from alzmri.config import default_cache_dir
 from alzmri.data.datasets import check_image
 from alzmri.errors import SplitListError
 from alzmri.leakage.similarity import Features, best_match, compute_features
-from alzmri.leakage.splits import OFFICIAL_NAMES
+from alzmri.leakage.protocols import OFFICIAL_NAMES
 from alzmri.leakage.subjects import named_files
 from alzmri.safe_text import one_line
 

@@ -284,15 +284,22 @@ def model_card(run_dir: str | Path) -> str:
     test = _scored(read_metrics(run_dir).get("test"))
     sibling = shuffled_sibling(run_dir, meta)
     shuffled = _scored(read_metrics(sibling).get("test")) if sibling is not None else None
-    config = meta.get("config", {})
-    sizes = meta.get("split_sizes", {})
-    subjects = meta.get("subjects") or {}
-    backbone = describe_backbone(meta.get("backbone", "?"), config.get("backbone_end"))
     lines = [_front_matter(meta, test, run_dir.name), f"# Model card: {inline_code(run_dir.name)}", ""]
     first = _warnings(meta, test)
     lines += first + [""] if first else []
-    lines += [
-        "> **Not a medical device.** A teaching and research model; its outputs are not diagnoses.", "",
+    lines += ["> **Not a medical device.** A teaching and research model; its outputs are not diagnoses.", ""]
+    lines += _model_details(meta) + _uses() + _training_data(meta) + _evaluation_protocol(meta, test)
+    lines += ["", "## Results", ""] + _results(test, shuffled) + [
+        "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
+        "## Environmental impact", "", *_energy(meta), ""] + _how_to_use(run_dir)
+    return "\n".join(lines)
+
+
+def _model_details(meta: dict) -> list[str]:
+    """The Model details section: backbone and head, preset and input, training time, seed and libraries."""
+    config = meta.get("config", {})
+    backbone = describe_backbone(meta.get("backbone", "?"), config.get("backbone_end"))
+    return [
         "## Model details", "",
         f"- Backbone: {inline_code(backbone)}, weights: {inline_code(meta.get('weights', '?'))}, with a new head (global average pooling, "
         f"dropout {config.get('dropout', '?')}, softmax over {len(CLASS_NAMES)} classes: "
@@ -301,14 +308,26 @@ def model_card(run_dir: str | Path) -> str:
         f"({one_line(meta.get('input', ''))}, mode {inline_code(meta.get('preprocessing', '?'))}).",
         f"- Trained in {one_line(meta.get('train_seconds', '?'))} s, seed {one_line(meta.get('seed', '?'))}, created "
         f"{inline_code(meta.get('created', 'unknown'))}; libraries: "
-        + ", ".join(inline_code(f"{k} {v}") for k, v in meta.get("libraries", {}).items()) + ".", "",
+        + ", ".join(inline_code(f"{k} {v}") for k, v in meta.get("libraries", {}).items()) + ".", ""]
+
+
+def _uses() -> list[str]:
+    """The Intended uses and Out-of-scope uses sections (the same for every run)."""
+    return [
         "## Intended uses", "",
         "Teaching and research: how transfer learning, honest (subject-level) evaluation and Grad-CAM behave on "
         "Alzheimer's MRI slices; a baseline to compare methods against under the same protocol.", "",
         "## Out-of-scope uses", "",
         "- Any diagnosis, screening or clinical decision about a person.",
         "- Other diseases, other scanners, sequences or slice positions than those seen in training.",
-        "- Comparing its numbers with runs on another split protocol or other data: they are not comparable.", "",
+        "- Comparing its numbers with runs on another split protocol or other data: they are not comparable.", ""]
+
+
+def _training_data(meta: dict) -> list[str]:
+    """The Training data section: the data and its fingerprint, its subjects, labels and split sizes."""
+    sizes = meta.get("split_sizes", {})
+    subjects = meta.get("subjects") or {}
+    return [
         "## Training data", "",
         f"- Data: {inline_code(meta.get('data', '?'))} (fingerprint {inline_code(meta.get('data_fingerprint', '?'))})"
         + ("; SYNTHETIC (alzmri's generated demo set)." if meta.get("synthetic") else "."),
@@ -318,7 +337,12 @@ def model_card(run_dir: str | Path) -> str:
         "- Per split: " + "; ".join(f"{split} {s['images']} images of {s['subjects']} subjects"
                                     for split, s in sizes.items())
         + f" (which file went where: {inline_code(meta.get('split_file', 'splits.csv'))}).",
-        "",
+        ""]
+
+
+def _evaluation_protocol(meta: dict, test: dict | None) -> list[str]:
+    """The Evaluation data and protocol section: the split protocol (leaky or not) and the test split's audit."""
+    lines = [
         "## Evaluation data and protocol", "",
         f"- Split protocol: {inline_code(meta.get('split', '?'))}"
         + (" (no brain in two splits; copies follow their original)." if meta.get("split") == "subject" else
@@ -328,9 +352,12 @@ def model_card(run_dir: str | Path) -> str:
         leaked, clean = test.get("leakage", {}).get("leaked", {}), test.get("leakage", {}).get("clean", {})
         lines.append(f"- Audit of the test split: {leaked.get('images', '?')} test images whose subject or copy is "
                      f"in train ({leaked.get('subjects', '?')} subjects), {clean.get('images', '?')} clean.")
-    lines += ["", "## Results", ""] + _results(test, shuffled) + [
-        "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
-        "## Environmental impact", "", *_energy(meta), "",
+    return lines
+
+
+def _how_to_use(run_dir: Path) -> list[str]:
+    """The How to use section: loading the run and answering slice files, in Python and on the command line."""
+    return [
         "## How to use", "", "```python",
         "from pathlib import Path", "",
         "from alzmri.models.runs import load_run",
@@ -338,7 +365,6 @@ def model_card(run_dir: str | Path) -> str:
         "", f"run = load_run({str(run_dir)!r})",
         "table, unreadable = predict_files(run, [Path('slice.jpg')])  # resized and checked like training",
         "```", "", "Or: `python -m alzmri predict RUN slice.jpg`, `python -m alzmri gradcam RUN slice.jpg`.", ""]
-    return "\n".join(lines)
 
 
 def card_body(run_dir: str | Path) -> str:

@@ -265,8 +265,6 @@ def as_model_batch(images, image_size: int):
     (N, H, W) or a batch (N, H, W, C). Anything else, or the wrong size, is an error that says what was
     expected: resizing silently would hide a mix-up of runs.
     """
-    import numpy as np
-
     if not hasattr(images, "shape") or not hasattr(images, "dtype"):
         raise TypeError(f"Expected a NumPy array or tensor of images, got {type(images).__name__}; "
                         "pass file paths to `alzmri predict` instead")

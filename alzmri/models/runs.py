@@ -24,7 +24,8 @@ import pandas as pd
 from alzmri.config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config
 from alzmri.errors import RunError, SettingsError, SplitsFileError
 from alzmri.files import write_text_atomically
-from alzmri.leakage.splits import PreparedData, load_splits, save_splits
+from alzmri.leakage.prepared import PreparedData
+from alzmri.leakage.saved_splits import load_splits, save_splits
 from alzmri.models.classifier import describe_backbone
 from alzmri.safe_text import one_line
 
@@ -195,7 +196,7 @@ def recorded_split(run_dir: Path) -> dict:
 
 
 def load_run_splits(run_dir: Path, config: Config, progress: bool = True) -> PreparedData:
-    """The data of a saved run split as it was trained (:func:`alzmri.leakage.splits.load_splits` on its
+    """The data of a saved run split as it was trained (:func:`alzmri.leakage.saved_splits.load_splits` on its
     ``splits.csv``, checked against what its metadata recorded).
 
     Raises:

@@ -25,7 +25,8 @@ from alzmri import __version__
 from alzmri.config import CLASS_NAMES, Config, training_settings
 from alzmri.errors import RunError, SettingsError
 from alzmri.files import atomic_path, ensure_writable
-from alzmri.leakage.splits import PreparedData, check_held_out, prepare_data, split_record
+from alzmri.leakage.prepared import PreparedData, check_held_out, prepare_data
+from alzmri.leakage.saved_splits import split_record
 from alzmri.metrics import headline_metrics
 from alzmri.models.cards import write_model_card
 from alzmri.models.classifier import (PREPROCESSING, build_classifier, describe_backbone, feature_extractor,

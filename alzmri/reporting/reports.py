@@ -376,7 +376,7 @@ def report_comparison(config, protocols: list[str] | None, model: str, figures: 
     """
     from alzmri.evaluation.compare import compare_protocols, describe_model
     from alzmri.leakage.audit import given_split
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.reporting.plots import data_caption
 
     data = prepare_data(config)
@@ -414,7 +414,7 @@ def report_cv(config, model: str, figures: str | None, json_path: str | None, ag
     import json
 
     from alzmri.evaluation.cv import cross_validate, format_cv
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
     from alzmri.reporting import plots
 
     data = prepare_data(config)

@@ -22,7 +22,7 @@ from alzmri.config import CLASS_NAMES
 from alzmri.evaluation.predict import (VOTING, SliceRow, SubjectRow, refuse_stack_runs, report_predictions, slice_rows,
                                       subject_rows, subject_table)
 from alzmri.metrics import HEADLINE
-from alzmri.models.input_check import COMPONENTS, InputCheck, InputScores, load_input_check
+from alzmri.models.input_check import COMPONENTS, InputCheck, InputScores, load_input_check, with_features
 from alzmri.models.provenance import DISCLAIMER, Provenance, describe_run
 
 _FIGURES = threading.Lock()  # matplotlib's pyplot is not thread-safe: one figure at a time
@@ -83,7 +83,6 @@ def batch_forward(served: Served):
     import keras
 
     from alzmri.models.classifier import compiled_forward
-    from alzmri.models.input_check import with_features
 
     both = with_features(served.run.model)
     merged = compiled_forward(keras.Model(both.inputs, keras.layers.Concatenate(name="proba_and_features")(both.outputs),

@@ -93,7 +93,7 @@ def test_a_baseline_with_nothing_to_predict_says_so(small_data):
 def test_thumbnail_baseline_stays_modest_unless_the_split_leaks_subjects(medium_data):
     """A linear model on thumbnails must not solve the synthetic task on unseen subjects (else it teaches
     nothing), yet the same model looks good when other slices of the test brains are in train."""
-    from alzmri.leakage.splits import split_frame
+    from alzmri.leakage.protocols import split_frame
 
     honest = thumbnail_baseline(medium_data.frame)
     leaky = thumbnail_baseline(split_frame(medium_data.frame, "image", get_config("demo")))

@@ -16,7 +16,8 @@ from helpers import assert_drawn
 from alzmri.data.datasets import DataWarning
 from alzmri.evaluation.evaluate import leak_breakdown
 from alzmri.leakage.copies import leak_counts
-from alzmri.leakage.splits import independent_units, save_splits, shuffle_labels, split_record
+from alzmri.leakage.prepared import independent_units, shuffle_labels
+from alzmri.leakage.saved_splits import save_splits, split_record
 from alzmri.models.runs import load_run_splits
 
 
@@ -108,7 +109,7 @@ def test_leaked_and_clean_parts_add_up(medium_data):
 
 
 def test_a_shuffled_run_reads_back_the_labels_it_was_trained_on(small_root, tmp_path):
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
 
     config = get_config("smoke", data=str(small_root), shuffle_labels=True)
     with warnings.catch_warnings():
@@ -161,7 +162,7 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
     from alzmri.config import Config
     from alzmri.evaluation.evaluate import evaluate_run
     from alzmri.models.runs import load_run
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
 
     config = Config.from_dict(load_run(smoke_run).metadata["config"]).replace(split="naive")
     with warnings.catch_warnings():
@@ -180,7 +181,7 @@ def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
 def test_cnn_comparison_reuses_the_finished_run_and_trains_the_shuffled_one(smoke_run, capsys):
     from alzmri.config import Config
     from alzmri.models.runs import load_run
-    from alzmri.leakage.splits import prepare_data
+    from alzmri.leakage.prepared import prepare_data
 
     config = Config.from_dict(load_run(smoke_run).metadata["config"])
     with warnings.catch_warnings():

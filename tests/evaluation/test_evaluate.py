@@ -209,15 +209,18 @@ def test_a_splits_file_that_is_not_the_runs_own_is_refused_in_one_line(tamper, m
     """An edited, deleted, empty or binary splits.csv is never scored as the run's test split (nor recomputed)."""
     import re
 
-    import alzmri.leakage.splits
+    import alzmri.leakage.prepared
+    import alzmri.leakage.saved_splits
     from alzmri.models.runs import CARD_FILE
     from alzmri.cli import main
 
     run = _run_copy(smoke_run, tmp_path)
     card = (run / CARD_FILE).read_text()
     tamper(run / "splits.csv")
-    for name in ("resolve_data", "prepare_data"):  # refused before any data is read or any split recomputed
-        monkeypatch.setattr(alzmri.leakage.splits, name, lambda *a, **k: pytest.fail("data was read"))
+    refused = [(alzmri.leakage.prepared, "resolve_data"), (alzmri.leakage.prepared, "prepare_data"),
+               (alzmri.leakage.saved_splits, "resolve_data")]
+    for module, name in refused:  # refused before any data is read or any split recomputed
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("data was read"))
     assert main(["evaluate", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("alzmri evaluate: error: ") and len(err.strip().splitlines()) == 1, err

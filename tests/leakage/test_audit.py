@@ -32,7 +32,7 @@ def test_audit_of_a_class_with_a_single_image(tmp_path):
     import warnings
 
     from alzmri.data.datasets import index_dataset
-    from alzmri.leakage.splits import PreparedData, annotate
+    from alzmri.leakage.prepared import PreparedData, annotate
 
     root = synthetic.generate_dataset(tmp_path / "v2", n_per_class=16, size=48, slices=4, balance="equal",
                                       progress=False)

@@ -7,7 +7,7 @@ from alzmri.leakage import subjects
 from alzmri.data import synthetic
 from alzmri.config import get_config
 from alzmri.data.datasets import index_dataset
-from alzmri.leakage.splits import annotate
+from alzmri.leakage.prepared import annotate
 
 
 @pytest.fixture(scope="module")
