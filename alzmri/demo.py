@@ -14,8 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.config import Config
-from alzmri.models.classifier import describe_backbone
+from alzmri.config import Config, describe_backbone
 from alzmri.timing import StageTimer, machine
 from alzmri.safe_text import one_line
 

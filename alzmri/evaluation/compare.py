@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from alzmri.config import Config
+from alzmri.config import Config, describe_backbone
 from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
 from alzmri.evaluation.baselines import DESCRIPTIONS, baseline_probabilities
@@ -31,8 +31,6 @@ OTHERS = tuple(m for m in MODELS if m != "cnn")  # the models a split made elsew
 
 def describe_model(model: str, config: Config) -> str:
     """What ``model`` is, in words: a baseline's description, or the CNN's backbone and preset."""
-    from alzmri.models.classifier import describe_backbone
-
     if model == "person":
         from alzmri.models.person import describe_person
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from alzmri.files import write_text_atomically
-from alzmri.models.classifier import describe_backbone
+from alzmri.config import describe_backbone
 from alzmri.models.provenance import DISCLAIMER
 from alzmri.safe_text import one_line
 
