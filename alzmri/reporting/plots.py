@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from alzmri.config import CLASS_NAMES  # noqa: E402
+from alzmri.reporting.overlays import map_to_shape, overlay  # noqa: E402
 from alzmri.safe_text import plot_text  # noqa: E402
 
 
@@ -293,11 +294,9 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
     with a colour bar.
 
     ``images`` may be the slices as stored (any height and width, grey or RGB) while ``heatmaps`` are at the
-    model's square size: each map is resized to its slice (:func:`alzmri.explain.gradcam.map_to_shape`), never the
+    model's square size: each map is resized to its slice (:func:`alzmri.reporting.overlays.map_to_shape`), never the
     slice to the map, so a 176 x 208 slice is drawn 176 x 208, not squeezed. Heat is drawn on the brain only.
     """
-    from alzmri.explain.gradcam import map_to_shape, overlay
-
     n = len(images)
     fig, axes = plt.subplots(n if across else 2, 2 if across else n, squeeze=False, layout="constrained",
                              figsize=(7.0, 3.4 * n) if across else (2.0 * n + 1.2, 4.6))
@@ -374,7 +373,6 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
         row_labels: one label per image (e.g. its class), written beside its row.
     """
     from alzmri.metrics import correlation_text
-    from alzmri.explain.gradcam import overlay
 
     columns = ["trained"] + [step["randomised"] for step in cascade]
     slices = None if images is None else [np.asarray(i)[..., :3].mean(axis=-1).astype(np.uint8) for i in images]
