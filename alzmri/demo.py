@@ -113,8 +113,8 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
     from alzmri.evaluation.baselines import thumbnail_baseline
     from alzmri.evaluation.baselines import PROBE
     from alzmri.evaluation.compare import compare_protocols, comparison_json
-    from alzmri.reporting.plots import evaluate_with_figures
-    from alzmri.reporting.plots import data_caption
+    from alzmri.evaluation.evaluate import evaluate_run
+    from alzmri.reporting.plots import data_caption, save_evaluation_figures
     from alzmri.models.provenance import DISCLAIMER
     from alzmri.reporting.reports import against_baseline, print_comparison, print_evaluation
     from alzmri.leakage.splits import prepare_data
@@ -140,7 +140,7 @@ def run_demo(config: Config, run_name: str | None = None, strategy: str = "auto"
         run_dir = get_or_train(config, run_name=run_name, data=data, strategy=strategy, replace=replace)
     _step(5, "evaluating on the held-out test split")
     with timer.stage("5 evaluation, Grad-CAM, figures"):
-        evaluation = evaluate_with_figures(run_dir, [], data=data)  # figures drawn while the run is locked
+        evaluation = evaluate_run(run_dir, data=data, draw=save_evaluation_figures)  # drawn while the run is locked
         figures = sorted({str(p.parent) for p in evaluation.figures})
     print_evaluation(evaluation)
     _step(6, f"the leakage lesson: a {PROBE}, true vs subject-shuffled labels, on every protocol")

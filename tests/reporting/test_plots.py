@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alzmri.evaluation.evaluate import explain_examples
 from alzmri.reporting import plots
 
 
@@ -17,7 +18,7 @@ def test_every_evaluation_figure_names_its_run_and_its_synthetic_data(smoke_eval
         return real_save(fig, [tmp_path], name, dpi)
 
     monkeypatch.setattr(plots, "save_figure_to", recording)
-    plots.save_evaluation_figures(evaluation)
+    plots.save_evaluation_figures(evaluation, explain_examples(evaluation))
     assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "gradcam.png", "deletion_insertion.png",
             "randomisation.png", "training_curves.png", "confident_mistakes.png"} <= set(captions)
     for name, texts in captions.items():
@@ -27,13 +28,6 @@ def test_every_evaluation_figure_names_its_run_and_its_synthetic_data(smoke_eval
 def test_figures_of_real_data_name_the_data_not_synthetic():
     assert plots.data_caption(False, "/data/tourist55", "abcdef123456") == "data tourist55 (abcdef12)"
     assert plots.data_caption(True, "/cache/demo") == "SYNTHETIC demo data"
-
-
-def test_a_gallery_takes_one_middle_slice_of_each_subject():
-    frame = pd.DataFrame({"subject": ["a"] * 5 + ["b"] * 3 + ["", ""], "slice_pos": [0, 1, 2, 3, 4, 0, 1, 2, 0, 0],
-                          "path": [f"p{i}" for i in range(10)]})
-    picked = plots.one_slice_per_subject(frame)
-    assert picked["path"].tolist() == ["p2", "p6", "p8", "p9"]  # middle of a, middle of b, unknowns kept
 
 
 def test_randomisation_figure_shows_the_slice_and_labels_rows():
