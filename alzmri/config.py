@@ -111,6 +111,19 @@ def range_problems(values: dict[str, float]) -> list[str]:
     return problems
 
 
+def describe_backbone(backbone: str, end: str | None) -> str:
+    """The backbone as built, e.g. ``ResNet50V2 up to stage conv3`` or ``ResNet152V2``.
+
+    Args:
+        backbone: the ``keras.applications`` name (the ``backbone`` setting).
+        end: the stage the backbone is cut after (``backbone_end``), or None for the whole backbone.
+
+    Returns:
+        The words every run, card and report names the backbone with.
+    """
+    return backbone + (f" up to stage {end}" if end else "")
+
+
 def default_runs_dir() -> str:
     """Where runs are saved (``ALZMRI_RUNS`` overrides), read each time a config is made, not once at import."""
     return os.environ.get("ALZMRI_RUNS") or "saved_models"  # set but empty counts as unset

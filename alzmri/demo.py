@@ -14,8 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.config import Config
-from alzmri.models.classifier import describe_backbone
+from alzmri.config import Config, describe_backbone
 from alzmri.timing import StageTimer, machine
 from alzmri.safe_text import one_line
 
@@ -157,7 +156,8 @@ def _train_and_evaluate(config: Config, data, timer: StageTimer, run_name: str |
     """Steps 4 and 5: train (or reuse) the run, then score it on its test split with its figures. Returns the
     run's folder and its evaluation."""
     from alzmri.models.training import get_or_train
-    from alzmri.reporting.plots import evaluate_with_figures
+    from alzmri.evaluation.evaluate import evaluate_run
+    from alzmri.reporting.plots import save_evaluation_figures
     from alzmri.reporting.reports import print_evaluation
 
     _step(4, f"training {describe_backbone(config.backbone, config.backbone_end)} at {config.image_size} px on the "
@@ -166,7 +166,7 @@ def _train_and_evaluate(config: Config, data, timer: StageTimer, run_name: str |
         run_dir = get_or_train(config, run_name=run_name, data=data, strategy=strategy, replace=replace)
     _step(5, "evaluating on the held-out test split")
     with timer.stage("5 evaluation, Grad-CAM, figures"):
-        evaluation = evaluate_with_figures(run_dir, [], data=data)  # figures drawn while the run is locked
+        evaluation = evaluate_run(run_dir, data=data, draw=save_evaluation_figures)  # drawn while the run is locked
     print_evaluation(evaluation)
     return run_dir, evaluation
 

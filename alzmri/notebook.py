@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alzmri import __version__
-from alzmri.config import DEFAULT_PROFILE, PROFILE_ENV, Config, get_config
+from alzmri.config import DEFAULT_PROFILE, PROFILE_ENV, Config, describe_backbone, get_config
 from alzmri.errors import RunError
 from alzmri.tfenv import quiet_tensorflow
 
@@ -210,8 +210,6 @@ def describe_data(config: Config) -> str:
 
 def describe_profile(config: Config) -> str:
     """One line of what a profile uses: network, weights, image size, data, split, stages."""
-    from alzmri.models.classifier import describe_backbone
-
     weights = {"imagenet": "ImageNet weights", None: "trained from scratch"}.get(config.weights, config.weights)
     parts = (("stage 1 (the head on cached features)", config.head_epochs > 0),
              ("stage 2 (backbone blocks and head)", config.finetune_epochs > 0))

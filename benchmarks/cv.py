@@ -65,9 +65,10 @@ def main() -> None:
 
     from alzmri.config import get_config
     from alzmri.evaluation.compare import TRAINED
-    from alzmri.evaluation.cv import cross_validate, format_cv
+    from alzmri.evaluation.cv import cross_validate
     from alzmri.leakage.prepared import prepare_data
     from alzmri.reporting import plots
+    from alzmri.reporting.summaries import format_cv
 
     config = get_config("demo", data=str(args.data), cv_folds=args.folds, neighbour_slices=args.neighbour_slices)
     if args.epochs is not None:

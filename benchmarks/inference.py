@@ -31,13 +31,13 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from alzmri.config import get_config
+    from alzmri.config import describe_backbone, get_config
     import numpy as np
 
     from alzmri.evaluation.predict import predict_files
     from alzmri.explain.faithfulness import STEPS, baseline_maps, deletion_insertion_report
     from alzmri.explain.gradcam import gradcam
-    from alzmri.models.classifier import build_classifier, describe_backbone
+    from alzmri.models.classifier import build_classifier
     from alzmri.models.runs import Run
     from alzmri.data.pipeline import collect_image_files, read_images_for_model
     from alzmri.leakage.prepared import prepare_data

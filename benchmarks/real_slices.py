@@ -35,7 +35,8 @@ def probe_lesson(data, config, args, prepare_seconds: float) -> None:
     """
     from alzmri.reporting import plots
     from alzmri.evaluation.baselines import PROBE
-    from alzmri.evaluation.compare import compare_protocols, comparison_json, format_comparison, lesson
+    from alzmri.evaluation.compare import compare_protocols, comparison_json
+    from alzmri.reporting.summaries import format_comparison, lesson
 
     start = time.perf_counter()
     table = compare_protocols(data, config, model="probe", progress=False)
@@ -55,7 +56,7 @@ def probe_lesson(data, config, args, prepare_seconds: float) -> None:
 def cnn_gradcam(data, config, args) -> None:
     """(b) Train (or reuse) a demo-preset run on the real slices, evaluate it and explain it."""
     from alzmri.reporting import plots
-    from alzmri.evaluation.evaluate import evaluate_run
+    from alzmri.evaluation.evaluate import evaluate_run, explain_examples
     from alzmri.reporting.reports import print_evaluation
     from alzmri.models.training import get_or_train
 
@@ -63,7 +64,7 @@ def cnn_gradcam(data, config, args) -> None:
     run_dir = get_or_train(config, data=data)
     evaluation = evaluate_run(run_dir, data=data, progress=False)
     print_evaluation(evaluation)
-    plots.save_evaluation_figures(evaluation)
+    plots.save_evaluation_figures(evaluation, explain_examples(evaluation))
     for name in CNN_FIGURES:
         publish_figure(run_dir / "figures" / f"{name}.png", args.figures / f"{name}_real.png")
     metadata = json.loads((run_dir / "metadata.json").read_text())

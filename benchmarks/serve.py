@@ -173,7 +173,7 @@ def main() -> None:
     args = parse_args()
     import psutil
 
-    from alzmri.models.classifier import describe_backbone
+    from alzmri.config import describe_backbone
     from alzmri.timing import machine
 
     with tempfile.TemporaryDirectory(prefix="alzmri-serve-bench-") as tmp:

@@ -28,8 +28,8 @@ def main() -> None:
 
     import keras
 
-    from alzmri.config import get_config
-    from alzmri.models.classifier import build_classifier, describe_backbone, feature_extractor, head_model, set_trainable
+    from alzmri.config import describe_backbone, get_config
+    from alzmri.models.classifier import build_classifier, feature_extractor, head_model, set_trainable
     from alzmri.data.pipeline import class_weights, images_only, make_tf_dataset
     from alzmri.leakage.prepared import prepare_data
     from alzmri.models.training import stage_callbacks, _compile, set_seeds

@@ -116,6 +116,62 @@ def backward_imports(graph: dict[str, dict[str, int]]) -> list[str]:
             if layer(dst) > layer(src) and (src, dst) not in EXCEPTIONS and not dst == "alzmri"]
 
 
+#: What ``reporting/`` never imports: it draws and prints what it is given, so the evaluations, Grad-CAM maps,
+#: comparisons and cross-validations it shows are computed by its callers (the CLI, the demo, the notebooks), and it
+#: never loads or calls a model. Types named for annotations only, under ``if TYPE_CHECKING:``, do not count.
+REPORTING_NEVER_IMPORTS = ("alzmri.evaluation", "alzmri.explain", "alzmri.models.training", "alzmri.models.classifier",
+                           "tensorflow", "keras", "tf_keras")
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the nodes inside ``if TYPE_CHECKING:`` bodies (imports for annotations, never run)."""
+    guarded = set()
+    for node in ast.walk(tree):
+        test = getattr(node, "test", None)
+        if isinstance(node, ast.If) and ast.unparse(test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            guarded |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
+    return guarded
+
+
+def forbidden_imports(source: str, filename: str, forbidden: tuple[str, ...]) -> list[str]:
+    """``file:line imports name`` for each import (module level or inside a function) of a module in ``forbidden``
+    or below one, outside ``if TYPE_CHECKING:``."""
+    tree = ast.parse(source, filename)
+    guarded = _type_checking_only(tree)
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        hits = sorted({f for f in forbidden for name in names if name == f or name.startswith(f + ".")})
+        found += [(node.lineno, f"{filename}:{node.lineno} imports {hit}") for hit in hits]
+    return [message for _, message in sorted(found)]
+
+
+def test_reporting_draws_and_prints_what_it_is_given():
+    """reporting/ imports nothing that computes (evaluation, explain, training, the classifier) and no TensorFlow or
+    Keras: a figure or report is given its maps and results, it never runs an evaluation or calls a model."""
+    found = []
+    for path in sorted((PACKAGE / "reporting").rglob("*.py")):
+        found += forbidden_imports(path.read_text(), str(path.relative_to(PACKAGE.parent)), REPORTING_NEVER_IMPORTS)
+    assert found == [], "reporting/ must be given what it shows, not compute it:\n" + "\n".join(found)
+
+
+def test_the_reporting_check_finds_imports_in_functions_and_skips_annotations():
+    source = ("from typing import TYPE_CHECKING\nfrom alzmri.config import CLASS_NAMES\n"
+              "if TYPE_CHECKING:\n    from alzmri.evaluation.evaluate import Evaluation\n"
+              "def draw():\n    from alzmri.explain.gradcam import gradcam\n    import tensorflow as tf\n"
+              "from alzmri import evaluation\nfrom alzmri.models import classifier\nimport keras_cv\n")
+    assert forbidden_imports(source, "x.py", REPORTING_NEVER_IMPORTS) == [
+        "x.py:6 imports alzmri.explain", "x.py:7 imports tensorflow", "x.py:8 imports alzmri.evaluation",
+        "x.py:9 imports alzmri.models.classifier"]
+
+
 def test_no_module_level_import_cycle():
     assert cycles(import_graph(module_level_only=True)) == []
 

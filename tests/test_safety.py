@@ -428,8 +428,7 @@ def test_concurrent_evaluations_of_one_run_take_turns(smoke_run, tmp_path, monke
     import time
 
     import alzmri.evaluation.evaluate
-    import alzmri.reporting.plots
-    from alzmri.reporting.plots import evaluate_with_figures
+    from alzmri.evaluation.evaluate import evaluate_run
 
     run = _scratch_run(smoke_run, tmp_path)
     spans, loading = [], alzmri.evaluation.evaluate.load_run
@@ -438,21 +437,20 @@ def test_concurrent_evaluations_of_one_run_take_turns(smoke_run, tmp_path, monke
         spans.append([time.monotonic()])
         return loading(path)
 
-    def figures_under_lock(evaluation, extra):
+    def figures_under_lock(evaluation, examples):
         with open(run.parent / ".r.lock") as lock, pytest.raises(BlockingIOError):
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # still shared by this evaluation: no training can start
         spans[-1].append(time.monotonic())
         return []
 
     monkeypatch.setattr(alzmri.evaluation.evaluate, "load_run", timed_load)
-    monkeypatch.setattr(alzmri.reporting.plots, "save_evaluation_figures", figures_under_lock)
     errors = []
 
     def evaluate(split):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                evaluate_with_figures(run, [], split=split, n_boot=10, explain_images=2, progress=False)
+                evaluate_run(run, split=split, n_boot=10, explain_images=2, progress=False, draw=figures_under_lock)
         except Exception as err:  # noqa: BLE001 -- reported below
             errors.append(err)
 

@@ -1,5 +1,6 @@
-"""Command line: ``python -m alzmri <command>``. Each command parses its options, calls one package function and
-prints through :mod:`alzmri.reporting`; the commands live by group in :mod:`alzmri.cli.data` (synth, audit,
+"""Command line: ``python -m alzmri <command>``. Each command parses its options, runs the work (an evaluation, a
+comparison, cross-validation, Grad-CAM: package functions) and hands the results to :mod:`alzmri.reporting`, which
+draws and prints them; the commands live by group in :mod:`alzmri.cli.data` (synth, audit,
 compare, cv), :mod:`alzmri.cli.runs` (train, demo, evaluate, runs), :mod:`alzmri.cli.images` (predict, gradcam) and
 :mod:`alzmri.cli.serve` (serve).
 

@@ -21,6 +21,7 @@ MODEL_HELP = ("probe: 1-nearest-neighbour, thumbnail: logistic regression on thu
 def synth(args: argparse.Namespace) -> int:
     """Generate the synthetic demo dataset (sizes from the preset unless given, checked by the config)."""
     from alzmri.data import synthetic
+    from alzmri.data.datasets import index_dataset
     from alzmri.reporting.reports import print_synthetic
 
     config = get_config(None, **{f"synth_{name}": value for name, value in vars(args).items()
@@ -30,7 +31,9 @@ def synth(args: argparse.Namespace) -> int:
     if grid:
         ensure_writable(grid.parent, "--grid's folder")  # before the work, not after it
     root = synthetic.generate_from_config(args.out, config, layout=args.layout, overwrite=args.force)
-    print_synthetic(root, config.synth_slices, grid)
+    index = index_dataset(root, progress=False) if grid else None
+    originals = None if index is None else index.frame[index.frame["kind"] == "original"]
+    print_synthetic(root, synthetic.read_manifest(root), config.synth_slices, grid, originals)
     return 0
 
 
@@ -106,14 +109,75 @@ def add_audit(sub) -> None:
 
 def compare(args: argparse.Namespace) -> int:
     """Score one model on every split protocol with true and with subject-shuffled labels."""
-    from alzmri.reporting.reports import report_comparison
-
     config = train_config(args).replace(data=args.data, shuffle_labels=False)
     check_output_file(args.json, "--json")
     if args.figures:
         ensure_writable(args.figures, "--figures")
     report_comparison(config, args.protocols, args.model, args.figures, args.json, args.split_file, args.library_split)
     return 0
+
+
+def report_comparison(config, protocols: list[str] | None, model: str, figures: str | None,
+                      json_path: str | None, split_file: list[str] | None = None, split: str | None = None) -> None:
+    """``alzmri compare``: prepare the data, score ``model`` on every protocol with true and with shuffled labels,
+    and print the comparison with its lesson (its figure into ``figures``, by default a folder named after the data).
+
+    Args:
+        config: the preset and model budget, with the data.
+        protocols: which protocols (default: every one the data allows; ``subject`` beside a split made elsewhere).
+        model: one of :data:`alzmri.evaluation.compare.MODELS`.
+        figures: the figure's folder.
+        json_path: also write the comparison as JSON there.
+        split_file: a split made elsewhere, as a file list (:func:`alzmri.leakage.audit.given_split`), scored first.
+        split: or as a library's split (``keras:0.2:123``).
+    """
+    from alzmri.evaluation.compare import compare_protocols, comparison_json, describe_model
+    from alzmri.leakage.audit import given_split
+    from alzmri.reporting.plots import data_caption
+    from alzmri.reporting.reports import print_comparison, save_json
+    from alzmri.safe_text import one_line
+
+    data = _prepared(config)
+    given = [given_split(data, config, split_file, split)] if split_file or split else []
+    for listed in given:
+        held = "test" if (listed.split == "test").any() else "val"
+        print(f"Split {one_line(listed.name)}: {listed.description}; its {held} split is the one scored")
+        for note in listed.notes:
+            print(f"  note: {note}")
+    described = describe_model(model, config)
+    print(f"Model: {model} ({described}); each split scored with true and with subject-shuffled labels "
+          "(same split, same budget)")
+    table = compare_protocols(data, config, protocols, model=model, given=given)
+    print_comparison(table, model, f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {described}",
+                     [_figures_folder(figures, "compare", data)])
+    if json_path:
+        save_json(json_path, comparison_json(table, model))
+    _closing_notes(data)
+
+
+def _prepared(config):
+    """The data ``config`` names, prepared (copies, subjects, splits), and said in one line."""
+    from alzmri.leakage.prepared import prepare_data
+    from alzmri.safe_text import one_line
+
+    data = prepare_data(config)
+    print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
+    return data
+
+
+def _figures_folder(figures: str | None, command: str, data) -> Path:
+    """``--figures``, or by default beside nothing else: ``figures/<command>-<data>-<fingerprint>/``, a folder
+    named after the data, never over another data's figures."""
+    return Path(figures or Path("figures") / f"{command}-{Path(data.root).name}-{data.fingerprint[:8]}")
+
+
+def _closing_notes(data) -> None:
+    """What the numbers of ``compare`` and ``cv`` are not: patients' (on synthetic data), a diagnosis (always)."""
+    from alzmri.models.provenance import DISCLAIMER
+
+    if data.synthetic:
+        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
+    print(DISCLAIMER)
 
 
 def add_compare(sub) -> None:
@@ -137,8 +201,6 @@ def add_compare(sub) -> None:
 
 def cv(args: argparse.Namespace) -> int:
     """Cross-validate one model over subjects: every subject tested once, scored per slice and per subject."""
-    from alzmri.reporting.reports import report_cv
-
     given = {key: value for key, value in (("cv_folds", args.folds), ("cv_repeats", args.repeats)) if value is not None}
     config = train_config(args).replace(data=args.data, shuffle_labels=False, **overrides(args, "subjects"), **given)
     check_output_file(args.json, "--json")
@@ -146,6 +208,36 @@ def cv(args: argparse.Namespace) -> int:
         ensure_writable(args.figures, "--figures")
     report_cv(config, args.model, args.figures, args.json, args.against)
     return 0
+
+
+def report_cv(config, model: str, figures: str | None, json_path: str | None, against: str | None = None) -> None:
+    """``alzmri cv``: prepare the data, cross-validate ``model`` over subjects, print the per-fold table and both
+    levels, save the figure (by default under ``figures/cv-<data>-<fingerprint>/``) and the JSON.
+
+    Args:
+        config: the preset and model budget, with the data and the number of folds (``cv_folds``).
+        model: one of :data:`alzmri.evaluation.compare.MODELS`.
+        figures: the figure's folder.
+        json_path: also write the summary as JSON there.
+        against: a reference model scored on the same folds (the paired differences).
+    """
+    from alzmri.evaluation.cv import cross_validate
+    from alzmri.reporting import plots
+    from alzmri.reporting.reports import save_json
+    from alzmri.reporting.summaries import format_cv
+
+    data = _prepared(config)
+    result = cross_validate(data, config, model, against=against)
+    summary = result.summary
+    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects"
+          + (f", drawn {summary['repeats']} times" if summary["repeats"] > 1 else ""))
+    print(format_cv(summary))
+    fig = plots.stamped_cross_validation(result, data)
+    written = plots.save_figure_to(fig, [_figures_folder(figures, "cv", data)], f"cv_{model}.png")
+    print(f"figure: {', '.join(map(str, written))}")
+    if json_path:
+        save_json(json_path, summary)
+    _closing_notes(data)
 
 
 def add_cv(sub) -> None:

@@ -1,9 +1,14 @@
-"""Commands about image files: ``predict`` (class and probabilities) and ``gradcam`` (overlays)."""
+"""Commands about image files: ``predict`` (class and probabilities) and ``gradcam`` (overlays: the maps computed
+here, a batch at a time, and drawn by :mod:`alzmri.reporting.plots`)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import numpy as np
+
+from alzmri.config import CLASS_NAMES
 from alzmri.evaluation.subjects import SUBJECT_SOURCES
 from alzmri.files import ensure_writable
 
@@ -50,7 +55,6 @@ def gradcam(args: argparse.Namespace) -> int:
     from alzmri.evaluation.predict import report_images
     from alzmri.explain.gradcam import check_layer
     from alzmri.models.runs import load_run
-    from alzmri.reporting.plots import write_overlays
     from alzmri.reporting.reports import print_overlays, print_unreadable
 
     inputs = collect_image_files(args.images)  # a bad input and an unwritable --out are named before the model loads
@@ -68,6 +72,38 @@ def gradcam(args: argparse.Namespace) -> int:
                              args.layer, args.plus_plus)
     print_overlays(report, written, unlike, as_json=args.json)
     return 1 if problems else 0
+
+
+def write_overlays(run, images: np.ndarray, files: list[Path], unlike: list[bool], out: Path, title: str,
+                   layer_name: str | None = None, plus_plus: bool = False) -> list[str]:
+    """Explain each image (:func:`alzmri.explain.gradcam.gradcam_batches`), draw its Grad-CAM overlay at its file's
+    own shape and save it into ``out``, a batch at a time.
+
+    Args:
+        run: the loaded run.
+        images: the images as the model takes them, row i read from ``files[i]``.
+        files: where each image came from (its overlay is named after it:
+            :func:`alzmri.reporting.plots.overlay_names`).
+        unlike: per image, whether the input check found it unlike the run's training data (said in its label).
+        out: the folder for the PNGs.
+        title: the figure title (the run and its data).
+        layer_name: the feature map to explain (default: found automatically).
+        plus_plus: Grad-CAM++ weights.
+
+    Returns:
+        The written paths, in the order of ``files``.
+    """
+    from alzmri.data.pipeline import decode_slice
+    from alzmri.explain.gradcam import gradcam_batches
+    from alzmri.reporting import plots
+
+    names, written = plots.overlay_names(files), []
+    for start, maps, chosen in gradcam_batches(run.model, images, layer_name=layer_name, plus_plus=plus_plus):
+        for i, heat, cls in zip(range(start, start + len(maps)), maps, chosen):
+            label = f"{files[i].name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if unlike[i] else "")
+            fig = plots.gradcam_gallery([decode_slice(files[i], str(files[i]))], heat[None], [label], title=title)
+            written.append(str(plots.save_figure(fig, out / names[i])))
+    return written
 
 
 def add_gradcam(sub) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from alzmri.cli.options import add_training_options, train_config
@@ -48,10 +49,12 @@ def add_demo(sub) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Evaluate a run on its own test split (or other data), draw its figures and print the metrics."""
+    """Evaluate a run on its own test split (or other data), draw its figures while the run is locked and print the
+    metrics."""
+    from alzmri.evaluation.evaluate import evaluate_run
     from alzmri.leakage.prepared import prepare_data
     from alzmri.models.runs import METRICS_FILE, load_run, run_config
-    from alzmri.reporting.plots import evaluate_with_figures
+    from alzmri.reporting.plots import save_evaluation_figures
     from alzmri.reporting.reports import print_evaluation
 
     if args.figures:
@@ -60,9 +63,9 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.data:
         run = load_run(args.run)
         data = prepare_data(run_config(run.metadata, run.path).replace(data=args.data))
-    evaluation = evaluate_with_figures(args.run, [Path(args.figures)] if args.figures else [], split=args.split,
-                                       data=data, layer_name=args.layer, voting=args.voting,
-                                       voting_threshold=args.voting_threshold)
+    draw = functools.partial(save_evaluation_figures, extra_folders=[Path(args.figures)] if args.figures else [])
+    evaluation = evaluate_run(args.run, split=args.split, data=data, layer_name=args.layer, voting=args.voting,
+                              voting_threshold=args.voting_threshold, draw=draw)
     print_evaluation(evaluation)
     print(f"metrics: {evaluation.run.path / METRICS_FILE} (under {evaluation.key!r})")
     print(f"figures: {sorted({str(p.parent) for p in evaluation.figures})}")

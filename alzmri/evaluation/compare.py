@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from alzmri.config import Config
+from alzmri.config import Config, describe_backbone
 from alzmri.data.datasets import DataWarning
 from alzmri.errors import SettingsError
 from alzmri.evaluation.baselines import DESCRIPTIONS, baseline_probabilities
@@ -32,8 +32,6 @@ OTHERS = tuple(m for m in MODELS if m != "cnn")  # the models a split made elsew
 
 def describe_model(model: str, config: Config) -> str:
     """What ``model`` is, in words: a baseline's description, or the CNN's backbone and preset."""
-    from alzmri.models.classifier import describe_backbone
-
     if model == "person":
         from alzmri.models.person import describe_person
 
@@ -182,59 +180,3 @@ def comparison_json(table: pd.DataFrame, model: str) -> dict:
             "auc_any_dementia", "ci_auc_any_dementia", "auc_any_dementia_shuffled", "ci_auc_any_dementia_shuffled",
             "test_images", "test_subjects", "test_subjects_in_train", "test_images_leaked", "unit", "units"]
     return {row["protocol"]: {"model": model, **{k: row[k] for k in keys}} for row in table.to_dict("records")}
-
-
-def with_ci(value: float, ci: list[float]) -> str:
-    """A value and its 95 % interval, as the printed tables show them."""
-    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]"
-
-
-def format_comparison(table: pd.DataFrame) -> str:
-    """The comparison as a printable table, intervals in brackets."""
-    shown = pd.DataFrame({
-        "protocol": table["protocol"],
-        "test images": table["test_images"],
-        "test subjects in train": [f"{a} of {b}" for a, b in
-                                   zip(table["test_subjects_in_train"], table["test_subjects"])],
-        "balanced acc [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy"], table["ci"])],
-        "shuffled labels [95% CI]": [with_ci(v, c) for v, c in zip(table["balanced_accuracy_shuffled"],
-                                                                   table["ci_shuffled"])],
-        "chance": [a if a == b else f"{a} / {b}" for a, b in
-                   zip(table["chance"].map("{:.2f}".format), table["chance_shuffled"].map("{:.2f}".format))],
-        "any-dementia AUC [95% CI]": [with_ci(v, c) for v, c in zip(table["auc_any_dementia"],
-                                                                    table["ci_auc_any_dementia"])],
-    })
-    return shown.to_string(index=False)
-
-
-def memorises(row: pd.Series) -> bool:
-    """True when the shuffled-label score's interval lies wholly above chance: the split rewards memory."""
-    return row["ci_shuffled"][0] > row["chance_shuffled"]
-
-
-def verdict(row: pd.Series) -> str:
-    """What one protocol's pair of scores says, given whether its test subjects are in train."""
-    leaky = row["test_subjects_in_train"] > 0 or row["test_images_leaked"] > 0
-    if memorises(row):
-        return ("scores above chance on labels that mean nothing: it recognises the subjects it trained on, so its "
-                "true-label score measures memory" if leaky else
-                "scores above chance on shuffled labels with no test subject in train: something else identifies "
-                "the subjects (check how they were found)")
-    if leaky:
-        return ("this model did not memorise enough to beat chance on shuffled labels, but the split leaks: a "
-                "stronger model would, so its true-label score is still no estimate for unseen subjects")
-    if row["balanced_accuracy_shuffled"] > row["chance_shuffled"] + 0.1:  # above chance, but its interval reaches it
-        return ("cannot tell on this few subjects whether it memorises: above chance on shuffled labels, but with an "
-                "interval that reaches chance; no test subject in train")
-    return "at chance on shuffled labels and no test subject in train: its true-label score is an honest estimate"
-
-
-def lesson(table: pd.DataFrame) -> str:
-    """What the comparison shows, protocol by protocol, in words."""
-    lines = [f"* {row['protocol']}: {row['test_subjects_in_train']} of {row['test_subjects']} test subjects in train; "
-             f"shuffled {row['balanced_accuracy_shuffled']:.2f} [{row['ci_shuffled'][0]:.2f}, "
-             f"{row['ci_shuffled'][1]:.2f}] vs chance {row['chance_shuffled']:.2f}: {verdict(row)}."
-             for _, row in table.iterrows()]
-    lines.append(f"Intervals resample test {table.iloc[0]['unit']}s ({', '.join(map(str, table['units']))} per "
-                 "protocol), not slices.")
-    return "\n".join(lines)

@@ -28,7 +28,7 @@ from alzmri.config import CLASS_NAMES, Config
 from alzmri.data.datasets import DataWarning
 from alzmri.data.pipeline import files_kept
 from alzmri.errors import SettingsError
-from alzmri.evaluation.compare import MODELS, TRAINED, describe_model, held_out_probabilities, with_ci
+from alzmri.evaluation.compare import MODELS, TRAINED, describe_model, held_out_probabilities
 from alzmri.leakage.prepared import PreparedData
 from alzmri.leakage.protocols import subject_folds
 from alzmri.metrics import (THREE_CLASS_NAMES, any_dementia_metrics, any_dementia_threshold, balanced_accuracy,
@@ -297,44 +297,3 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
         summary["against"] = {**paired_comparison(predictions, reference, against, n_boot, config.seed),
                               "seconds": round(time.perf_counter() - start, 1)}
     return CrossValidation(summary, predictions)
-
-
-def format_against(against: dict, model: str) -> list[str]:
-    """The paired lines: model minus reference per slice and per subject, with intervals and DeLong's p."""
-    lines = []
-    for level in ("slice", "subject"):
-        d = against[f"{level}_level"]
-        lines.append(f"{model} minus {against['model']} per {level:7s}: balanced accuracy "
-                     f"{d['balanced_accuracy_difference']:+.3f} [{d['ci'][0]:+.2f}, {d['ci'][1]:+.2f}] (paired "
-                     f"bootstrap); any-dementia AUC {d['auc_any_dementia_difference']:+.3f} [{d['ci_auc'][0]:+.2f}, "
-                     f"{d['ci_auc'][1]:+.2f}], DeLong p = {d['delong_p']:.3g}")
-    return lines
-
-
-def format_cv(summary: dict) -> str:
-    """The per-fold table and both pooled levels (four classes, three classes and any dementia, with intervals),
-    and the paired difference against a reference where there is one, printable."""
-    table = pd.DataFrame(summary["per_fold"]).rename(columns={
-        "test_subjects": "test subjects", "test_images": "test images", "val_subjects": "val subjects",
-        "balanced_accuracy_slice": "bal. acc per slice", "balanced_accuracy_subject": "bal. acc per subject",
-        "threshold_slice": "any-dementia cut (slice)", "threshold_subject": "(subject)"})
-    lines = [table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), ""]
-    for level in ("slice", "subject"):
-        m, three = summary[f"{level}_level"], summary["three_class"][f"{level}_level"]
-        a = m["any_dementia"]
-        lines.append(f"per {level:7s} ({m['images'] if level == 'slice' else m['subjects']} {level}s): "
-                     f"4-class balanced accuracy {with_ci(m['balanced_accuracy'], m['ci'])}, "
-                     f"3-class {with_ci(three['balanced_accuracy'], three['ci'])}, "
-                     f"kappa {with_ci(m['quadratic_kappa'], m['ci95']['quadratic_kappa'])}; any dementia: AUC "
-                     f"{with_ci(m['auc_any_dementia'], m['ci_auc_any_dementia'])}, sensitivity "
-                     f"{with_ci(a['sensitivity'], a['ci95']['sensitivity'])}, specificity "
-                     f"{with_ci(a['specificity'], a['ci95']['specificity'])}")
-    if "against" in summary:
-        lines += format_against(summary["against"], summary["model"])
-    tested = "once" if summary["repeats"] == 1 else f"{summary['repeats']} times (fold seeds {summary['seed']}, ...)"
-    lines.append(f"{summary['subjects_tested']} subjects and {summary['images_tested']} slices, each tested {tested} "
-                 f"over {summary['folds']} folds; intervals resample subjects; per subject: soft voting; 3-class: "
-                 f"Mild and Moderate merged; any-dementia threshold from {summary['any_dementia_threshold_from']}. A "
-                 "fold's balanced accuracy averages the classes it tests (a fold without a rare class averages fewer), "
-                 "so the pooled one can lie below every fold's.")
-    return "\n".join(lines)

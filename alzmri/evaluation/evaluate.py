@@ -11,6 +11,7 @@ scored apart from the clean ones.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -81,21 +82,63 @@ class Evaluation:
     the run was locked (:func:`evaluate_run`'s ``draw``)."""
 
     def __init__(self, run, frame: pd.DataFrame, proba: np.ndarray, metrics: dict, key: str,
-                 cascade_maps: list[np.ndarray] | None = None, cascade_sample: pd.DataFrame | None = None):
+                 cascade_maps: list[np.ndarray] | None = None, cascade_sample: pd.DataFrame | None = None,
+                 cascade_images: np.ndarray | None = None):
         self.run, self.frame, self.proba, self.metrics, self.key = run, frame, proba, metrics, key
-        self.cascade_maps, self.cascade_sample = cascade_maps, cascade_sample
+        self.cascade_maps, self.cascade_sample, self.cascade_images = cascade_maps, cascade_sample, cascade_images
         self.figures: list[Path] = []
-
-    @property
-    def cascade_images(self) -> np.ndarray | None:
-        """The images the randomisation cascade explained, as the model took them."""
-        if self.cascade_sample is None:
-            return None
-        return batch_images(self.cascade_sample, self.run.image_size)
 
     @property
     def labels(self) -> np.ndarray:
         return self.frame["label"].to_numpy()
+
+
+@dataclass
+class GradcamExamples:
+    """Grad-CAM maps of a few test slices for the gallery figure (:func:`alzmri.reporting.plots.gradcam_examples`).
+
+    Attributes:
+        frame: the slices' rows (``path``, ``class_name``), a class after another, one slice per subject.
+        maps: their maps at the model's square size, one per row.
+        classes: the class each map explains (the predicted one).
+        synthetic: whether the slices are the synthetic demo set's.
+    """
+
+    frame: pd.DataFrame
+    maps: np.ndarray
+    classes: np.ndarray
+    synthetic: bool
+
+
+def one_slice_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
+    """The middle slice of each subject (rows without a subject kept as they are), in ``frame``'s order.
+
+    Neighbouring slices of one brain look nearly alike, so a gallery of them shows one example four times.
+    """
+    known = frame["subject"].astype(str) != ""
+    middle = frame[known].groupby("subject", sort=False, group_keys=False).apply(lambda g: g.iloc[[len(g) // 2]])
+    return pd.concat([middle, frame[~known]])
+
+
+def explain_examples(evaluation: Evaluation, per_class: int = 2) -> GradcamExamples:
+    """Grad-CAM maps of ``per_class`` test slices of each class, each from a different subject, explaining the
+    predicted class on the layer the faithfulness scores used.
+
+    Args:
+        evaluation: a run evaluated on a split (its model is called once, on the chosen slices).
+        per_class: slices of each class (fewer where the split has fewer subjects of it).
+
+    Returns:
+        The slices, their maps and explained classes, for the gallery figure.
+    """
+    from alzmri.explain.gradcam import gradcam
+
+    frame = one_slice_per_subject(evaluation.frame)
+    picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
+    images = batch_images(picks, evaluation.run.image_size)
+    layer = evaluation.metrics.get("faithfulness", {}).get("layer")
+    maps, chosen = gradcam(evaluation.run.model, images, layer_name=layer)
+    return GradcamExamples(picks, maps, chosen, bool(evaluation.metrics.get("synthetic")))
 
 
 def metrics_key(run, data, split: str) -> str:
@@ -115,27 +158,29 @@ def _add_class_subjects(metrics: dict, frame: pd.DataFrame) -> None:
 
 
 def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: str | None, n_boot: int,
-             seed: int) -> list[np.ndarray]:
+             seed: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Score Grad-CAM on ``sample`` into ``metrics`` (faithfulness; plausibility where masks exist).
 
     Returns:
-        The randomisation cascade's maps of the first few images, for the figure.
+        The randomisation cascade's maps of the first few images, for the figure, and ``sample``'s images as the
+        model took them.
     """
     from alzmri.explain.faithfulness import explanation_report
     from alzmri.leakage.prepared import independent_units
 
     units, unit = independent_units(sample)
+    images = batch_images(sample, run.image_size)
     metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
-        run.model, batch_images(sample, run.image_size), units, unit, layer_name,
-        evidence_masks(root, sample, run.image_size), sample["label"].to_numpy(), n_boot, seed)
+        run.model, images, units, unit, layer_name, evidence_masks(root, sample, run.image_size),
+        sample["label"].to_numpy(), n_boot, seed)
     if plausibility is not None:
         metrics["plausibility"] = plausibility
-    return cascade_maps
+    return cascade_maps, images
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  explain_images: int | None = None, layer_name: str | None = None,
-                 progress: bool = True, draw: Callable[[Evaluation], list[Path]] | None = None,
+                 progress: bool = True, draw: Callable[[Evaluation, GradcamExamples], list[Path]] | None = None,
                  voting: str | None = None, voting_threshold: float | None = None) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json (and figures).
 
@@ -153,8 +198,9 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         layer_name: the feature map Grad-CAM explains (default: the run's ``gradcam_layer``, else
             :func:`alzmri.explain.gradcam.find_target_layer`).
         progress: show progress bars.
-        draw: called with the evaluation before the run is unlocked, returning the paths of the figures it drew
-            (:func:`alzmri.reporting.plots.evaluate_with_figures` passes the evaluation's figures); None: none.
+        draw: called with the evaluation and its gallery's Grad-CAM maps (:func:`explain_examples`) before the run
+            is unlocked, returning the paths of the figures it drew (``alzmri evaluate`` and the demo pass
+            :func:`alzmri.reporting.plots.save_evaluation_figures`); None: no figures, and no gallery maps.
         voting: how subjects' slices are combined, ``soft`` or ``weighted`` (default: the run's ``voting``).
         voting_threshold: weighted voting's cut for slice positions (default: the run's ``voting_threshold``).
 
@@ -173,7 +219,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: in
         evaluation = _evaluate_locked(Path(run_dir), split, data, n_boot, explain_images, layer_name, progress,
                                       {"voting": voting, "voting_threshold": voting_threshold})
         if draw is not None:
-            evaluation.figures = draw(evaluation)
+            evaluation.figures = draw(evaluation, explain_examples(evaluation))
     return evaluation
 
 
@@ -212,12 +258,14 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
                    synthetic=data.synthetic, leakage=leak_breakdown(data, split, proba.argmax(axis=1)),
                    data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
     sample = frame.sample(min(explain_images or config.explain_images, len(frame)), random_state=config.seed)
-    cascade_maps = _explain(run, sample, data.root, metrics, layer_name or config.gradcam_layer, n_boot, config.seed)
+    cascade_maps, images = _explain(run, sample, data.root, metrics, layer_name or config.gradcam_layer, n_boot,
+                                    config.seed)
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
     _rewrite_card(run.path)
     shown = sample.head(len(cascade_maps[0])) if cascade_maps else None
-    return Evaluation(run, frame, proba, metrics, key, cascade_maps, shown)
+    return Evaluation(run, frame, proba, metrics, key, cascade_maps, shown,
+                      None if shown is None else images[:len(shown)])
 
 
 def held_out_reference(run, data, split: str, proba: np.ndarray, config, progress: bool = False) -> Reference:

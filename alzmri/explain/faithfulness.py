@@ -25,12 +25,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage, stats
 
 from alzmri.config import CLASS_NAMES
 from alzmri.explain.gradcam import centre_heatmaps, find_target_layer, gradcam, random_heatmaps
-from alzmri.metrics import correlation_text, describe_units, statistic_interval
+from alzmri.metrics import describe_units, statistic_interval
 from alzmri.models.classifier import backbone_blocks, probabilities
 
 STEPS = 16  # deletion/insertion steps: 1/16 of the pixels each
@@ -229,54 +228,3 @@ def explanation_report(model, images: np.ndarray, units: np.ndarray, unit: str, 
         plausible["by_class"] = {CLASS_NAMES[c]: {name: plausibility(m[labels == c], masks[labels == c])
                                                   for name, m in maps.items()} for c in np.unique(labels)}
     return faithful, plausible, cascade_maps
-
-
-def faithfulness_table(report: dict) -> pd.DataFrame:
-    """Deletion and insertion AUC of each map with their intervals, as a printable table."""
-    rows = [(name, report["deletion_auc"][name], *report["deletion_auc_ci"][name], report["insertion_auc"][name],
-             *report["insertion_auc_ci"][name]) for name in report["deletion_auc"]]
-    return pd.DataFrame(rows, columns=["map", "deletion_auc", "del_ci_low", "del_ci_high", "insertion_auc",
-                                       "ins_ci_low", "ins_ci_high"])
-
-
-def verdict(report: dict) -> str:
-    """Whether Grad-CAM beat each map that knows nothing of the model, read off the intervals."""
-    lines = []
-    for other in (name for name in report["deletion_auc"] if name != "gradcam"):
-        for kind, better, word in (("deletion", "lower", "fall"), ("insertion", "higher", "rise")):
-            cam, base = report[f"{kind}_auc"]["gradcam"], report[f"{kind}_auc"][other]
-            cam_ci, base_ci = report[f"{kind}_auc_ci"]["gradcam"], report[f"{kind}_auc_ci"][other]
-            wins = cam < base if better == "lower" else cam > base
-            clear = cam_ci[1] < base_ci[0] if better == "lower" else cam_ci[0] > base_ci[1]
-            lines.append(f"{kind}: Grad-CAM {cam:.3f} vs {other} {base:.3f}: the probability "
-                         + (f"{word}s faster with Grad-CAM" + (", intervals apart" if clear else ", intervals overlap")
-                            if wins else f"does NOT {word} faster with Grad-CAM"))
-    return "\n".join(lines)
-
-
-def randomisation_verdict(cascade: list[dict], threshold: float = 0.5) -> str:
-    """Whether the maps decorrelate as the model's weights are destroyed."""
-    last = cascade[-1]
-    if last["rank_correlation"] is None:
-        return f"with {last['randomised']} re-drawn the maps are flat: nothing of the trained maps is left"
-    if last["rank_correlation"] < threshold:
-        return (f"the maps decorrelate as weights are re-initialised (rank correlation "
-                f"{correlation_text(cascade[0]['rank_correlation'])} with the head re-drawn, "
-                f"{last['rank_correlation']:.2f} with "
-                f"{last['randomised']}): they depend on what the model learnt")
-    return (f"the maps stay alike when the weights are destroyed (rank correlation {last['rank_correlation']:.2f} "
-            f"with {last['randomised']}): they explain the image more than the model")
-
-
-def plausibility_verdict(plausibility: dict) -> list[str]:
-    """Whether Grad-CAM puts more of its energy inside the synthetic evidence masks than each baseline map does.
-
-    Args:
-        plausibility: the ``plausibility`` entry of an evaluation's metrics.
-
-    Returns:
-        One line per baseline (``random``, ``centre``).
-    """
-    ours = plausibility["gradcam"]["energy_in_mask"]
-    return [f"energy in mask: Grad-CAM {'beats' if ours > plausibility[b]['energy_in_mask'] else 'does NOT beat'} "
-            f"the {b} baseline" for b in ("random", "centre")]

@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from alzmri.config import CLASS_NAMES
+from alzmri.config import CLASS_NAMES, describe_backbone
 from alzmri.files import write_text_atomically
 from alzmri.metrics import ANY_DEMENTIA
 from alzmri.metrics import HEADLINE as METRICS
 from alzmri.metrics import correlation_text
-from alzmri.models.classifier import describe_backbone
 from alzmri.models.provenance import LEAKY_PROTOCOLS
 from alzmri.models.runs import CARD_FILE, data_name, peek_metadata, read_metrics, shuffled_sibling
 from alzmri.safe_text import inline_code, one_line

@@ -135,11 +135,6 @@ def build_classifier(config: Config):
     return keras.Model(inputs, outputs, name=f"alzmri_{config.backbone}")
 
 
-def describe_backbone(backbone: str, end: str | None) -> str:
-    """The backbone as built, e.g. ``ResNet50V2 up to stage conv3`` or ``ResNet152V2``."""
-    return backbone + (f" up to stage {end}" if end else "")
-
-
 def _stage_output(backbone, stage: str):
     """The output of the last block of ``stage`` (e.g. ``conv3``: ``conv3_block4_out`` in ResNet50V2,
     ``conv3_block8_out`` in ResNet152V2): the backbone is cut there and the layers above are left out.

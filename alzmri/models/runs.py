@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from alzmri.config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config
+from alzmri.config import CLASS_NAMES, HF_REPO, KAGGLE_HANDLE, Config, describe_backbone
 from alzmri.errors import RunError, SettingsError, SplitsFileError
 from alzmri.files import write_text_atomically
 from alzmri.leakage.prepared import PreparedData
 from alzmri.leakage.saved_splits import load_splits, save_splits
-from alzmri.models.classifier import describe_backbone
 from alzmri.safe_text import one_line
 
 #: The files of a finished run.

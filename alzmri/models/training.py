@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 
 from alzmri import __version__
-from alzmri.config import CLASS_NAMES, Config, training_settings
+from alzmri.config import CLASS_NAMES, Config, describe_backbone, training_settings
 from alzmri.errors import RunError, SettingsError
 from alzmri.files import atomic_path, ensure_writable
 from alzmri.leakage.prepared import PreparedData, check_held_out, prepare_data
 from alzmri.leakage.saved_splits import split_record
 from alzmri.metrics import headline_metrics
 from alzmri.models.cards import write_model_card
-from alzmri.models.classifier import (PREPROCESSING, build_classifier, describe_backbone, feature_extractor,
-                                      head_model, predict_frame, set_trainable)
+from alzmri.models.classifier import (PREPROCESSING, build_classifier, feature_extractor, head_model, predict_frame,
+                                      set_trainable)
 from alzmri.models.emissions import track_emissions
 from alzmri.models.input_check import fit_input_check
 from alzmri.models.runs import (CONFIG_FILE, DATA_FILE, PARTIAL_SUFFIX, SPLITS_FILE, is_finished, partial_folder,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -13,7 +14,11 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from alzmri.config import CLASS_NAMES  # noqa: E402
+from alzmri.reporting.overlays import map_to_shape, overlay  # noqa: E402
 from alzmri.safe_text import plot_text  # noqa: E402
+
+if TYPE_CHECKING:  # types for annotations only: reporting draws what evaluation computed, never calls it
+    from alzmri.evaluation.evaluate import Evaluation, GradcamExamples
 
 
 def _grey(path: str) -> np.ndarray:
@@ -293,11 +298,9 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
     with a colour bar.
 
     ``images`` may be the slices as stored (any height and width, grey or RGB) while ``heatmaps`` are at the
-    model's square size: each map is resized to its slice (:func:`alzmri.explain.gradcam.map_to_shape`), never the
+    model's square size: each map is resized to its slice (:func:`alzmri.reporting.overlays.map_to_shape`), never the
     slice to the map, so a 176 x 208 slice is drawn 176 x 208, not squeezed. Heat is drawn on the brain only.
     """
-    from alzmri.explain.gradcam import map_to_shape, overlay
-
     n = len(images)
     fig, axes = plt.subplots(n if across else 2, 2 if across else n, squeeze=False, layout="constrained",
                              figsize=(7.0, 3.4 * n) if across else (2.0 * n + 1.2, 4.6))
@@ -316,30 +319,17 @@ def gradcam_gallery(images, heatmaps: np.ndarray, titles: list[str], title: str 
     return fig
 
 
-def one_slice_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
-    """The middle slice of each subject (rows without a subject kept as they are), in ``frame``'s order.
+def gradcam_examples(examples: GradcamExamples) -> plt.Figure:
+    """Grad-CAM overlays of test slices of each class, each from a different subject (true → predicted).
 
-    Neighbouring slices of one brain look nearly alike, so a gallery of them shows one example four times.
+    Args:
+        examples: the slices and their maps (:func:`alzmri.evaluation.evaluate.explain_examples`).
     """
-    known = frame["subject"].astype(str) != ""
-    middle = frame[known].groupby("subject", sort=False, group_keys=False).apply(lambda g: g.iloc[[len(g) // 2]])
-    return pd.concat([middle, frame[~known]])
-
-
-def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
-    """Grad-CAM overlays for test images of each class, each from a different subject (true → predicted)."""
-    from alzmri.evaluation.evaluate import batch_images
-    from alzmri.explain.gradcam import gradcam
-
-    frame = one_slice_per_subject(evaluation.frame)
-    picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
-    images = batch_images(picks, evaluation.run.image_size)
-    layer = evaluation.metrics.get("faithfulness", {}).get("layer")
-    maps, chosen = gradcam(evaluation.run.model, images, layer_name=layer)
+    picks = examples.frame
     titles = [f"{t.replace('Demented', '')}\n→ {CLASS_NAMES[p].replace('Demented', '')}"
-              for t, p in zip(picks["class_name"], chosen)]
-    kind = "SYNTHETIC slices" if evaluation.metrics.get("synthetic") else "real slices, not a diagnosis"
-    return gradcam_gallery([_grey(p) for p in picks["path"]], maps, titles,
+              for t, p in zip(picks["class_name"], examples.classes)]
+    kind = "SYNTHETIC slices" if examples.synthetic else "real slices, not a diagnosis"
+    return gradcam_gallery([_grey(p) for p in picks["path"]], examples.maps, titles,
                            title=f"Grad-CAM on {kind}, one per subject (true → predicted), at each slice's own shape")
 
 
@@ -374,7 +364,6 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
         row_labels: one label per image (e.g. its class), written beside its row.
     """
     from alzmri.metrics import correlation_text
-    from alzmri.explain.gradcam import overlay
 
     columns = ["trained"] + [step["randomised"] for step in cascade]
     slices = None if images is None else [np.asarray(i)[..., :3].mean(axis=-1).astype(np.uint8) for i in images]
@@ -433,26 +422,19 @@ def evaluation_figures_folder(evaluation) -> Path:
     return folder if evaluation.key == "test" else folder / evaluation.key.replace("/", "_")
 
 
-def evaluate_with_figures(run_dir: str | Path, folders: list[str | Path], **options):
-    """Evaluate a run (:func:`alzmri.evaluation.evaluate.evaluate_run`) and draw its figures while it is locked.
+def save_evaluation_figures(evaluation: Evaluation, examples: GradcamExamples, extra_folders: list[Path] = ()
+                            ) -> list[Path]:
+    """Confusion matrix, ROC, reliability, training curves, mistakes, Grad-CAM and its checks, each stamped
+    with the run and the data, into :func:`evaluation_figures_folder` and any ``extra_folders``.
 
     Args:
-        run_dir: the run folder.
-        folders: extra folders the figures are also saved to (the run's own ``figures/`` always).
-        **options: passed on to ``evaluate_run`` (split, data, n_boot, explain_images, layer_name, progress).
+        evaluation: a run evaluated on a split (:func:`alzmri.evaluation.evaluate.evaluate_run`).
+        examples: the Grad-CAM gallery's slices and maps (:func:`alzmri.evaluation.evaluate.explain_examples`).
+        extra_folders: folders the figures are also saved to.
 
     Returns:
-        The evaluation, its ``figures`` filled in.
+        The paths written.
     """
-    from alzmri.evaluation.evaluate import evaluate_run
-
-    return evaluate_run(run_dir, draw=lambda evaluation: save_evaluation_figures(evaluation, [Path(f) for f in folders]),
-                        **options)
-
-
-def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[Path]:
-    """Confusion matrix, ROC, reliability, training curves, mistakes, Grad-CAM and its checks, each stamped
-    with the run and the data, into :func:`evaluation_figures_folder` and any ``extra_folders``."""
     metrics, labels, proba = evaluation.metrics, evaluation.labels, evaluation.proba
     caption = evaluation_caption(evaluation)
     history_file = evaluation.run.path / "history.csv"
@@ -461,7 +443,7 @@ def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[
         "roc_curves.png": lambda: roc_curves(labels, proba),
         "reliability.png": lambda: reliability_diagram(labels, proba, ece=metrics["expected_calibration_error"]),
         "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
-        "gradcam.png": lambda: gradcam_examples(evaluation),
+        "gradcam.png": lambda: gradcam_examples(examples),
     }
     if "subject_level" in metrics:
         people = metrics["subject_level"]
@@ -506,35 +488,6 @@ def overlay_names(files: list[Path], suffix: str = "_gradcam.png") -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
     return [name + suffix for name in unique]
-
-
-def write_overlays(run, images: np.ndarray, files: list[Path], unlike: list[bool], out: Path, title: str,
-                   layer_name: str | None = None, plus_plus: bool = False) -> list[str]:
-    """Draw a Grad-CAM overlay of each image at its file's own shape and save it into ``out``.
-
-    Args:
-        run: the loaded run.
-        images: the images as the model takes them, row i read from ``files[i]``.
-        files: where each image came from (its overlay is named after it: :func:`overlay_names`).
-        unlike: per image, whether the input check found it unlike the run's training data (said in its label).
-        out: the folder for the PNGs.
-        title: the figure title (the run and its data).
-        layer_name: the feature map to explain (default: found automatically).
-        plus_plus: Grad-CAM++ weights.
-
-    Returns:
-        The written paths, in the order of ``files``.
-    """
-    from alzmri.data.pipeline import decode_slice
-    from alzmri.explain.gradcam import gradcam_batches
-
-    names, written = overlay_names(files), []
-    for start, maps, chosen in gradcam_batches(run.model, images, layer_name=layer_name, plus_plus=plus_plus):
-        for i, heat, cls in zip(range(start, start + len(maps)), maps, chosen):
-            label = f"{files[i].name}\n→ {CLASS_NAMES[cls]}" + ("\nUNLIKE its training data" if unlike[i] else "")
-            fig = gradcam_gallery([decode_slice(files[i], str(files[i]))], heat[None], [label], title=title)
-            written.append(str(save_figure(fig, out / names[i])))
-    return written
 
 
 def cross_validation(cv, title: str = "") -> plt.Figure:

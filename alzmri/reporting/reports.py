@@ -6,13 +6,16 @@ can print the same reports.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from alzmri.config import describe_backbone
 from alzmri.files import write_text_atomically
-from alzmri.models.classifier import describe_backbone
 from alzmri.models.provenance import DISCLAIMER
+from alzmri.reporting.summaries import (faithfulness_table, faithfulness_verdict, format_comparison, lesson,
+                                        randomisation_verdict)
 from alzmri.safe_text import one_line
 
 
@@ -104,13 +107,11 @@ def _print_people(subjects: dict, view: dict) -> None:
 
 def _print_faithfulness(f: dict) -> None:
     """Deletion/insertion AUCs against the baselines, their verdict, and the randomisation cascade."""
-    from alzmri.explain.faithfulness import faithfulness_table, randomisation_verdict, verdict
-
     print(f"Grad-CAM faithfulness on {f['images']} test images (layer {f['layer']}, explaining {f['explains']}; "
           f"pixels removed to {f['removed_to']}, {f['steps']} steps; intervals over {f['intervals']['count']} "
           f"{f['intervals']['unit']}s):")
     print(faithfulness_table(f).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(verdict(f))
+    print(faithfulness_verdict(f))
     print("model randomisation (maps of a model with re-drawn weights vs the trained model's):")
     print(pd.DataFrame(f["randomisation"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(randomisation_verdict(f["randomisation"]))
@@ -150,55 +151,45 @@ def against_baseline(metrics: dict, baseline: float) -> str:
             f"[{low:.3f}, {high:.3f}] vs {baseline:.3f} ({gain:+.3f}), {verdict}")
 
 
-def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: list[Path],
-                     json_path: str | None = None) -> list[Path]:
+def print_comparison(table: pd.DataFrame, model: str, caption: str, folders: list[Path]) -> list[Path]:
     """Print a protocol comparison with its lesson; save its figure, stamped with ``caption``, into ``folders``.
 
     Args:
         table: :func:`alzmri.evaluation.compare.compare_protocols`'s result.
-        model: one of :data:`alzmri.evaluation.compare.MODELS`, in the figure's name and the JSON.
+        model: one of :data:`alzmri.evaluation.compare.MODELS`, in the figure's name.
         caption: what was compared on what data (a run and/or the data's name), under the figure.
         folders: where ``compare_<model>.png`` goes.
-        json_path: also write :func:`alzmri.evaluation.compare.comparison_json` there.
 
     Returns:
         The figure's paths.
     """
-    import json
-
     from alzmri.reporting import plots
-    from alzmri.evaluation.compare import comparison_json, format_comparison, lesson
 
     print(format_comparison(table))
     print(lesson(table))
     fig = plots.stamp(plots.protocol_comparison(table, f"{model}: true vs subject-shuffled labels"), caption)
     written = plots.save_figure_to(fig, folders, f"compare_{model}.png")
     print(f"figure: {', '.join(map(str, written))}")
-    if json_path:
-        write_text_atomically(json_path, json.dumps(comparison_json(table, model), indent=2) + "\n")
-        print(f"json: {json_path}")
     return written
 
 
-def print_synthetic(root: Path, slices: int, grid: Path | None = None) -> None:
+def print_synthetic(root: Path, manifest: pd.DataFrame, slices: int, grid: Path | None = None,
+                    originals: pd.DataFrame | None = None) -> None:
     """What ``alzmri synth`` wrote: images, subjects and slices, counts per subset and class; a sample grid if asked.
 
     Args:
         root: the generated dataset.
+        manifest: its manifest (:func:`alzmri.data.synthetic.read_manifest`).
         slices: consecutive slices per subject it was made with.
-        grid: also save a grid of sample originals to this PNG.
+        grid: also save a grid of sample ``originals`` to this PNG.
+        originals: the dataset's original slices, indexed (:func:`alzmri.data.datasets.index_dataset`), for the grid.
     """
-    from alzmri.data import synthetic
-    from alzmri.data.datasets import index_dataset
     from alzmri.reporting import plots
 
-    manifest = synthetic.read_manifest(root)
     print(f"SYNTHETIC demo dataset in {one_line(root)} ({len(manifest)} images of {manifest['subject'].nunique()} "
           f"subjects x {slices} slices; manifest.csv, masks in _masks/)")
     print(manifest.groupby(["subset", "class_name"]).size().unstack(fill_value=0).to_string())
     if grid:
-        index = index_dataset(root, progress=False)
-        originals = index.frame[index.frame["kind"] == "original"]
         fig = plots.sample_grid(originals, title="SYNTHETIC demo slices (alzmri.data.synthetic), one row per class")
         print(f"grid: {plots.save_figure(fig, grid)}")
 
@@ -258,9 +249,8 @@ def print_split_audit(report, json_path: str | None = None) -> None:
         report: the audit of a split made elsewhere.
         json_path: also write :func:`alzmri.leakage.audit.split_audit_json` there.
     """
-    import json
-
     from alzmri.leakage.audit import split_audit_json
+
 
     data, listed = report.data, report.listed
     print(f"Dataset {one_line(data.root)}  (fingerprint {data.fingerprint}, {len(data.frame)} usable images"
@@ -281,8 +271,18 @@ def print_split_audit(report, json_path: str | None = None) -> None:
     for row in report.table.to_dict("records"):
         print(f"Verdict, {row['pair']}: {row['verdict']}.")
     if json_path:
-        write_text_atomically(json_path, json.dumps(split_audit_json(report), indent=2) + "\n")
-        print(f"json: {json_path}")
+        save_json(json_path, split_audit_json(report))
+
+
+def save_json(path: str | Path, value: dict) -> None:
+    """Write ``value`` as indented JSON to ``path`` (atomically) and say where (a command's ``--json``).
+
+    Args:
+        path: the file.
+        value: plain numbers, strings, lists and dicts.
+    """
+    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+    print(f"json: {path}")
 
 
 def leak_sentences(table: pd.DataFrame) -> list[str]:
@@ -309,7 +309,6 @@ def print_runs(folder: Path, table: pd.DataFrame, skipped: list[tuple[str, str]]
         skipped: ``(folder name, reason)`` of each folder that could not be listed (to stderr, or in the JSON).
         as_json: print JSON for scripts.
     """
-    import json
     import sys
 
     if as_json:
@@ -340,8 +339,6 @@ def print_unreadable(problems: list[tuple[Path, str]]) -> None:
 
 def print_predictions(report, as_json: bool = False) -> None:
     """Print a :class:`alzmri.evaluation.predict.PredictionReport` (as text or JSON) and its unreadable files."""
-    import json
-
     print(json.dumps(report.as_dict(), indent=2) if as_json else report.as_text())
     print_unreadable(report.problems)
 
@@ -349,8 +346,6 @@ def print_predictions(report, as_json: bool = False) -> None:
 def print_overlays(report, written: list[str], unlike: list[bool], as_json: bool = False) -> None:
     """Print what ``alzmri gradcam`` wrote: the overlays, which slices look unlike the run's training data, the
     warnings and the disclaimer (or all of it as JSON)."""
-    import json
-
     report.table.insert(1, "overlay", written)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -358,78 +353,3 @@ def print_overlays(report, written: list[str], unlike: list[bool], as_json: bool
     print(report.provenance.text)
     print("\n".join(p + ("  (unlike its training data)" if odd else "") for p, odd in zip(written, unlike)))
     print("\n".join(report.footer()))
-
-
-def report_comparison(config, protocols: list[str] | None, model: str, figures: str | None,
-                      json_path: str | None, split_file: list[str] | None = None, split: str | None = None) -> None:
-    """``alzmri compare``: prepare the data, score ``model`` on every protocol with true and with shuffled labels,
-    and print the comparison with its lesson (its figure into ``figures``, by default a folder named after the data).
-
-    Args:
-        config: the preset and model budget, with the data.
-        protocols: which protocols (default: every one the data allows; ``subject`` beside a split made elsewhere).
-        model: one of :data:`alzmri.evaluation.compare.MODELS`.
-        figures: the figure's folder.
-        json_path: also write the comparison as JSON there.
-        split_file: a split made elsewhere, as a file list (:func:`alzmri.leakage.audit.given_split`), scored first.
-        split: or as a library's split (``keras:0.2:123``).
-    """
-    from alzmri.evaluation.compare import compare_protocols, describe_model
-    from alzmri.leakage.audit import given_split
-    from alzmri.leakage.prepared import prepare_data
-    from alzmri.reporting.plots import data_caption
-
-    data = prepare_data(config)
-    print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
-    given = [given_split(data, config, split_file, split)] if split_file or split else []
-    for listed in given:
-        held = "test" if (listed.split == "test").any() else "val"
-        print(f"Split {one_line(listed.name)}: {listed.description}; its {held} split is the one scored")
-        for note in listed.notes:
-            print(f"  note: {note}")
-    described = describe_model(model, config)
-    print(f"Model: {model} ({described}); each split scored with true and with subject-shuffled labels "
-          "(same split, same budget)")
-    table = compare_protocols(data, config, protocols, model=model, given=given)
-    # by default beside nothing else: a folder named after the data, never over another data's figures
-    folder = Path(figures or Path("figures") / f"compare-{Path(data.root).name}-{data.fingerprint[:8]}")
-    print_comparison(table, model, f"{data_caption(data.synthetic, data.root, data.fingerprint)} · {described}",
-                     [folder], json_path)
-    if data.synthetic:
-        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
-    print(DISCLAIMER)
-
-
-def report_cv(config, model: str, figures: str | None, json_path: str | None, against: str | None = None) -> None:
-    """``alzmri cv``: prepare the data, cross-validate ``model`` over subjects, print the per-fold table and both
-    levels, save the figure (by default under ``figures/cv-<data>-<fingerprint>/``) and the JSON.
-
-    Args:
-        config: the preset and model budget, with the data and the number of folds (``cv_folds``).
-        model: one of :data:`alzmri.evaluation.compare.MODELS`.
-        figures: the figure's folder.
-        json_path: also write the summary as JSON there.
-        against: a reference model scored on the same folds (the paired differences).
-    """
-    import json
-
-    from alzmri.evaluation.cv import cross_validate, format_cv
-    from alzmri.leakage.prepared import prepare_data
-    from alzmri.reporting import plots
-
-    data = prepare_data(config)
-    print(f"Data {one_line(data.root)}: {data.subjects.describe(data.frame)}")
-    result = cross_validate(data, config, model, against=against)
-    summary = result.summary
-    print(f"Model: {model} ({summary['model_description']}), {summary['folds']} folds over subjects"
-          + (f", drawn {summary['repeats']} times" if summary["repeats"] > 1 else ""))
-    print(format_cv(summary))
-    folder = Path(figures or Path("figures") / f"cv-{Path(data.root).name}-{data.fingerprint[:8]}")
-    fig = plots.stamped_cross_validation(result, data)
-    print(f"figure: {', '.join(map(str, plots.save_figure_to(fig, [folder], f'cv_{model}.png')))}")
-    if json_path:
-        write_text_atomically(json_path, json.dumps(summary, indent=2) + "\n")
-        print(f"json: {json_path}")
-    if data.synthetic:
-        print("On SYNTHETIC demo data: the numbers describe the method, not patients.")
-    print(DISCLAIMER)

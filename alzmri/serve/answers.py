@@ -18,7 +18,7 @@ import numpy as np
 
 from typing_extensions import NotRequired, TypedDict
 
-from alzmri.config import CLASS_NAMES
+from alzmri.config import CLASS_NAMES, describe_backbone
 from alzmri.evaluation.predict import (VOTING, SliceRow, SubjectRow, refuse_stack_runs, report_predictions, slice_rows,
                                       subject_rows, subject_table)
 from alzmri.metrics import HEADLINE
@@ -173,8 +173,6 @@ def card_text(run_dir: Path) -> str:
 def model_answer(run, provenance: Provenance, loaded: str) -> dict:
     """``GET /model``'s answer: what the run is, what it learnt from, how it scored, its card, and when the server
     read it (it answers with that run until restarted)."""
-    from alzmri.models.classifier import describe_backbone
-
     meta = run.metadata
     data = {key: provenance.data[key] for key in ("name", "synthetic", "fingerprint")}
     return {"run": run.path.name, "classes": list(CLASS_NAMES), "image_size": run.image_size,

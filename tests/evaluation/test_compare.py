@@ -10,7 +10,7 @@ import pytest
 
 from alzmri import metrics
 from alzmri.cli import main
-from alzmri.evaluation.compare import compare_protocols, comparison_json, memorises
+from alzmri.evaluation.compare import compare_protocols, comparison_json
 from alzmri.config import CLASS_NAMES, get_config
 from helpers import assert_drawn
 from alzmri.data.datasets import DataWarning
@@ -19,6 +19,7 @@ from alzmri.leakage.copies import leak_counts
 from alzmri.leakage.prepared import independent_units, shuffle_labels
 from alzmri.leakage.saved_splits import save_splits, split_record
 from alzmri.models.runs import load_run_splits
+from alzmri.reporting.summaries import memorises
 
 
 @pytest.fixture(scope="module")

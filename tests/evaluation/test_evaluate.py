@@ -112,7 +112,7 @@ def test_evaluation_figures_are_written(smoke_evaluation, tmp_path):
     from alzmri.reporting.plots import save_evaluation_figures
 
     evaluation = smoke_evaluation.evaluation
-    written = save_evaluation_figures(evaluation, [tmp_path])
+    written = save_evaluation_figures(evaluation, evaluate.explain_examples(evaluation), [tmp_path])
     names = {p.name for p in written}
     assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "training_curves.png",
             "confident_mistakes.png", "gradcam.png", "deletion_insertion.png", "randomisation.png"} <= names
@@ -120,6 +120,13 @@ def test_evaluation_figures_are_written(smoke_evaluation, tmp_path):
         assert_drawn(path)
     counts = [int(t.get_text()) for t in plots.confusion_matrices(evaluation.metrics).axes[0].texts]
     assert len(counts) == 16 and sum(counts) == len(evaluation.frame)  # every test image counted once
+
+
+def test_a_gallery_takes_one_middle_slice_of_each_subject():
+    frame = pd.DataFrame({"subject": ["a"] * 5 + ["b"] * 3 + ["", ""], "slice_pos": [0, 1, 2, 3, 4, 0, 1, 2, 0, 0],
+                          "path": [f"p{i}" for i in range(10)]})
+    picked = evaluate.one_slice_per_subject(frame)
+    assert picked["path"].tolist() == ["p2", "p6", "p8", "p9"]  # middle of a, middle of b, unknowns kept
 
 
 def test_evaluating_other_data_keeps_the_runs_own_result(smoke_run, tmp_path, capsys):

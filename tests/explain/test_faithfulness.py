@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from alzmri.explain import faithfulness as F
+from alzmri.reporting.summaries import faithfulness_verdict, randomisation_verdict
 
 
 def _patch_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +63,7 @@ def test_grad_cam_deletes_the_evidence_faster_than_random_and_centre(patch_model
     curve = report["deletion_curve"]["gradcam"]
     assert len(curve) == F.STEPS + 1 and curve[0] > 0.9 and curve[-1] < 0.5  # all deleted: no patch left
     assert "blur" in report["removed_to"]
-    first = F.verdict(report).splitlines()[0]
+    first = faithfulness_verdict(report).splitlines()[0]
     assert first.startswith("deletion: Grad-CAM") and "vs random" in first
     assert "falls faster with Grad-CAM, intervals apart" in first
 
@@ -74,7 +75,7 @@ def test_maps_decorrelate_when_the_weights_are_destroyed(patch_model):
     assert [step["randomised"] for step in cascade] == ["head", "head + top 1 block", "head + top 2 blocks"]
     assert len(maps) == 4 and maps[0].shape == maps[-1].shape
     assert cascade[-1]["rank_correlation"] < 0.5 and cascade[-1]["ssim"] < 0.9
-    assert "decorrelate" in F.randomisation_verdict(cascade)
+    assert "decorrelate" in randomisation_verdict(cascade)
     again = F.randomisation_check(patch_model, images[labels == 1], "conv2_block2_out", depths=(1, 2))
     assert again == cascade  # re-drawn weights come from the seed: the check is reproducible
 

@@ -42,18 +42,6 @@ def test_baseline_maps_are_normalised_and_differ():
     assert centre[0].argmax() in {15 * 32 + 15, 15 * 32 + 16, 16 * 32 + 15, 16 * 32 + 16}
 
 
-def test_a_map_is_resized_to_the_slice_not_the_slice_to_the_map():
-    square = np.zeros((64, 64))
-    square[:, :32] = 1.0  # left half hot
-    tall = G.map_to_shape(square, (208, 176))
-    assert tall.shape == (208, 176) and tall[:, :80].mean() > 0.95 and tall[:, 96:].mean() < 0.05
-
-
-def test_overlay_is_rgb_uint8():
-    out = G.overlay(np.full((8, 8), 100, np.uint8), np.linspace(0, 1, 64).reshape(8, 8))
-    assert out.shape == (8, 8, 3) and out.dtype == np.uint8 and out[-1, -1, 0] > out[0, 0, 0]
-
-
 def test_model_batches_are_checked():
     assert as_model_batch(np.zeros((32, 32), np.uint8), 32).shape == (1, 32, 32, 3)
     assert as_model_batch(np.zeros((32, 32, 4)), 32).shape == (1, 32, 32, 3)

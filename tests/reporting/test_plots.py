@@ -1,11 +1,11 @@
-"""Figures say what they show (run, data), draw Grad-CAM heat on the brain only, and pick different brains."""
+"""Figures say what they show (run, data), label their rows and axes, and say which training stages ran."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from alzmri.evaluation.evaluate import explain_examples
 from alzmri.reporting import plots
-from alzmri.explain.gradcam import brain_mask, overlay
 
 
 def test_every_evaluation_figure_names_its_run_and_its_synthetic_data(smoke_evaluation, monkeypatch, tmp_path):
@@ -18,7 +18,7 @@ def test_every_evaluation_figure_names_its_run_and_its_synthetic_data(smoke_eval
         return real_save(fig, [tmp_path], name, dpi)
 
     monkeypatch.setattr(plots, "save_figure_to", recording)
-    plots.save_evaluation_figures(evaluation)
+    plots.save_evaluation_figures(evaluation, explain_examples(evaluation))
     assert {"confusion_matrix.png", "roc_curves.png", "reliability.png", "gradcam.png", "deletion_insertion.png",
             "randomisation.png", "training_curves.png", "confident_mistakes.png"} <= set(captions)
     for name, texts in captions.items():
@@ -28,25 +28,6 @@ def test_every_evaluation_figure_names_its_run_and_its_synthetic_data(smoke_eval
 def test_figures_of_real_data_name_the_data_not_synthetic():
     assert plots.data_caption(False, "/data/tourist55", "abcdef123456") == "data tourist55 (abcdef12)"
     assert plots.data_caption(True, "/cache/demo") == "SYNTHETIC demo data"
-
-
-def test_heat_is_drawn_on_the_brain_only():
-    grey = np.zeros((40, 50), np.uint8)
-    grey[8:32, 10:40] = 150
-    grey[16:24, 20:30] = 5  # a dark ventricle inside the brain is still brain
-    heat = np.ones((40, 50))
-    drawn = overlay(grey, heat)
-    assert (drawn[0, 0] == 0).all()  # background: left black, no heat on it
-    assert drawn[20, 25, 0] > 0  # the ventricle gets heat
-    assert brain_mask(grey)[20, 25] and not brain_mask(grey)[2, 2]
-    assert not np.array_equal(overlay(grey, heat, brain_only=False)[0, 0], drawn[0, 0])
-
-
-def test_a_gallery_takes_one_middle_slice_of_each_subject():
-    frame = pd.DataFrame({"subject": ["a"] * 5 + ["b"] * 3 + ["", ""], "slice_pos": [0, 1, 2, 3, 4, 0, 1, 2, 0, 0],
-                          "path": [f"p{i}" for i in range(10)]})
-    picked = plots.one_slice_per_subject(frame)
-    assert picked["path"].tolist() == ["p2", "p6", "p8", "p9"]  # middle of a, middle of b, unknowns kept
 
 
 def test_randomisation_figure_shows_the_slice_and_labels_rows():
