@@ -235,7 +235,8 @@ def training_curves(history: pd.DataFrame) -> plt.Figure:
 
     stages = history["stage"].unique().tolist()
     xlabel = ("epoch (stage 1, then stage 2)" if len(stages) > 1 else
-              "epoch (stage 1 only: the head)" if stages == ["stage1"] else "epoch (stage 2 only: no stage 1)")
+              "epoch (stage 1 only: the head)" if stages == ["stage1"] else
+              "epoch (the model of the person)" if stages == ["person"] else "epoch (stage 2 only: no stage 1)")
     epochs, kept = history["step"] + 1, kept_epoch(history)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -328,12 +329,11 @@ def one_slice_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
 
 def gradcam_examples(evaluation, per_class: int = 2) -> plt.Figure:
     """Grad-CAM overlays for test images of each class, each from a different subject (true → predicted)."""
-    from alzmri.evaluation.evaluate import batch_images
     from alzmri.explain.gradcam import gradcam
 
     frame = one_slice_per_subject(evaluation.frame)
     picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
-    images = batch_images(picks, evaluation.run.image_size)
+    images = evaluation.model_images(picks)
     layer = evaluation.metrics.get("faithfulness", {}).get("layer")
     maps, chosen = gradcam(evaluation.run.model, images, layer_name=layer)
     titles = [f"{t.replace('Demented', '')}\n→ {CLASS_NAMES[p].replace('Demented', '')}"
@@ -461,7 +461,7 @@ def save_evaluation_figures(evaluation, extra_folders: list[Path] = ()) -> list[
         "roc_curves.png": lambda: roc_curves(labels, proba),
         "reliability.png": lambda: reliability_diagram(labels, proba, ece=metrics["expected_calibration_error"]),
         "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
-        "gradcam.png": lambda: gradcam_examples(evaluation),
+        **({"gradcam.png": lambda: gradcam_examples(evaluation)} if "faithfulness" in metrics else {}),  # slice models
     }
     if "subject_level" in metrics:
         people = metrics["subject_level"]

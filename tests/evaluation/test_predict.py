@@ -149,3 +149,16 @@ def test_a_2_5_d_run_refuses_single_images_by_name():
     for predict in (predict_images, predict_checked):
         with pytest.raises(SettingsError, match="stacked-run was trained on 2.5-D input"):
             predict(run, np.zeros((1, 32, 32, 3)))
+
+
+def test_a_person_run_refuses_single_images_naming_what_to_use_instead():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from alzmri.errors import SettingsError
+    from alzmri.evaluation.predict import predict_checked, predict_images
+
+    run = SimpleNamespace(metadata={"config": {"model": "person"}}, path=Path("runs/whole-brains"))
+    for predict in (predict_images, predict_checked):
+        with pytest.raises(SettingsError, match=r"whole-brains is a model of the person.*--per-subject FOLDER"):
+            predict(run, np.zeros((1, 32, 32, 3)))

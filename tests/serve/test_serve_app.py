@@ -296,3 +296,17 @@ def test_a_2_5_d_run_is_not_served_single_slices(monkeypatch):
     monkeypatch.setattr(runs, "load_run", lambda _: stacked)
     with pytest.raises(SettingsError, match="stacked-run was trained on 2.5-D input"):
         answers.load_served("runs/stacked-run")
+
+
+def test_a_person_run_is_not_served_single_slices(monkeypatch):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from alzmri.errors import SettingsError
+    from alzmri.models import runs
+    from alzmri.serve import answers
+
+    person = SimpleNamespace(metadata={"config": {"model": "person"}}, path=Path("runs/whole-brains"))
+    monkeypatch.setattr(runs, "load_run", lambda _: person)
+    with pytest.raises(SettingsError, match="whole-brains is a model of the person.*predict whole-brains --per-subject"):
+        answers.load_served("runs/whole-brains")
