@@ -154,8 +154,9 @@ class Config:
     # the file names or recovered with the subjects; edge slices repeat their one neighbour), not one slice thrice.
     # Off until it wins on validation brains (docs/results.md).
     neighbour_slices: bool = False
-    # the model of the person (`train --model person`, `cv --model person`): a shared slice encoder over this many slices of a subject's stack
-    # (evenly spaced by position), pooled into one answer by "mean" or "attention" (learnt weights over the slices)
+    # the model of the person (`train --model person`, `cv --model person`): a shared slice encoder over this many
+    # slices of a subject's stack (evenly spaced by position), pooled into one answer by "mean" or "attention" (learnt
+    # weights over the slices)
     person_slices: int = 16
     person_pooling: str = "mean"
     person_epochs: int = 40  # at most; early stopping on the validation subjects (patience) ends it sooner

@@ -147,5 +147,3 @@ def test_a_2_5_d_check_sees_each_slice_with_its_neighbours_as_training_did(smoke
     thumbs = thumbnails(np.repeat(np.stack([below, itself, above])[..., None], 3, axis=-1)).astype(int)
     gaps = np.abs(thumbs - check.reference["pixels"][row].astype(int)).mean(axis=1)
     assert gaps[1] < 1 < gaps[[0, 2]].min()  # the thumbnail is of the slice itself (as decoded), not a neighbour
-    flat = fit_input_check(run.model, train, data.part("val"), run.image_size, 0)
-    assert not np.allclose(flat.reference["features"][row], check.reference["features"][row], atol=2e-3)
