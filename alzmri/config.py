@@ -44,6 +44,8 @@ SYNTH_SEED = 0
 #: (:mod:`alzmri.leakage.subjects`).
 SPLIT_PROTOCOLS: tuple[str, ...] = ("subject", "image", "official", "naive")
 SUBJECT_METHODS: tuple[str, ...] = ("auto", "manifest", "names", "similarity")
+#: What a run trains (``train --model``): the slice classifier, or the model of the person (:mod:`alzmri.models.person`).
+RUN_MODELS: tuple[str, ...] = ("cnn", "person")
 #: How the model of the person pools its slices (:mod:`alzmri.models.person`).
 PERSON_POOLING: tuple[str, ...] = ("mean", "attention")
 #: How a subject's slice probabilities become one answer (:mod:`alzmri.voting`).
@@ -155,6 +157,7 @@ class Config:
     synth_balance: str = "original"  # the real set's class imbalance, or "equal"
     synth_slices: int = 12  # consecutive slices per synthetic subject
     # model
+    model: str = "cnn"  # what a run trains: "cnn" (the slice classifier) or "person" (one answer from a whole stack)
     image_size: int = 224
     backbone: str = "ResNet152V2"
     backbone_end: str | None = None  # keep the backbone up to the end of this stage (e.g. "conv3"); None: all
@@ -165,8 +168,9 @@ class Config:
     # the file names or recovered with the subjects; edge slices repeat their one neighbour), not one slice thrice.
     # Off until it wins on validation brains (docs/results.md).
     neighbour_slices: bool = False
-    # the model of the person (`cv --model person`): a shared slice encoder over this many slices of a subject's stack
-    # (evenly spaced by position), pooled into one answer by "mean" or "attention" (learnt weights over the slices)
+    # the model of the person (`train --model person`, `cv --model person`): a shared slice encoder over this many
+    # slices of a subject's stack (evenly spaced by position), pooled into one answer by "mean" or "attention" (learnt
+    # weights over the slices)
     person_slices: int = 16
     person_pooling: str = "mean"
     person_epochs: int = 40  # at most; early stopping on the validation subjects (patience) ends it sooner
@@ -211,6 +215,7 @@ class Config:
             (not re.fullmatch(r"[A-Z]{3}", str(self.emissions_country)),
              f"emissions_country must be an ISO 3166 alpha-3 code such as USA, got {self.emissions_country!r}"),
             (self.voting not in VOTING_METHODS, f"voting must be one of {list(VOTING_METHODS)}, got {self.voting!r}"),
+            (self.model not in RUN_MODELS, f"model must be one of {list(RUN_MODELS)}, got {self.model!r}"),
             (self.person_pooling not in PERSON_POOLING,
              f"person_pooling must be one of {list(PERSON_POOLING)}, got {self.person_pooling!r}"),
         ) if broken]

@@ -13,7 +13,7 @@ from alzmri.config import get_config
 
 #: Fixtures that train or generate more than a few seconds' worth: a test that uses one (even through another
 #: fixture) is ``slow``, and so is every notebook; ``python -m pytest -m "not slow"`` leaves them out.
-SLOW_FIXTURES = {"smoke_run", "smoke_evaluation", "medium_root"}
+SLOW_FIXTURES = {"smoke_run", "smoke_evaluation", "medium_root", "person_run"}
 
 
 def pytest_collection_modifyitems(items):
@@ -99,6 +99,17 @@ def smoke_run(private_cache):
         warnings.simplefilter("ignore")
         return get_or_train(get_config("smoke"), progress=False)
 
+
+
+@pytest.fixture(scope="session")
+def person_run(private_cache):
+    """One run of the model of the person on the smoke preset's data (stacks of its 4 slices, 2 epochs), trained
+    in-process once and saved under the session's ``$ALZMRI_RUNS``, shared by the tests of person runs."""
+    from alzmri.models.training import get_or_train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return get_or_train(get_config("smoke", model="person", person_slices=4, person_epochs=2), progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -171,3 +171,27 @@ def test_help_lists_cv_with_every_model():
     assert "cv" in help_text and "every subject tested once" in help_text
     with pytest.raises(SystemExit):
         main(["cv", "demo", "--model", "forest"])  # argparse names the choices: probe, thumbnail, atrophy, cnn
+
+
+def test_train_model_person_trains_a_run_of_the_model_of_the_person(person_run, monkeypatch, capsys):
+    from alzmri.models import training
+
+    given = []
+    monkeypatch.setattr(training, "train", lambda config, **_: given.append(config) or person_run)
+    assert main(["train", "--model", "person", "--profile", "smoke"]) == 0
+    assert given[0].model == "person" and given[0].profile == "smoke"
+    out = capsys.readouterr().out
+    assert f"Run saved to {person_run}" in out and "network model of the person" in out
+
+
+def test_a_person_run_refuses_predict_and_gradcam_per_slice_in_one_line(person_run, tmp_path, capsys):
+    from alzmri.data.datasets import index_dataset
+    from alzmri.models.runs import load_run
+
+    image = index_dataset(load_run(person_run).metadata["data"], progress=False).frame["path"].iloc[0]
+    for command in (["predict", str(person_run), image], ["gradcam", str(person_run), image, "--out", str(tmp_path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert f"{person_run.name} is a model of the person" in err and "--per-subject FOLDER" in err
+    assert not list(tmp_path.glob("*.png"))  # no overlay was written

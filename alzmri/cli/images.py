@@ -39,8 +39,9 @@ def add_predict(sub) -> None:
                    help="print JSON: the run, its data and test score, warnings, each prediction with in_distribution "
                         "(and with --per-subject, each subject's answer)")
     p.add_argument("--per-subject", dest="per_subject", action="store_true",
-                   help="one answer per subject: the mean of its slices' probabilities (not a diagnosis); the text "
-                        "shows the subjects, --json each slice and each subject")
+                   help="one answer per subject: the mean of its slices' probabilities, or a model of the person's "
+                        "one answer from the subject's slices (not a diagnosis); the text shows the subjects, --json "
+                        "each slice and each subject")
     p.add_argument("--subjects", choices=SUBJECT_SOURCES, default="folders",
                    help="with --per-subject, who each slice belongs to: folders (default: each sub-folder of a folder "
                         "given is one brain, images directly in it are that folder's) or similarity (brains "

@@ -6,8 +6,8 @@ import argparse
 import functools
 from pathlib import Path
 
-from alzmri.cli.options import add_training_options, train_config
-from alzmri.config import VOTING_METHODS, default_runs_dir
+from alzmri.cli.options import add_training_options, overrides, train_config
+from alzmri.config import RUN_MODELS, VOTING_METHODS, default_runs_dir
 from alzmri.files import ensure_writable
 
 
@@ -17,7 +17,8 @@ def train(args: argparse.Namespace) -> int:
     from alzmri.models.training import train as train_run
     from alzmri.reporting.reports import training_summary
 
-    run_dir = train_run(train_config(args), run_name=args.run_name, strategy=args.strategy, replace=args.replace)
+    config = train_config(args).replace(**overrides(args, "model"))
+    run_dir = train_run(config, run_name=args.run_name, strategy=args.strategy, replace=args.replace)
     print(training_summary(run_dir, read_metadata(run_dir)))
     return 0
 
@@ -26,6 +27,10 @@ def add_train(sub) -> None:
     """The ``train`` command's options."""
     p = sub.add_parser("train", help="train a run (two stages) and save it under saved_models/")
     add_training_options(p)
+    p.add_argument("--model", choices=list(RUN_MODELS),
+                   help="cnn (default: the slice classifier, one answer per slice) or person (the model of the person: "
+                        "a shared slice CNN over a subject's stack, one answer per subject; evaluate and predict "
+                        "--per-subject use it)")
     p.set_defaults(func=train)
 
 

@@ -25,7 +25,7 @@ from alzmri.errors import DatasetError
 from alzmri.files import ensure_writable
 from alzmri.leakage.copies import leaks
 from alzmri.metrics import balanced_accuracy, compute_metrics, three_class_metrics
-from alzmri.models.classifier import predict_frame
+from alzmri.models.person import slice_answers
 from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
                                 write_metrics)
 from alzmri.evaluation.subjects import Reference, any_dementia_view, subject_level, subject_votes, voting_weights
@@ -57,11 +57,20 @@ def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
     return parts
 
 
-def batch_images(frame: pd.DataFrame, image_size: int) -> np.ndarray:
-    """``frame``'s images as the model sees them: float32 (n, size, size, 3), raw 0-255."""
-    from alzmri.data.pipeline import make_tf_dataset
+def batch_images(frame: pd.DataFrame, image_size: int, stacks: pd.DataFrame | None = None) -> np.ndarray:
+    """``frame``'s images as the model sees them: float32 (n, size, size, 3), raw 0-255.
 
-    return np.concatenate([x.numpy() for x, _ in make_tf_dataset(frame, image_size, 64, cache=False)])
+    Args:
+        frame: the slices.
+        image_size: the model's input size.
+        stacks: for a run trained on 2.5-D input, the split ``frame``'s rows were drawn from: each slice's channels
+            are then the slice below, the slice and the slice above among its subject's slices there, as training
+            and :func:`alzmri.models.classifier.predict_frame` read it. None: one grey slice three times.
+    """
+    from alzmri.data.pipeline import make_tf_dataset, with_neighbours
+
+    rows = frame if stacks is None else with_neighbours(stacks).loc[frame.index]
+    return np.concatenate([x.numpy() for x, _ in make_tf_dataset(rows, image_size, 64, cache=False)])
 
 
 def evidence_masks(root: Path, frame: pd.DataFrame, image_size: int) -> np.ndarray | None:
@@ -87,6 +96,12 @@ class Evaluation:
         self.run, self.frame, self.proba, self.metrics, self.key = run, frame, proba, metrics, key
         self.cascade_maps, self.cascade_sample, self.cascade_images = cascade_maps, cascade_sample, cascade_images
         self.figures: list[Path] = []
+
+    @property
+    def model_images(self, rows: pd.DataFrame) -> np.ndarray:
+        """``rows`` (of the scored split) as the run's model took them (:func:`batch_images`; with their neighbours
+        in the split for a run trained on 2.5-D input)."""
+        return batch_images(rows, self.run.image_size, stacks_of(self.run, self.frame))
 
     @property
     def labels(self) -> np.ndarray:
@@ -120,7 +135,7 @@ def one_slice_per_subject(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([middle, frame[~known]])
 
 
-def explain_examples(evaluation: Evaluation, per_class: int = 2) -> GradcamExamples:
+def explain_examples(evaluation: Evaluation, per_class: int = 2) -> GradcamExamples | None:
     """Grad-CAM maps of ``per_class`` test slices of each class, each from a different subject, explaining the
     predicted class on the layer the faithfulness scores used.
 
@@ -129,13 +144,16 @@ def explain_examples(evaluation: Evaluation, per_class: int = 2) -> GradcamExamp
         per_class: slices of each class (fewer where the split has fewer subjects of it).
 
     Returns:
-        The slices, their maps and explained classes, for the gallery figure.
+        The slices, their maps and explained classes, for the gallery figure; None for a model of the person
+        (Grad-CAM explains slice models).
     """
     from alzmri.explain.gradcam import gradcam
 
+    if evaluation.run.is_person:
+        return None
     frame = one_slice_per_subject(evaluation.frame)
     picks = pd.concat([frame[frame["class_name"] == c].head(per_class) for c in CLASS_NAMES])
-    images = batch_images(picks, evaluation.run.image_size)
+    images = evaluation.model_images(picks)
     layer = evaluation.metrics.get("faithfulness", {}).get("layer")
     maps, chosen = gradcam(evaluation.run.model, images, layer_name=layer)
     return GradcamExamples(picks, maps, chosen, bool(evaluation.metrics.get("synthetic")))
@@ -157,9 +175,16 @@ def _add_class_subjects(metrics: dict, frame: pd.DataFrame) -> None:
         metrics["per_class"][name]["subjects"] = int(known.loc[known["class_name"] == name, "subject"].nunique())
 
 
-def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: str | None, n_boot: int,
-             seed: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Score Grad-CAM on ``sample`` into ``metrics`` (faithfulness; plausibility where masks exist).
+def stacks_of(run, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Where :func:`batch_images` finds the neighbours of ``frame``'s slices for ``run``: ``frame`` itself (the scored
+    split) for a run trained on 2.5-D input, None for one that takes single slices."""
+    return frame if (run.metadata.get("config") or {}).get("neighbour_slices") else None
+
+
+def _explain(run, sample: pd.DataFrame, split: pd.DataFrame, root: Path, metrics: dict, layer_name: str | None,
+             n_boot: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Score Grad-CAM on ``sample`` (rows of the scored ``split``) into ``metrics`` (faithfulness; plausibility where
+    masks exist).
 
     Returns:
         The randomisation cascade's maps of the first few images, for the figure, and ``sample``'s images as the
@@ -169,7 +194,7 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
     from alzmri.leakage.prepared import independent_units
 
     units, unit = independent_units(sample)
-    images = batch_images(sample, run.image_size)
+    images = batch_images(sample, run.image_size, stacks_of(run, split))
     metrics["faithfulness"], plausibility, cascade_maps = explanation_report(
         run.model, images, units, unit, layer_name, evidence_masks(root, sample, run.image_size),
         sample["label"].to_numpy(), n_boot, seed)
@@ -180,7 +205,7 @@ def _explain(run, sample: pd.DataFrame, root: Path, metrics: dict, layer_name: s
 
 def evaluate_run(run_dir: str | Path, split: str = "test", data=None, n_boot: int | None = None,
                  explain_images: int | None = None, layer_name: str | None = None,
-                 progress: bool = True, draw: Callable[[Evaluation, GradcamExamples], list[Path]] | None = None,
+                 progress: bool = True, draw: Callable[[Evaluation, GradcamExamples | None], list[Path]] | None = None,
                  voting: str | None = None, voting_threshold: float | None = None) -> Evaluation:
     """Evaluate a saved run on ``split`` of its own data and split protocol; write metrics.json (and figures).
 
@@ -248,7 +273,7 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     frame = data.part(split)
     if frame.empty:
         raise DatasetError(f"The {split} split of {one_line(data.root)} has no images")
-    proba = predict_frame(run.model, frame, run.image_size, config.batch_size, progress, config.neighbour_slices)
+    proba = slice_answers(run.model, frame, config, progress)
     n_boot = n_boot if n_boot is not None else config.n_boot
     units, unit = independent_units(frame)
     metrics = compute_metrics(frame["label"].to_numpy(), proba, units, unit, n_boot, config.seed)
@@ -258,8 +283,10 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
                    synthetic=data.synthetic, leakage=leak_breakdown(data, split, proba.argmax(axis=1)),
                    data={"path": str(data.root), "fingerprint": data.fingerprint, "protocol": data.protocol})
     sample = frame.sample(min(explain_images or config.explain_images, len(frame)), random_state=config.seed)
-    cascade_maps, images = _explain(run, sample, data.root, metrics, layer_name or config.gradcam_layer, n_boot,
-                                    config.seed)
+    cascade_maps, images = [], None  # Grad-CAM explains slice models, not a model of the person
+    if not run.is_person:
+        cascade_maps, images = _explain(run, sample, frame, data.root, metrics, layer_name or config.gradcam_layer,
+                                        n_boot, config.seed)
     key = metrics_key(run, data, split)
     write_metrics(run.path, key, metrics)
     _rewrite_card(run.path)
@@ -283,8 +310,7 @@ def held_out_reference(run, data, split: str, proba: np.ndarray, config, progres
     val = data.part("val")
     if split == "val" or val.empty:
         return Reference(data.part(split), proba, split)
-    return Reference(val, predict_frame(run.model, val, run.image_size, config.batch_size, progress,
-                                        config.neighbour_slices), "val")
+    return Reference(val, slice_answers(run.model, val, config, progress), "val")
 
 
 def _score_people(run, data, split: str, proba: np.ndarray, config, n_boot: int, units: np.ndarray, unit: str,

@@ -23,11 +23,15 @@ from alzmri.metrics import p_any_dementia
 from alzmri.data.pipeline import read_readable_images
 from alzmri.models.classifier import as_model_batch
 from alzmri.models.input_check import COMPONENTS, InputScores, load_input_check, summary, with_features
+from alzmri.models.person import answer_images
 from alzmri.models.provenance import DISCLAIMER, describe_run
+from alzmri.models.runs import is_person_run
 from alzmri.voting import vote
 
 #: How a subject's answer is made from its slices, said in every per-subject answer.
 VOTING = "soft (the mean of its slices' probabilities)"
+#: The same for a model of the person, which answers once from the subject's stack.
+PERSON_VOTING = "none: the model of the person answers once from the subject's stack of slices (in file-name order)"
 
 
 class SliceRow(TypedDict):
@@ -86,12 +90,18 @@ def subject_rows(subjects: pd.DataFrame) -> list[SubjectRow]:
 
 
 def refuse_stack_runs(run) -> None:
-    """Refuse single images for a run trained on 2.5-D input (a slice and its neighbours): it would answer for
-    inputs unlike any it learnt from.
+    """Refuse single images for a run that takes more than one slice at a time: one trained on 2.5-D input (a slice
+    and its neighbours) would answer for inputs unlike any it learnt from, and a model of the person answers once
+    per subject, from its stack.
 
     Raises:
-        SettingsError: the run was trained with ``neighbour_slices``, naming it.
+        SettingsError: the run was trained with ``neighbour_slices``, or is a model of the person, naming it and
+            what to use instead.
     """
+    if is_person_run(run.metadata):
+        raise SettingsError(f"{run.path.name} is a model of the person: it answers once per subject from a stack of "
+                            f"slices, never for a single slice; use `alzmri predict {run.path.name} --per-subject "
+                            "FOLDER` (a sub-folder a subject) or `alzmri evaluate`")
     if run.metadata.get("config", {}).get("neighbour_slices"):
         raise SettingsError(f"{run.path.name} was trained on 2.5-D input (neighbour_slices: a slice and its two "
                             "neighbours); single images cannot be predicted with it: use evaluate or cv")
@@ -221,7 +231,8 @@ def predict_report(run, paths: list[Path]) -> PredictionReport:
 
 class SubjectReport(PredictionReport):
     """A :class:`PredictionReport` whose slices are also combined into one answer per subject (soft voting: the mean
-    of its slices' probabilities; slice positions are unknown for arbitrary files, so no position weights).
+    of its slices' probabilities; slice positions are unknown for arbitrary files, so no position weights). For a
+    model of the person every slice already carries its subject's one answer, which the vote gives back.
 
     Attributes:
         subjects: one row per subject: ``subject``, ``prediction``, one column per class, ``p_any_dementia``
@@ -230,20 +241,20 @@ class SubjectReport(PredictionReport):
         found: how the subjects were found, one line.
     """
 
-    def __init__(self, report: PredictionReport, subjects: pd.DataFrame, found: str):
+    def __init__(self, report: PredictionReport, subjects: pd.DataFrame, found: str, voting: str = VOTING):
         super().__init__(report.table, report.problems, report.scores, report.provenance)
-        self.subjects, self.found = subjects, found
+        self.subjects, self.found, self.voting = subjects, found, voting
 
     def as_dict(self) -> dict:
         """:meth:`PredictionReport.as_dict` (each prediction with its ``subject``) plus ``subjects``, one per person."""
-        return {**super().as_dict(), "voting": VOTING, "subjects_from": self.found,
+        return {**super().as_dict(), "voting": self.voting, "subjects_from": self.found,
                 "subjects": subject_rows(self.subjects)}
 
     def as_text(self) -> str:
         """The run in one line, how the subjects were found, one row per subject, the warnings and the disclaimer."""
         table = self.subjects if self.scores is not None else self.subjects.drop(columns=["flagged"])
-        return "\n".join([self.provenance.text, f"One answer per subject (the mean of its slices' probabilities); "
-                                                f"{self.found}:",
+        how = "the mean of its slices' probabilities" if self.voting == VOTING else "the model of the person"
+        return "\n".join([self.provenance.text, f"One answer per subject ({how}); {self.found}:",
                           table.to_string(index=False, float_format=lambda v: f"{v:.3f}"), *self.footer()])
 
 
@@ -268,7 +279,8 @@ def subject_table(table: pd.DataFrame, subjects: np.ndarray, scores: InputScores
 
 def predict_subjects_report(run, inputs: list[str], paths: list[Path], subjects: str = "folders",
                             progress: bool = False) -> SubjectReport:
-    """Predict image files and combine them into one answer per subject.
+    """Predict image files and combine them into one answer per subject (a model of the person answers each subject
+    once, from its slices in file-name order; it stores no input check).
 
     Args:
         run: the loaded run.
@@ -288,26 +300,40 @@ def predict_subjects_report(run, inputs: list[str], paths: list[Path], subjects:
     """
     if subjects not in SUBJECT_SOURCES:
         raise SettingsError(f"subjects must be one of {list(SUBJECT_SOURCES)}, got {subjects!r}")
+    person = is_person_run(run.metadata)
+    if not person:
+        refuse_stack_runs(run)  # before the files and the run's training data are read
     seen: set[Path] = set()
     unique = [p for p in paths if not (p.resolve() in seen or seen.add(p.resolve()))]  # a file given twice counts once
-    report = predict_report(run, unique)
-    files = [Path(f) for f in report.table["file"]]
+    images, files, problems = read_readable_images(unique, run.image_size)
     repeated = len(paths) - len(unique)
     twice = [f"{repeated} file(s) given more than once, counted once"] if repeated else []
-    if subjects == "folders":
-        notes = twice + folder_notes(inputs, files)
-        ids = folder_subjects(inputs, files)
-        found = "; ".join(["one subject per folder (each sub-folder given is one brain)", *notes])
+    ids, found = _find_subjects(run, inputs, files, subjects, twice, progress)
+    if person:  # one answer per subject from its stack, which each of its slices is given
+        proba = answer_images(run.model, images, ids, [str(f) for f in files], run.metadata["config"]["person_slices"])
+        report = report_predictions(run, proba, None, files, problems)
     else:
-        evidence = training_evidence(run, progress)
-        ids = similarity_subjects(files, evidence) if files else np.zeros(0, dtype=str)
-        found = (f"subjects recovered by image similarity: slices linked at correlation >= {evidence.threshold:.3f}, "
-                 f"halfway between neighbouring slices of one brain ({evidence.neighbour:.3f}) and different brains "
-                 f"({evidence.different:.3f}) in the run's training data")
-        found += "" if evidence.clear else "; that data shows NO clear gap between them, so the subjects are unreliable"
-        found = "; ".join([found, *twice])
+        report = report_images(run, images, files, problems)
     report.table.insert(1, "subject", ids)
-    return SubjectReport(report, subject_table(report.table, ids, report.scores), found)
+    return SubjectReport(report, subject_table(report.table, ids, report.scores), found,
+                         PERSON_VOTING if person else VOTING)
+
+
+def _find_subjects(run, inputs: list[str], files: list[Path], subjects: str, notes: list[str],
+                   progress: bool) -> tuple[np.ndarray, str]:
+    """Each readable file's subject (by folders or by similarity, :func:`predict_subjects_report`) and how they were
+    found, in one line (with ``notes``)."""
+    if subjects == "folders":
+        found = "; ".join(["one subject per folder (each sub-folder given is one brain)", *notes,
+                           *folder_notes(inputs, files)])
+        return folder_subjects(inputs, files), found
+    evidence = training_evidence(run, progress)
+    ids = similarity_subjects(files, evidence) if files else np.zeros(0, dtype=str)
+    found = (f"subjects recovered by image similarity: slices linked at correlation >= {evidence.threshold:.3f}, "
+             f"halfway between neighbouring slices of one brain ({evidence.neighbour:.3f}) and different brains "
+             f"({evidence.different:.3f}) in the run's training data")
+    found += "" if evidence.clear else "; that data shows NO clear gap between them, so the subjects are unreliable"
+    return ids, "; ".join([found, *notes])
 
 
 def predict_files(run, paths: list[Path]) -> tuple[pd.DataFrame, list[tuple[Path, str]]]:

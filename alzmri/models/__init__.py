@@ -12,7 +12,7 @@
 - :mod:`alzmri.models.emissions`: the energy and CO2 estimate of a training (CodeCarbon, offline).
 - :mod:`alzmri.models.training`: the two training stages, resuming, saving a run.
 - :mod:`alzmri.models.person`: the model of the person: one answer from a subject's whole stack of slices
-  (``cv --model person``; it keeps no run).
+  (``cv --model person``, or a run of its own: ``train --model person``), and a run's answers per slice.
 
 May import: the top-level leaves (``metrics`` included), :mod:`alzmri.data` and :mod:`alzmri.leakage`;
 within the package in the order listed above. Not evaluation, explain or reporting.

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from alzmri.config import CLASS_NAMES, describe_backbone
+from alzmri.config import CLASS_NAMES
 from alzmri.files import write_text_atomically
 from alzmri.metrics import ANY_DEMENTIA
 from alzmri.metrics import HEADLINE as METRICS
 from alzmri.metrics import correlation_text
 from alzmri.models.provenance import LEAKY_PROTOCOLS
-from alzmri.models.runs import CARD_FILE, data_name, peek_metadata, read_metrics, shuffled_sibling
+from alzmri.models.runs import (CARD_FILE, data_name, describe_network, is_person_run, peek_metadata, read_metrics,
+                                shuffled_sibling)
 from alzmri.safe_text import inline_code, one_line
 
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
@@ -290,19 +291,17 @@ def model_card(run_dir: str | Path) -> str:
     lines += _model_details(meta) + _uses() + _training_data(meta) + _evaluation_protocol(meta, test)
     lines += ["", "## Results", ""] + _results(test, shuffled) + [
         "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
-        "## Environmental impact", "", *_energy(meta), ""] + _how_to_use(run_dir)
+        "## Environmental impact", "", *_energy(meta), "", "## How to use", "", *_how_to_use(run_dir, meta)]
     return "\n".join(lines)
 
 
 def _model_details(meta: dict) -> list[str]:
-    """The Model details section: backbone and head, preset and input, training time, seed and libraries."""
+    """The Model details section: the network (backbone and head, or the model of the person), preset and input,
+    training time, seed and libraries."""
     config = meta.get("config", {})
-    backbone = describe_backbone(meta.get("backbone", "?"), config.get("backbone_end"))
     return [
         "## Model details", "",
-        f"- Backbone: {inline_code(backbone)}, weights: {inline_code(meta.get('weights', '?'))}, with a new head (global average pooling, "
-        f"dropout {config.get('dropout', '?')}, softmax over {len(CLASS_NAMES)} classes: "
-        f"{', '.join(CLASS_NAMES)}).",
+        _network_line(meta, config),
         f"- Preset {inline_code(meta.get('profile', '?'))}, input {one_line(meta.get('image_size', '?'))} px square "
         f"({one_line(meta.get('input', ''))}, mode {inline_code(meta.get('preprocessing', '?'))}).",
         f"- Trained in {one_line(meta.get('train_seconds', '?'))} s, seed {one_line(meta.get('seed', '?'))}, created "
@@ -354,16 +353,32 @@ def _evaluation_protocol(meta: dict, test: dict | None) -> list[str]:
     return lines
 
 
-def _how_to_use(run_dir: Path) -> list[str]:
-    """The How to use section: loading the run and answering slice files, in Python and on the command line."""
-    return [
-        "## How to use", "", "```python",
-        "from pathlib import Path", "",
-        "from alzmri.models.runs import load_run",
-        "from alzmri.evaluation.predict import predict_files",
-        "", f"run = load_run({str(run_dir)!r})",
-        "table, unreadable = predict_files(run, [Path('slice.jpg')])  # resized and checked like training",
-        "```", "", "Or: `python -m alzmri predict RUN slice.jpg`, `python -m alzmri gradcam RUN slice.jpg`.", ""]
+def _network_line(meta: dict, config: dict) -> str:
+    """The Model details line about the network: the backbone and its new head, or the model of the person."""
+    classes = f"softmax over {len(CLASS_NAMES)} classes: {', '.join(CLASS_NAMES)}"
+    if is_person_run(meta):
+        return (f"- Network: {inline_code(describe_network(meta))}, trained from scratch on whole subjects (dropout "
+                f"{config.get('dropout', '?')}, {classes}): one answer per subject, which each of its slices is "
+                "given when scored per slice.")
+    return (f"- Backbone: {inline_code(describe_network(meta))}, weights: {inline_code(meta.get('weights', '?'))}, with "
+            f"a new head (global average pooling, dropout {config.get('dropout', '?')}, {classes}).")
+
+
+def _how_to_use(run_dir: Path, meta: dict) -> list[str]:
+    """The How to use section: a slice classifier per slice file; a model of the person once per subject, from a
+    folder of its slices (it answers no single slice)."""
+    if is_person_run(meta):
+        call = ("from alzmri.evaluation.predict import predict_subjects_report",
+                "report = predict_subjects_report(run, ['brains'], sorted(Path('brains').rglob('*.jpg')))  "
+                "# a sub-folder a subject")
+        also = ("Or: `python -m alzmri predict RUN --per-subject FOLDER` (a sub-folder a subject). It answers no "
+                "single slice: `predict` without `--per-subject`, `serve` and `gradcam` refuse it.")
+    else:
+        call = ("from alzmri.evaluation.predict import predict_files",
+                "table, unreadable = predict_files(run, [Path('slice.jpg')])  # resized and checked like training")
+        also = "Or: `python -m alzmri predict RUN slice.jpg`, `python -m alzmri gradcam RUN slice.jpg`."
+    return ["```python", "from pathlib import Path", "", "from alzmri.models.runs import load_run", call[0], "",
+            f"run = load_run({str(run_dir)!r})", call[1], "```", "", also, ""]
 
 
 def card_body(run_dir: str | Path) -> str:

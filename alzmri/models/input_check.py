@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from alzmri.data.pipeline import make_tf_dataset, model_frame
 from alzmri.models.runs import CHECK_FILE
 
 #: In a run folder: the reference of the input check (what the training slices look like, and the scales).
@@ -54,8 +55,8 @@ THUMBNAIL = 32
 TEXTURE_BINS, TEXTURE_MAX, BRAIN_LEVEL = 16, 128.0, 10
 #: Each component and the metric its nearest neighbours are found with.
 COMPONENTS = {"features": "cosine", "pixels": "euclidean", "texture": "euclidean"}
-NO_CHECK = ("no input check stored in this run (trained before alzmri had one): nothing says whether these slices "
-            "look like its training data")
+NO_CHECK = ("no input check stored in this run (trained before alzmri had one, or a model of the person, which "
+            "checks no single slice): nothing says whether these slices look like its training data")
 
 
 @dataclass
@@ -181,8 +182,9 @@ def normalise(features: np.ndarray) -> np.ndarray:
 
 
 def _grey(images: np.ndarray) -> np.ndarray:
-    """The grey channel of images as the model takes them: float32 (n, s, s)."""
-    return np.asarray(images, dtype=np.float32)[..., 0]
+    """The slice itself in images as the model takes them: float32 (n, s, s). Its middle channel: the same grey as
+    the others for a single slice, the slice between its neighbours for 2.5-D input."""
+    return np.asarray(images, dtype=np.float32)[..., 1]
 
 
 def thumbnails(images: np.ndarray) -> np.ndarray:
@@ -217,9 +219,9 @@ def describe(features: np.ndarray, images: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def describe_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """:func:`describe` of ``frame``'s slices, read as training reads them, batch by batch (bounded memory)."""
+    """:func:`describe` of ``frame``'s slices, read as training reads them (with their neighbours as the channels where
+    ``frame`` names them: :func:`alzmri.data.pipeline.model_frame`), batch by batch (bounded memory)."""
     from alzmri.models.classifier import compiled_forward, feature_extractor
-    from alzmri.data.pipeline import make_tf_dataset
 
     extract = compiled_forward(feature_extractor(model))
     parts = []
@@ -230,7 +232,7 @@ def describe_frame(model, frame: pd.DataFrame, image_size: int, batch_size: int 
 
 def fit_input_check(model, train: pd.DataFrame, val: pd.DataFrame, image_size: int, seed: int,
                     max_reference: int = 2000, k: int = 5, quantile: float = 0.99,
-                    margin: float = 1.2) -> InputCheck | None:
+                    margin: float = 1.2, neighbours: bool = False) -> InputCheck | None:
     """Build a run's input check from its training and validation slices.
 
     Args:
@@ -243,12 +245,16 @@ def fit_input_check(model, train: pd.DataFrame, val: pd.DataFrame, image_size: i
         k: nearest reference slices averaged per distance.
         quantile: the validation quantile behind the scales and the threshold.
         margin: the factor on the threshold (above 1: fewer slices flagged).
+        neighbours: the model takes 2.5-D input (``Config.neighbour_slices``): each slice is read with the slices
+            below and above it in its split as its channels, as training read it (found before the reference is
+            drawn, so a drawn slice keeps its neighbours).
 
     Returns:
         The check, or None without training or validation slices to build it from.
     """
     if train.empty or val.empty:
         return None
+    train, val = model_frame(train, neighbours), model_frame(val, neighbours)
     chosen = np.sort(np.random.default_rng(seed).choice(len(train), min(max_reference, len(train)), replace=False))
     reference = describe_frame(model, train.iloc[chosen], image_size)
     check = InputCheck({"features": reference["features"].astype(np.float16), "pixels": reference["pixels"],

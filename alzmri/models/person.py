@@ -8,8 +8,11 @@ al., 2026), so ``mean`` is the default. It trains from scratch on a fold's train
 validation subjects), so it has as many training examples as there are training brains: about 140 in a fold of the
 real set, where the slice models see 32 times as many (correlated) slices.
 
-Every slice of a subject gets the subject's answer, so the per-slice scores of :mod:`alzmri.evaluation.cv` repeat
-the per-subject ones, weighted by slices; soft voting gives the subject's answer back unchanged.
+Every slice of a subject gets the subject's answer, so the per-slice scores of :mod:`alzmri.evaluation.cv` and
+``evaluate`` repeat the per-subject ones, weighted by slices; soft voting gives the subject's answer back unchanged.
+``train --model person`` saves it as a run (``config.model`` ``person``: the run folder, card and metrics of any
+run), which ``evaluate`` scores and ``predict --per-subject`` answers with; it answers no single slice, so plain
+``predict``, ``serve`` and ``gradcam`` refuse it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pandas as pd
 
 from alzmri.config import CLASS_NAMES, Config
 from alzmri.data.pipeline import class_weights, read_images_for_model
+from alzmri.models.classifier import predict_frame
 from alzmri.voting import slice_units
 
 DESCRIPTION = "model of the person: a shared slice CNN over {n} slices of the stack, {pooling} pooling, one answer"
@@ -61,7 +65,11 @@ def read_stacks(frame: pd.DataFrame, config: Config) -> tuple[np.ndarray, np.nda
 
 
 def build_person_model(config: Config):
-    """The network: (stack of slices, size, size, 1) raw 0-255 in, four class probabilities out."""
+    """The network: (stack of slices, size, size, 1) raw 0-255 in, four class probabilities out.
+
+    Built of stock Keras layers only (attention pooling is a ``Dot`` of the slices' features and their softmax
+    weights, not a ``Lambda``), so a saved run loads in Keras' safe mode.
+    """
     import keras
     from keras import layers
 
@@ -77,8 +85,7 @@ def build_person_model(config: Config):
     if config.person_pooling == "attention":
         weights = layers.Softmax(axis=1, name="slice_weights")(layers.Dense(1, name="slice_score")(
             layers.Dense(32, activation="tanh")(features)))
-        pooled = layers.Lambda(lambda fw: keras.ops.sum(fw[0] * fw[1], axis=1), name="attention_pool")(
-            [features, weights])
+        pooled = layers.Flatten(name="attention_pool")(layers.Dot(axes=1)([features, weights]))
     else:
         pooled = layers.GlobalAveragePooling1D(name="mean_pool")(features)
     out = layers.Dense(len(CLASS_NAMES), activation="softmax", name="predictions")(
@@ -98,7 +105,14 @@ def _flip(stack, label):
 
 
 def fit_person_model(train: pd.DataFrame, val: pd.DataFrame, config: Config, progress: bool = False):
-    """Train the model of the person on ``train``'s subjects, stopping early on ``val``'s (where there are any)."""
+    """Train the model of the person on ``train``'s subjects, stopping early on ``val``'s (where there are any; the
+    best validation epoch's weights are kept).
+
+    Returns:
+        ``(model, history)``: the trained model, and one row per epoch (``epoch``, ``loss``, ``accuracy`` and with
+        validation subjects ``val_loss``, ``val_accuracy``; ``stage`` ``person`` and a running ``step``, as a run's
+        ``history.csv`` holds them).
+    """
     import keras
     import tensorflow as tf
 
@@ -113,9 +127,65 @@ def fit_person_model(train: pd.DataFrame, val: pd.DataFrame, config: Config, pro
         _, val_stacks, val_labels = read_stacks(val, config)
         fit_args = {"validation_data": (val_stacks.astype(np.float32), val_labels),
                     "callbacks": [keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True)]}
-    model.fit(data, epochs=config.person_epochs, class_weight=class_weights(labels), verbose=2 if progress else 0,
-              **fit_args)
-    return model
+    fitted = model.fit(data, epochs=config.person_epochs, class_weight=class_weights(labels),
+                       verbose=2 if progress else 0, **fit_args)
+    history = pd.DataFrame(fitted.history)
+    history.insert(0, "epoch", np.arange(len(history)))
+    return model, history.assign(stage="person", step=np.arange(len(history)))
+
+
+def _spread(proba: np.ndarray, units: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    """Each of ``frame``'s slices given its subject's row of ``proba`` (one row per unit of ``units``)."""
+    return pd.DataFrame(proba, index=units).loc[slice_units(frame["subject"], frame["relpath"])].to_numpy()
+
+
+def answer_slices(model, frame: pd.DataFrame, config: Config) -> np.ndarray:
+    """Four-class probabilities for each slice of ``frame``: its subject's answer from a model of the person.
+
+    Args:
+        model: the model of the person.
+        frame: the slices (``path``, ``subject``, ``slice_pos``, ``relpath``, ``label``).
+        config: its settings (``image_size``, ``person_slices``).
+
+    Returns:
+        (slices, 4) probabilities in ``frame``'s order.
+    """
+    units, stacks, _ = read_stacks(frame, config)
+    return _spread(model.predict(stacks.astype(np.float32), verbose=0), units, frame)
+
+
+def answer_images(model, images: np.ndarray, subjects: np.ndarray, names: list[str], n_slices: int) -> np.ndarray:
+    """Four-class probabilities for images already read: each its subject's answer from a model of the person.
+
+    Args:
+        model: the model of the person.
+        images: the slices as the model's pipeline reads them, (n, size, size, channels), grey in the first.
+        subjects: each image's subject.
+        names: each image's name: a stack is ordered by them (files carry no known slice position).
+        n_slices: the slices of a stack the model takes (``person_slices``), evenly spaced over each subject's.
+
+    Returns:
+        (n, 4) probabilities in the images' order.
+    """
+    frame = pd.DataFrame({"subject": np.asarray(subjects, str), "relpath": list(names), "slice_pos": -1})
+    if not len(frame):
+        return np.zeros((0, len(CLASS_NAMES)))
+    units, rows = stack_rows(frame, n_slices)
+    stacks = np.asarray(images, np.float32)[np.stack(rows)][..., :1]
+    return _spread(model.predict(stacks, verbose=0), units, frame)
+
+
+def slice_answers(model, frame: pd.DataFrame, config: Config, progress: bool = False) -> np.ndarray:
+    """Four-class probabilities for each slice of ``frame`` from a run's model, read as the run's settings say: the
+    model of the person (``model`` ``person``) answers each slice with its subject's answer; the slice classifier
+    reads each slice as training did (with its neighbours as its channels for 2.5-D input).
+
+    Returns:
+        (slices, 4) probabilities in ``frame``'s order.
+    """
+    if config.model == "person":
+        return answer_slices(model, frame, config)
+    return predict_frame(model, frame, config.image_size, config.batch_size, progress, config.neighbour_slices)
 
 
 def person_probabilities(train: pd.DataFrame, val: pd.DataFrame, parts: dict[str, pd.DataFrame], config: Config,
@@ -133,13 +203,8 @@ def person_probabilities(train: pd.DataFrame, val: pd.DataFrame, parts: dict[str
     Returns:
         ``{name: (slices, 4) probabilities}`` in each frame's order.
     """
-    model = fit_person_model(train, val, config, progress)
-    answers = {}
-    for name, frame in parts.items():
-        units, stacks, _ = read_stacks(frame, config)
-        proba = pd.DataFrame(model.predict(stacks.astype(np.float32), verbose=0), index=units)
-        answers[name] = proba.loc[slice_units(frame["subject"], frame["relpath"])].to_numpy()
-    return answers
+    model, _ = fit_person_model(train, val, config, progress)
+    return {name: answer_slices(model, frame, config) for name, frame in parts.items()}
 
 
 def describe_person(config: Config) -> str:

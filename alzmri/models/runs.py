@@ -48,12 +48,29 @@ QUEUE_SUFFIX = ".evaluating.lock"
 
 
 def default_run_name(config: Config) -> str:
-    """A run name that the same command always gives, so that a rerun resumes it."""
+    """A run name that the same command always gives, so that a rerun resumes it (a model of the person is named
+    ``person`` where a slice classifier names its backbone)."""
     data = "" if config.data == "demo" else "-" + re.sub(r"[^A-Za-z0-9]+", "_", Path(config.data).name or "data")
     shuffled = "-shuffled" if config.shuffle_labels else ""
-    depth = "-2.5d" if config.neighbour_slices else ""
-    return (f"{config.profile}{data}-{config.backbone.lower()}-{config.split}{shuffled}-{config.image_size}px{depth}"
+    depth = "-2.5d" if config.neighbour_slices and config.model == "cnn" else ""
+    network = "person" if config.model == "person" else config.backbone.lower()
+    return (f"{config.profile}{data}-{network}-{config.split}{shuffled}-{config.image_size}px{depth}"
             f"-seed{config.seed}")
+
+
+def is_person_run(metadata: dict) -> bool:
+    """Whether a run is a model of the person (:mod:`alzmri.models.person`: one answer per subject from its stack),
+    as its metadata's settings say; a slice classifier otherwise."""
+    config = metadata.get("config")
+    return isinstance(config, dict) and config.get("model") == "person"
+
+
+def describe_network(metadata: dict) -> str:
+    """A run's network in words, from its metadata: the model of the person's description, or the backbone."""
+    config = metadata.get("config") if isinstance(metadata.get("config"), dict) else {}
+    if is_person_run(metadata):
+        return one_line(metadata.get("model_description", "model of the person"))
+    return describe_backbone(str(metadata.get("backbone", "?")), config.get("backbone_end"))
 
 
 def run_folder(config: Config, run_name: str | None = None) -> Path:
@@ -343,6 +360,11 @@ class Run:
     def image_size(self) -> int:
         return int(self.metadata["image_size"])
 
+    @property
+    def is_person(self) -> bool:
+        """Whether it is a model of the person (:func:`is_person_run`)."""
+        return is_person_run(self.metadata)
+
 
 def load_run(path: str | Path) -> Run:
     """Load a run folder (its model in Keras safe mode and its metadata) and check they agree.
@@ -372,7 +394,9 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{model_file} is not a Keras model file ({type(err).__name__}: {err})") from err
     if list(metadata.get("classes", [])) != list(CLASS_NAMES):
         raise RunError(f"{folder}: metadata classes {metadata.get('classes')} differ from {list(CLASS_NAMES)}")
-    expected = (metadata["image_size"], metadata["image_size"], 3)
+    size = metadata["image_size"]
+    expected = ((metadata["config"].get("person_slices"), size, size, 1) if is_person_run(metadata) else
+                (size, size, 3))
     if tuple(model.input_shape[1:]) != expected or model.output_shape[-1] != len(CLASS_NAMES):
         raise RunError(f"{model_file}: model input {model.input_shape} / output {model.output_shape} do not "
                        f"match metadata (image size {metadata['image_size']}, {len(CLASS_NAMES)} classes)")
@@ -491,7 +515,7 @@ def _run_row(folder: Path, meta: dict) -> list:
     low, high = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
     count = test.get("ci_resampled", {}).get("count") if isinstance(test.get("ci_resampled"), dict) else None
     return [folder.name, one_line(meta.get("profile")),
-            describe_backbone(str(meta.get("backbone", "?")), config.get("backbone_end")),
+            describe_network(meta),
             meta.get("image_size"), one_line(data_name(meta)), one_line(meta.get("split")),
             one_line(meta.get("labels", "true")), _number(count), _number(test.get("balanced_accuracy")),
             _number(low), _number(high), one_line(meta.get("created"))]

@@ -29,10 +29,10 @@ from alzmri.leakage.prepared import PreparedData, check_held_out, prepare_data
 from alzmri.leakage.saved_splits import split_record
 from alzmri.metrics import headline_metrics
 from alzmri.models.cards import write_model_card
-from alzmri.models.classifier import (PREPROCESSING, build_classifier, feature_extractor, head_model, predict_frame,
-                                      set_trainable)
+from alzmri.models.classifier import PREPROCESSING, build_classifier, feature_extractor, head_model, set_trainable
 from alzmri.models.emissions import track_emissions
 from alzmri.models.input_check import fit_input_check
+from alzmri.models.person import describe_person, fit_person_model, slice_answers
 from alzmri.models.runs import (CONFIG_FILE, DATA_FILE, PARTIAL_SUFFIX, SPLITS_FILE, is_finished, partial_folder,
                                 refuse_finished, run_folder, run_lock, save_run, saved_config)
 from alzmri.progress import keras_verbose, show_bars
@@ -316,11 +316,7 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
     return {
         "classes": list(CLASS_NAMES),
         "image_size": config.image_size,
-        "input": "raw RGB 0-255, grey (the mean of R, G, B) repeated to 3 channels; preprocessing is inside the model",
-        "preprocessing": PREPROCESSING.get(config.backbone, "tf"),
-        "backbone": config.backbone,
-        "backbone_end": config.backbone_end,  # None: the whole backbone
-        "weights": config.weights or "none (trained from scratch)",
+        **network_record(config),
         "profile": config.profile,
         "split": config.split,
         "labels": "shuffled by subject (memorisation check)" if config.shuffle_labels else "true",
@@ -342,6 +338,24 @@ def build_metadata(config: Config, data: PreparedData, metrics: dict, seconds: f
         "input_check": input_check or {"file": None, "note": "not stored: no training or no validation slices"},
         "disclaimer": "Research/teaching model, not a medical device; outputs are not diagnoses.",
     }
+
+
+def network_record(config: Config) -> dict:
+    """What a run's metadata says about its network: ``model`` (``cnn`` or ``person``), its description, its input,
+    preprocessing, backbone and weights."""
+    if config.model == "person":
+        return {"model": "person", "model_description": describe_person(config),
+                "input": f"a stack of {config.person_slices} grey slices per subject (evenly spaced over its slices by "
+                         "position), raw 0-255; rescaling is inside the model",
+                "preprocessing": "rescaling 1/255", "backbone": None, "backbone_end": None,
+                "weights": "none (trained from scratch)"}
+    channels = ("the slice below, the slice and the slice above in its brain as the 3 channels (2.5-D)"
+                if config.neighbour_slices else "grey (the mean of R, G, B) repeated to 3 channels")
+    return {"model": "cnn", "model_description": describe_backbone(config.backbone, config.backbone_end),
+            "input": f"raw RGB 0-255, {channels}; preprocessing is inside the model",
+            "preprocessing": PREPROCESSING.get(config.backbone, "tf"), "backbone": config.backbone,
+            "backbone_end": config.backbone_end,  # None: the whole backbone
+            "weights": config.weights or "none (trained from scratch)"}
 
 
 def get_or_train(config: Config, run_name: str | None = None, data: PreparedData | None = None,
@@ -393,6 +407,8 @@ def train(config: Config, run_name: str | None = None, data: PreparedData | None
     ensure_writable(run_dir.parent, "the runs folder: set $ALZMRI_RUNS or runs_dir to move it")
     with run_lock(run_dir):
         refuse_finished(run_dir, replace)  # again: another process may have finished it meanwhile
+        if config.model == "person":
+            return _train_person_locked(config, run_dir, data, progress)
         return _train_locked(config, run_dir, data, strategy, progress)
 
 
@@ -430,12 +446,39 @@ def _train_locked(config: Config, run_dir: Path, data: PreparedData | None, stra
     if resuming and "error" not in emissions:
         emissions["note"] = "the training after the last resume only"
     metrics = validation_metrics(model, data, config)
-    check = fit_input_check(model, data.part("train"), data.part("val"), config.image_size, config.seed)
+    check = fit_input_check(model, data.part("train"), data.part("val"), config.image_size, config.seed,
+                            neighbours=config.neighbour_slices)
     metadata = build_metadata(config, data, metrics, time.time() - start, check.settings() if check else None,
                               emissions)
     save_run(model, metadata, history_frame(work), run_dir, data.frame, check)
     write_model_card(run_dir)  # validation only until `evaluate` scores the test split and rewrites it
     shutil.rmtree(work, ignore_errors=True)
+    return run_dir
+
+
+def _train_person_locked(config: Config, run_dir: Path, data: PreparedData | None, progress: bool) -> Path:
+    """:func:`train`'s work for a model of the person (``config.model`` ``person``), with the run locked: one fit on
+    the training subjects' original slices, early stopping on the validation subjects, saved as any run is.
+
+    It trains in minutes at most, so there is no resuming and no stage 1; it stores no input check (the check
+    compares single slices, which this model does not answer).
+    """
+    start = time.time()
+    set_seeds(config.seed)
+    data = data or prepare_data(config, progress)
+    check_held_out(data)
+    if progress:
+        print(f"Training the {describe_person(config)}, at {config.image_size} px, up to "
+              f"{_count(config.person_epochs, 'epoch')}; early stopping after {config.patience} epochs without a "
+              "better val_loss")
+    train_part = data.part("train")
+    with track_emissions(config) as emissions:
+        model, history = fit_person_model(train_part[train_part["kind"] == "original"], data.part("val"), config,
+                                          progress)
+    metadata = build_metadata(config, data, validation_metrics(model, data, config), time.time() - start, None,
+                              emissions)
+    save_run(model, metadata, history, run_dir, data.frame)
+    write_model_card(run_dir)
     return run_dir
 
 
@@ -448,7 +491,7 @@ def validation_metrics(model, data, config) -> dict:
     part = data.part("val")
     if part.empty:
         return {}
-    proba = predict_frame(model, part, config.image_size, config.batch_size, neighbours=config.neighbour_slices)
+    proba = slice_answers(model, part, config)
     return {"val": {"images": int(len(part)), **headline_metrics(part["label"].to_numpy(), proba)}}
 
 

@@ -240,7 +240,8 @@ def training_curves(history: pd.DataFrame) -> plt.Figure:
 
     stages = history["stage"].unique().tolist()
     xlabel = ("epoch (stage 1, then stage 2)" if len(stages) > 1 else
-              "epoch (stage 1 only: the head)" if stages == ["stage1"] else "epoch (stage 2 only: no stage 1)")
+              "epoch (stage 1 only: the head)" if stages == ["stage1"] else
+              "epoch (the model of the person)" if stages == ["person"] else "epoch (stage 2 only: no stage 1)")
     epochs, kept = history["step"] + 1, kept_epoch(history)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -422,14 +423,15 @@ def evaluation_figures_folder(evaluation) -> Path:
     return folder if evaluation.key == "test" else folder / evaluation.key.replace("/", "_")
 
 
-def save_evaluation_figures(evaluation: Evaluation, examples: GradcamExamples, extra_folders: list[Path] = ()
+def save_evaluation_figures(evaluation: Evaluation, examples: GradcamExamples | None, extra_folders: list[Path] = ()
                             ) -> list[Path]:
     """Confusion matrix, ROC, reliability, training curves, mistakes, Grad-CAM and its checks, each stamped
     with the run and the data, into :func:`evaluation_figures_folder` and any ``extra_folders``.
 
     Args:
         evaluation: a run evaluated on a split (:func:`alzmri.evaluation.evaluate.evaluate_run`).
-        examples: the Grad-CAM gallery's slices and maps (:func:`alzmri.evaluation.evaluate.explain_examples`).
+        examples: the Grad-CAM gallery's slices and maps (:func:`alzmri.evaluation.evaluate.explain_examples`;
+            None for a model of the person: no gallery).
         extra_folders: folders the figures are also saved to.
 
     Returns:
@@ -443,7 +445,7 @@ def save_evaluation_figures(evaluation: Evaluation, examples: GradcamExamples, e
         "roc_curves.png": lambda: roc_curves(labels, proba),
         "reliability.png": lambda: reliability_diagram(labels, proba, ece=metrics["expected_calibration_error"]),
         "confident_mistakes.png": lambda: confident_mistakes(evaluation.frame, proba),
-        "gradcam.png": lambda: gradcam_examples(examples),
+        **({"gradcam.png": lambda: gradcam_examples(examples)} if examples is not None else {}),  # slice models
     }
     if "subject_level" in metrics:
         people = metrics["subject_level"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from alzmri.config import describe_backbone
 from alzmri.files import write_text_atomically
+from alzmri.models.runs import describe_network, is_person_run
 from alzmri.models.provenance import DISCLAIMER
 from alzmri.reporting.summaries import (faithfulness_table, faithfulness_verdict, format_comparison, lesson,
                                         randomisation_verdict)
@@ -25,8 +25,9 @@ def training_summary(run_dir: Path, metadata: dict) -> str:
     rows = [(split, m["images"], m["accuracy"], m["balanced_accuracy"], m["macro_f1"])
             for split, m in metadata["metrics"].items()]
     table = pd.DataFrame(rows, columns=["split", "images", "accuracy", "balanced_acc", "macro_f1"])
-    backbone = describe_backbone(metadata["backbone"], metadata["config"].get("backbone_end"))
-    lines = [f"\nRun saved to {run_dir}", f"backbone {backbone} ({metadata['weights']}), "
+    backbone = describe_network(metadata)
+    lines = [f"\nRun saved to {run_dir}", f"{'network' if is_person_run(metadata) else 'backbone'} {backbone} "
+             f"({metadata['weights']}), "
              f"{metadata['image_size']}px, split {metadata['split']}, {metadata['train_seconds']:.0f} s",
              table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
              f"Validation only: the test split is scored once, by `python -m alzmri evaluate {run_dir}`."]

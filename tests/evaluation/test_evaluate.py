@@ -329,3 +329,53 @@ def test_evaluate_can_be_told_to_vote_by_slice_position(smoke_run, tmp_path, cap
     kept = any(w > 0 for w in weights.values())
     assert people["voting"] == ("weighted" if kept else "soft")
     assert kept or "dropped every slice position" in people["voting_note"]
+
+
+def test_a_person_run_is_evaluated_per_subject_and_per_slice_like_any_run(person_run, capsys):
+    from alzmri.models.runs import CARD_FILE, read_metrics
+    from alzmri.reporting.plots import save_evaluation_figures
+    from alzmri.reporting.reports import print_evaluation
+
+    evaluation = evaluate.evaluate_run(person_run, n_boot=50, progress=False,
+                                       draw=save_evaluation_figures)  # what `evaluate RUN` does
+    print_evaluation(evaluation)
+    assert "per subject" in capsys.readouterr().out.lower()
+    per_subject = pd.DataFrame(evaluation.proba).groupby(evaluation.frame["subject"].to_numpy())
+    assert (per_subject.nunique() == 1).all().all()  # every slice carries its subject's one answer
+    test = read_metrics(person_run)["test"]
+    assert {"ci95", "subject_level", "any_dementia", "three_class", "leakage"} <= set(test)
+    assert "faithfulness" not in test  # Grad-CAM explains slice models
+    assert test["subject_level"]["subjects"] == per_subject.ngroups == test["ci_resampled"]["count"]
+    assert test["images"] == len(evaluation.frame) and 0 <= test["subject_level"]["balanced_accuracy"] <= 1
+    figures = {p.name for p in evaluation.figures}
+    assert {"confusion_matrix.png", "confusion_matrix_subjects.png", "training_curves.png"} <= figures
+    assert "gradcam.png" not in figures
+    card = (person_run / CARD_FILE).read_text()
+    assert "**Per subject**" in card and "Not scored on the test split yet" not in card
+
+
+def _stack_files(tmp_path) -> pd.DataFrame:
+    """Three slices of brain ``a`` (grey 10, 100 and 200 at positions 0, 1, 2) and one of brain ``b`` (grey 50)."""
+    from PIL import Image
+
+    rows = []
+    for i, (subject, pos, grey) in enumerate([("a", 2, 200), ("b", 0, 50), ("a", 0, 10), ("a", 1, 100)]):
+        path = tmp_path / f"slice{i}.png"
+        Image.fromarray(np.full((36, 36), grey, np.uint8)).save(path)
+        rows.append({"path": str(path), "relpath": path.name, "subject": subject, "slice_pos": pos, "label": 2,
+                     "class_name": "NonDemented"})
+    return pd.DataFrame(rows)
+
+
+def test_a_2_5_d_run_s_grad_cam_images_carry_each_slice_s_neighbours_from_the_split(tmp_path):
+    from types import SimpleNamespace
+
+    split = _stack_files(tmp_path)
+    middle = split[split["slice_pos"] == 1]  # a sample of the split: its neighbours are not in it
+    np.testing.assert_allclose(evaluate.batch_images(middle, 32)[0, 16, 16], [100, 100, 100])  # a single slice
+    np.testing.assert_allclose(evaluate.batch_images(middle, 32, split)[0, 16, 16], [10, 100, 200])
+    for neighbours, expected in ((True, [10, 100, 200]), (False, [100, 100, 100])):
+        run = SimpleNamespace(metadata={"config": {"neighbour_slices": neighbours}}, image_size=32)
+        scored = evaluate.Evaluation(run, split, np.full((len(split), 4), 0.25), {}, "test")
+        np.testing.assert_allclose(scored.model_images(middle)[0, 16, 16], expected)  # what the figures explain
+        assert evaluate.stacks_of(run, split) is (split if neighbours else None)  # what faithfulness scores

@@ -229,3 +229,40 @@ def test_similarity_without_the_runs_data_is_one_line(smoke_run, tmp_path, capsy
     assert err.startswith("alzmri predict: error: ") and len(err.strip().splitlines()) == 1, err
     assert "take their linking level from the run's training data" in err and "gone does not exist" in err
     assert "a folder of its own" in err
+def test_a_person_run_refuses_single_images_naming_what_to_use_instead():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from alzmri.errors import SettingsError
+    from alzmri.evaluation.predict import predict_checked, predict_images
+
+    run = SimpleNamespace(metadata={"config": {"model": "person"}}, path=Path("runs/whole-brains"))
+    for predict in (predict_images, predict_checked):
+        with pytest.raises(SettingsError, match=r"whole-brains is a model of the person.*--per-subject FOLDER"):
+            predict(run, np.zeros((1, 32, 32, 3)))
+
+
+def test_a_person_run_answers_each_sub_folder_once_from_its_stack(person_run, tmp_path):
+    from alzmri.data.pipeline import collect_image_files, read_images_for_model
+    from alzmri.evaluation.predict import predict_subjects_report
+
+    subjects = _test_subjects(person_run)
+    first, second = list(subjects)[:2]
+    brains = tmp_path / "brains"
+    folders = {str(brains / "anna"): _copy(subjects[first], brains / "anna"),
+               str(brains / "ben"): _copy(subjects[second][:2], brains / "ben")}
+    run = load_run(person_run)
+    report = predict_subjects_report(run, [str(brains)], collect_image_files([str(brains)]))
+    assert "One answer per subject (the model of the person)" in report.as_text()
+    answer = report.as_dict()  # what --json prints
+    rows = {row["subject"]: row for row in answer["subjects"]}
+    assert set(rows) == set(folders) and rows[str(brains / "ben")]["slices"] == 2
+    assert "model of the person" in answer["voting"] and not answer["input_check"]["stored"]
+    picks = [[files[i] for i in np.round(np.linspace(0, len(files) - 1, 4)).astype(int)]  # 4 evenly spaced slices
+             for files in map(sorted, folders.values())]  # of the stack in file-name order (ben's 2 repeat)
+    stacks = read_images_for_model(sum(picks, []), run.image_size)[..., :1].reshape(2, 4, *run.model.input_shape[2:])
+    for name, expected in zip(folders, run.model.predict(stacks, verbose=0)):
+        assert [rows[name]["probabilities"][c] for c in CLASS_NAMES] == pytest.approx(expected.tolist(), abs=1e-5)
+        for row in answer["predictions"]:  # every slice carries its subject's answer
+            if row["subject"] == name:
+                assert row["probabilities"] == pytest.approx(rows[name]["probabilities"], abs=1e-6)

@@ -125,3 +125,25 @@ def test_the_summary_counts_what_is_flagged():
     assert summary(InputScores(np.array([0.5]), {}, 1.2)).startswith("The slice does not look unlike")
     assert summary(InputScores(np.array([0.5, 0.7]), {}, 1.2)).startswith("None of the 2 slices looks unlike")
     assert "no input check stored in this run" in summary(None)
+
+
+def test_a_2_5_d_check_sees_each_slice_with_its_neighbours_as_training_did(smoke_run):
+    from alzmri.data.pipeline import read_images_for_model, with_neighbours
+    from alzmri.models.classifier import feature_extractor
+    from alzmri.models.input_check import normalise, thumbnails
+
+    run, data = _own_data(smoke_run)
+    train = data.part("train")
+    train = train[train["kind"] == "original"]  # fewer than the reference holds: every slice, in order
+    check = fit_input_check(run.model, train, data.part("val"), run.image_size, 0, neighbours=True)
+    stacks = with_neighbours(train)
+    row = int(np.flatnonzero((stacks["path_below"] != stacks["path"]) & (stacks["path_above"] != stacks["path"])
+                             & (stacks["path_below"] != stacks["path_above"]))[0])  # a slice between two others
+    below, itself, above = read_images_for_model(list(stacks.iloc[row][["path_below", "path", "path_above"]]),
+                                                 run.image_size)[..., 0]
+    by_hand = np.stack([below, itself, above], axis=-1)[None]  # the channels training gave it
+    features = normalise(feature_extractor(run.model).predict(by_hand, verbose=0))[0]
+    np.testing.assert_allclose(check.reference["features"][row].astype(np.float32), features, atol=2e-3)
+    thumbs = thumbnails(np.repeat(np.stack([below, itself, above])[..., None], 3, axis=-1)).astype(int)
+    gaps = np.abs(thumbs - check.reference["pixels"][row].astype(int)).mean(axis=1)
+    assert gaps[1] < 1 < gaps[[0, 2]].min()  # the thumbnail is of the slice itself (as decoded), not a neighbour

@@ -39,3 +39,31 @@ def test_a_person_model_trained_on_training_subjects_answers_each_test_subject_o
 def test_an_unknown_pooling_is_refused_by_name():
     with pytest.raises(SettingsError, match="person_pooling must be one of"):
         get_config("smoke", person_pooling="max")
+
+
+def test_an_attention_model_of_the_person_saves_and_loads_in_safe_mode(tmp_path):
+    import keras
+
+    config = get_config("smoke", person_slices=3, person_pooling="attention")
+    model = build_person_model(config)
+    model.save(tmp_path / "person.keras")
+    loaded = keras.models.load_model(tmp_path / "person.keras", compile=False, safe_mode=True)  # no Lambda layer
+    stacks = np.random.default_rng(1).uniform(0, 255, (2, 3, config.image_size, config.image_size, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(stacks, verbose=0), model.predict(stacks, verbose=0), atol=1e-6)
+
+
+def test_a_person_run_is_an_ordinary_run_that_says_it_is_a_model_of_the_person(person_run):
+    from alzmri.models.runs import CARD_FILE, CHECK_FILE, HISTORY_FILE, SPLITS_FILE, load_run, runs_table
+
+    run = load_run(person_run)
+    assert run.is_person and run.metadata["config"]["model"] == "person" and "-person-" in person_run.name
+    assert "model of the person" in run.metadata["model_description"] and run.metadata["backbone"] is None
+    assert run.model.input_shape[1:] == (4, run.image_size, run.image_size, 1)
+    assert run.metadata["metrics"]["val"]["images"] > 0
+    assert (person_run / SPLITS_FILE).exists() and not (person_run / CHECK_FILE).exists()
+    history = pd.read_csv(person_run / HISTORY_FILE)
+    assert set(history["stage"]) == {"person"} and "val_loss" in history and 1 <= len(history) <= 2
+    card = (person_run / CARD_FILE).read_text()
+    assert "Network: `model of the person" in card and "--per-subject" in card and "Backbone:" not in card
+    table, _ = runs_table(person_run.parent)
+    assert "model of the person" in table.set_index("run").loc[person_run.name, "backbone"]

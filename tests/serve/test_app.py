@@ -320,3 +320,15 @@ def test_serve_answers_over_http_under_concurrent_load_and_stops_cleanly(smoke_r
         assert all(a.json()["predictions"][0]["probabilities"] for a in answers)
         process.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down, the batcher stops
         assert process.wait(60) == 0
+def test_a_person_run_is_not_served_single_slices(monkeypatch):
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from alzmri.errors import SettingsError
+    from alzmri.models import runs
+    from alzmri.serve import answers
+
+    person = SimpleNamespace(metadata={"config": {"model": "person"}}, path=Path("runs/whole-brains"))
+    monkeypatch.setattr(runs, "load_run", lambda _: person)
+    with pytest.raises(SettingsError, match="whole-brains is a model of the person.*predict whole-brains --per-subject"):
+        answers.load_served("runs/whole-brains")
