@@ -97,7 +97,6 @@ class Evaluation:
         self.cascade_maps, self.cascade_sample, self.cascade_images = cascade_maps, cascade_sample, cascade_images
         self.figures: list[Path] = []
 
-    @property
     def model_images(self, rows: pd.DataFrame) -> np.ndarray:
         """``rows`` (of the scored split) as the run's model took them (:func:`batch_images`; with their neighbours
         in the split for a run trained on 2.5-D input)."""

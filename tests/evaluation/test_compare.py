@@ -5,18 +5,16 @@ import re
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from alzmri import metrics
 from alzmri.cli import main
 from alzmri.evaluation.compare import compare_protocols, comparison_json
-from alzmri.config import CLASS_NAMES, get_config
+from alzmri.config import get_config
 from helpers import assert_drawn
 from alzmri.data.datasets import DataWarning
 from alzmri.evaluation.evaluate import leak_breakdown
 from alzmri.leakage.copies import leak_counts
-from alzmri.leakage.prepared import independent_units, shuffle_labels
 from alzmri.leakage.saved_splits import save_splits, split_record
 from alzmri.models.runs import load_run_splits
 from alzmri.reporting.summaries import memorises
@@ -25,19 +23,6 @@ from alzmri.reporting.summaries import memorises
 @pytest.fixture(scope="module")
 def probe_table(medium_data):
     return compare_protocols(medium_data, get_config("demo"), model="probe", n_boot=300, progress=False)
-
-
-def test_shuffled_labels_are_per_subject_and_keep_class_sizes(medium_data):
-    frame = medium_data.frame
-    shuffled = shuffle_labels(frame, seed=5)
-    units, _ = independent_units(frame)
-    per_unit = pd.Series(shuffled["label"].to_numpy(), index=units).groupby(level=0)
-    assert (per_unit.nunique() == 1).all()  # one class per subject, copies included
-    true_per_unit = pd.Series(frame["label"].to_numpy(), index=units).groupby(level=0).first()
-    assert per_unit.first().value_counts().sort_index().equals(true_per_unit.value_counts().sort_index())
-    assert (per_unit.first() != true_per_unit).mean() > 0.3  # and many subjects changed class
-    assert (shuffled["class_name"].to_numpy() == np.asarray(CLASS_NAMES)[shuffled["label"].to_numpy()]).all()
-    assert shuffle_labels(frame, seed=5)["label"].equals(shuffled["label"])  # seeded
 
 
 def test_probe_memorises_leaky_splits_even_with_shuffled_labels(probe_table):
@@ -81,15 +66,6 @@ def test_interval_resamples_subjects_not_slices():
     every = [set(np.unique(subjects[rows])) for rows in metrics.resample_rows(subjects, 50, seed=1)]
     assert all(len(rows) % 100 == 0 for rows in metrics.resample_rows(subjects, 50, seed=1))  # whole subjects
     assert {"a"} in every and {"b"} in every
-
-
-def test_units_fall_back_to_copy_groups_then_images():
-    frame = pd.DataFrame({"subject": ["s1", "s1", "", ""], "group": [0, 0, 3, -1], "relpath": list("abcd")})
-    units, name = independent_units(frame)
-    assert units.tolist() == ["subject:s1", "subject:s1", "group:3", "image:d"]
-    assert name == "subject, copy group or image"
-    assert independent_units(frame.iloc[:2])[1] == "subject"
-    assert independent_units(frame.iloc[1:3])[1] == "subject or copy group"
 
 
 def test_leaked_and_clean_parts_add_up(medium_data):

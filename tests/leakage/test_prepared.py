@@ -1,10 +1,12 @@
 """The prepared data (:mod:`alzmri.leakage.prepared`): copies and subjects annotated, folders named like copies
-checked on the pixels, identical images named, and split too small to mean anything refused."""
+checked on the pixels, identical images named, split too small to mean anything refused, the units a bootstrap
+resamples, and labels shuffled per subject."""
 
 import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import v2_without_manifest
 
@@ -12,7 +14,8 @@ from alzmri.data import synthetic
 from alzmri.config import CLASS_NAMES, get_config
 from alzmri.data.datasets import DataWarning, index_dataset
 from alzmri.errors import DatasetError
-from alzmri.leakage.prepared import PreparedData, annotate, check_held_out, prepare_data
+from alzmri.leakage.prepared import (PreparedData, annotate, check_held_out, independent_units, prepare_data,
+                                    shuffle_labels)
 from alzmri.leakage.protocols import available_protocols, split_frame
 
 
@@ -124,3 +127,25 @@ def test_a_held_out_split_of_one_subject_is_refused_and_the_smoke_data_is_not(me
         smoke = prepare_data(get_config("smoke"), progress=False)
     check_held_out(smoke)  # 4 subjects in val and in test: small, but a split
     assert {s["subjects"] for name, s in smoke.sizes().items() if name != "train"} == {4}
+
+
+def test_shuffled_labels_are_per_subject_and_keep_class_sizes(medium_data):
+    frame = medium_data.frame
+    shuffled = shuffle_labels(frame, seed=5)
+    units, _ = independent_units(frame)
+    per_unit = pd.Series(shuffled["label"].to_numpy(), index=units).groupby(level=0)
+    assert (per_unit.nunique() == 1).all()  # one class per subject, copies included
+    true_per_unit = pd.Series(frame["label"].to_numpy(), index=units).groupby(level=0).first()
+    assert per_unit.first().value_counts().sort_index().equals(true_per_unit.value_counts().sort_index())
+    assert (per_unit.first() != true_per_unit).mean() > 0.3  # and many subjects changed class
+    assert (shuffled["class_name"].to_numpy() == np.asarray(CLASS_NAMES)[shuffled["label"].to_numpy()]).all()
+    assert shuffle_labels(frame, seed=5)["label"].equals(shuffled["label"])  # seeded
+
+
+def test_units_fall_back_to_copy_groups_then_images():
+    frame = pd.DataFrame({"subject": ["s1", "s1", "", ""], "group": [0, 0, 3, -1], "relpath": list("abcd")})
+    units, name = independent_units(frame)
+    assert units.tolist() == ["subject:s1", "subject:s1", "group:3", "image:d"]
+    assert name == "subject, copy group or image"
+    assert independent_units(frame.iloc[:2])[1] == "subject"
+    assert independent_units(frame.iloc[1:3])[1] == "subject or copy group"
