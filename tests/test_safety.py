@@ -12,12 +12,14 @@ from alzmri.config import get_config
 
 
 def _refuse_data_reads(monkeypatch) -> None:
-    """Make any attempt to find the data fail the test: what is checked here must be refused before that."""
+    """Make any attempt to find the data fail the test: what is checked here must be refused before that. Every
+    module that imports ``resolve_data`` is imported first, so that none binds the stand-in for good."""
     import alzmri.data.datasets
+    import alzmri.leakage.audit
     import alzmri.leakage.prepared
     import alzmri.leakage.saved_splits
 
-    for module in (alzmri.data.datasets, alzmri.leakage.prepared, alzmri.leakage.saved_splits):
+    for module in (alzmri.data.datasets, alzmri.leakage.audit, alzmri.leakage.prepared, alzmri.leakage.saved_splits):
         monkeypatch.setattr(module, "resolve_data", lambda *a, **k: pytest.fail("data was read"))
 
 
