@@ -12,7 +12,8 @@ from alzmri.config import get_config
 
 
 #: Fixtures that train or generate more than a few seconds' worth: a test that uses one (even through another
-#: fixture) is ``slow``, and so is every notebook; ``python -m pytest -m "not slow"`` leaves them out.
+#: fixture) is ``slow``, and so is every notebook and every test marked ``slow`` itself (it trains, builds
+#: ResNet152V2 or starts processes); ``python -m pytest -m "not slow"`` leaves them out.
 SLOW_FIXTURES = {"smoke_run", "smoke_evaluation", "medium_root", "person_run"}
 
 

@@ -14,6 +14,7 @@ def test_module_help_runs():
     assert "synth" in text and "audit" in text and "not a medical device" in text
 
 
+@pytest.mark.slow
 def test_synth_then_audit(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "d"), "--n-per-class", "12", "--size", "64",
                  "--grid", str(tmp_path / "grid.png")]) == 0

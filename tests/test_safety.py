@@ -93,6 +93,7 @@ def test_gradcam_outputs_of_same_named_inputs_do_not_collide(smoke_run, tmp_path
     assert written == ["a_slice_jpg_gradcam.png", "b_slice_jpg_gradcam.png"]
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_locked_run_stops_at_once(tmp_path, private_cache):
     import os
     import subprocess

@@ -117,6 +117,7 @@ def _generate(out: str) -> None:
     synthetic.generate_dataset(out, n_per_class=12, size=48, seed=1, slices=3, progress=False)
 
 
+@pytest.mark.slow
 def test_concurrent_generations_of_one_set_leave_one_whole_set(tmp_path):
     import multiprocessing
 
@@ -154,6 +155,7 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers end with their parent through Linux prctl")
 def test_killing_a_generation_ends_its_workers_and_the_next_start_cleans_up(tmp_path):
     import os

@@ -6,7 +6,7 @@ from alzmri.models.classifier import as_model_batch
 from alzmri.models.runs import load_run
 
 
-@pytest.mark.parametrize("backbone", ["ResNet50V2", "ResNet152V2"])
+@pytest.mark.parametrize("backbone", ["ResNet50V2", pytest.param("ResNet152V2", marks=pytest.mark.slow)])
 def test_the_layer_is_a_block_output_on_the_main_path(backbone):
     import keras
 

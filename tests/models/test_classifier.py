@@ -34,6 +34,7 @@ def test_set_trainable_unfreezes_whole_top_blocks(resnet):
     assert M.set_trainable(resnet, -1) > 300
 
 
+@pytest.mark.slow
 def test_batchnorm_statistics_stay_fixed_while_fine_tuning(resnet):
     M.set_trainable(resnet, 1)
     bn = resnet.get_layer("conv5_block3_preact_bn")
@@ -91,6 +92,7 @@ def test_reaching_the_weights_host_is_bounded_in_time(monkeypatch):
     assert M._imagenet_reachable() is False and 0 < seen["timeout"] <= 10
 
 
+@pytest.mark.slow
 def test_local_weights_file_loads_and_mismatch_is_clear(tmp_path):
     config = get_config("smoke", backbone="MobileNetV2", backbone_end=None, image_size=32)
     source = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
@@ -140,6 +142,7 @@ def test_cached_imagenet_files_are_recognised(tmp_path, monkeypatch):
     assert not M._cached_imagenet_file("ResNet50V2")
 
 
+@pytest.mark.slow
 def test_a_backbone_cut_at_a_stage_ends_at_that_stages_last_block():
     from alzmri.errors import SettingsError
 

@@ -28,6 +28,7 @@ def test_the_person_model_answers_once_for_a_whole_stack(pooling):
     assert proba.shape == (2, 4) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_person_model_trained_on_training_subjects_answers_each_test_subject_once(small_data):
     config = get_config("smoke", person_slices=3, person_epochs=1)
     train, val, test = (small_data.part(p) for p in ("train", "val", "test"))
