@@ -1,13 +1,13 @@
 """How long the test suite takes: the README's command, the same in one process, and the quick subset.
 
-Usage: python benchmarks/suite.py [--out docs/results] [--skip-one-process]
+Usage: python benchmarks/suite.py [--runs default,one_process,quick] [--name suite] [--out docs/results]
 
 Runs ``python -m pytest`` three ways from the repository root, one after the other on an otherwise idle machine:
 ``default`` (the README's command: two pytest-xdist workers on two cores, see pyproject.toml), ``one_process``
 (``-n 0``: what the suite costs without xdist, to show the workers pay for themselves) and ``quick``
 (``-m "not slow"``: no training, no notebooks). Records each one's wall seconds, its counts of passed, failed,
 skipped and errored tests, and the slowest tests of the one-process run (their seconds are not inflated by the
-other worker). Writes ``docs/results/suite.json``; docs/configuration.md quotes it.
+other worker). Writes ``docs/results/<name>.json`` (default ``suite``); docs/configuration.md quotes it.
 """
 
 from __future__ import annotations
@@ -44,19 +44,23 @@ def run_suite(options: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-one-process", action="store_true", help="leave out the -n 0 run (about 6 minutes)")
+    parser.add_argument("--runs", default=",".join(RUNS), help=f"which of {', '.join(RUNS)} to run (comma-separated)")
+    parser.add_argument("--name", default="suite", help="the results file's name (default suite)")
     add_out_option(parser)
     args = parser.parse_args()
+    chosen = args.runs.split(",")
+    if unknown := set(chosen) - set(RUNS):
+        parser.error(f"--runs: unknown {sorted(unknown)}; choose from {', '.join(RUNS)}")
     results = {}
     for name, options in RUNS.items():
-        if name == "one_process" and args.skip_one_process:
+        if name not in chosen:
             continue
         print(f"python -m pytest {' '.join(options)} ...", flush=True)
         results[name] = run_suite(options)
         print(f"  {results[name]['seconds']} s: {results[name]['summary']}", flush=True)
-    if "one_process" in results:
+    if {"one_process", "default"} <= set(results):
         results["speed_up"] = round(results["one_process"]["seconds"] / results["default"]["seconds"], 2)
-    write_results("suite", results, args.out)
+    write_results(args.name, results, args.out)
 
 
 if __name__ == "__main__":
