@@ -84,8 +84,9 @@ def table(out: Path) -> str:
 
 
 OPERATING_HEADER = ("| variant | what it changes from the preset | validation brains, per subject: 4-class bal. "
-                    "acc. | any-dementia AUC | per slice: 4-class bal. acc. · AUC | seconds (search fold) | "
-                    "estimated seconds of its cross-validation |\n|---|---|---|---|---|---|---|")
+                    "acc. | any-dementia AUC | per slice: 4-class bal. acc. · AUC | CPU seconds (search fold) | "
+                    "wall-clock seconds | estimated CPU seconds of its cross-validation |\n"
+                    "|---|---|---|---|---|---|---|---|")
 
 
 def operating_row(index: int, variant: dict) -> str:
@@ -96,7 +97,8 @@ def operating_row(index: int, variant: dict) -> str:
              quoted(name, f"{subject}.balanced_accuracy"),
              with_interval(name, f"{subject}.auc_any_dementia", f"{subject}.ci_auc_any_dementia"),
              f"{quoted(name, f'{slices}.balanced_accuracy')} · {quoted(name, f'{slices}.auc_any_dementia')}",
-             f"0<!--{name}:{key}.seconds|int-->", f"0<!--{name}:{key}.estimated_cv_seconds|int-->"]
+             f"0<!--{name}:{key}.cpu_seconds|int-->", f"0<!--{name}:{key}.seconds|int-->",
+             f"0<!--{name}:{key}.estimated_cv_cpu_seconds|int-->"]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -110,9 +112,10 @@ def operating_table(out: Path) -> str | None:
     search = (f"Search: fold 1<!--{name}:fold|int--> of 5<!--{name}:folds|int--> of the cross-validation's subject "
               f"folds; trained on its 0<!--{name}:search.train_subjects|int--> training brains, scored on its "
               f"0<!--{name}:search.val_subjects|int--> validation brains (0<!--{name}:search.val_images|int--> "
-              "slices), its test brains never read; ")
+              f"slices), its test brains never read; 0<!--{name}:search.cpu_seconds|int--> CPU seconds in all. ")
     choice = (f"Rule, fixed before the search: ({record['rule']}<!--{name}:rule-->). Budget "
-              f"0<!--{name}:budget_seconds|int--> s, left after the search 0<!--{name}:budget_left_seconds|int--> s. "
+              f"0<!--{name}:budget_cpu_seconds|int--> CPU seconds, left after the search "
+              f"0<!--{name}:budget_left_cpu_seconds|int-->. "
               f"Chosen: `{record['chosen']}`<!--{name}:chosen--> "
               f"({record['chosen_because']}<!--{name}:chosen_because-->); its cross-validation: "
               f"`{record['cv']}`<!--{name}:cv-->.")
