@@ -57,18 +57,23 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def use_scratch() -> Path:
+    """The scratch folder of the real-data runs: runs and caches go to $ALZMRI_RUNS and $ALZMRI_CACHE, by default
+    under it (in the temp folder), never into the repository. Call it before a config is made (they are read then)."""
+    scratch = Path(tempfile.gettempdir()) / "alzmri-real"
+    os.environ.setdefault("ALZMRI_RUNS", str(scratch / "runs"))
+    os.environ.setdefault("ALZMRI_CACHE", str(scratch / "cache"))
+    return scratch
+
+
 def main() -> None:
     args = parse_args()
-    scratch = Path(tempfile.gettempdir()) / "alzmri-real"
-    os.environ.setdefault("ALZMRI_RUNS", str(scratch / "runs"))  # read when a config is made, so set before
-    os.environ.setdefault("ALZMRI_CACHE", str(scratch / "cache"))
+    scratch = use_scratch()
 
     from alzmri.config import get_config
     from alzmri.evaluation.compare import TRAINED
     from alzmri.evaluation.cv import cross_validate
     from alzmri.leakage.prepared import prepare_data
-    from alzmri.reporting import plots
-    from alzmri.reporting.summaries import format_cv
 
     config = get_config("demo", data=str(args.data), cv_folds=args.folds, neighbour_slices=args.neighbour_slices)
     if args.epochs is not None:
@@ -83,15 +88,42 @@ def main() -> None:
         raise SystemExit(f"{args.data} is the synthetic demo set: this script measures real slices")
     cv = cross_validate(data, config, args.model, args.folds, progress=args.model in TRAINED, repeats=args.repeats,
                         against=args.against)
+    publish(cv, data, config, variant, args.out, args.figures, scratch)
+
+
+def publish(cv, data, config, variant: str, out: Path, figures: Path, scratch: Path, extra: dict | None = None) -> Path:
+    """Print a cross-validation, draw its figure into ``figures``, write ``real_cv_<variant>.json`` into ``out`` (with
+    the settings a trained model was trained with, and ``extra``) and redraw the figure of every variant.
+
+    Args:
+        cv: what :func:`alzmri.evaluation.cv.cross_validate` returned.
+        data: the prepared data it ran on.
+        config: its settings.
+        variant: the results file's name, ``real_cv_<variant>.json``.
+        out: the results folder.
+        figures: the figures folder.
+        scratch: where figures are drawn before they are copied into the docs.
+        extra: more values for the results file.
+
+    Returns:
+        The results file.
+    """
+    from alzmri.evaluation.compare import TRAINED
+    from alzmri.reporting.summaries import format_cv
+    from alzmri.reporting import plots
+
+    model, folds = cv.summary["model"], cv.summary["folds"]
     print(format_cv(cv.summary))
-    title = (f"REAL source set ({data.root.name}: {len(data.frame):,} slices of {cv.summary['subjects_tested']} "
-             f"subjects), {variant}: {args.folds}-fold cross-validation over subjects")
+    title = (f"{set_name(data)} ({data.root.name}: {len(data.frame):,} slices of {cv.summary['subjects_tested']} "
+             f"subjects), {variant}: {folds}-fold cross-validation over subjects")
     drawn = plots.save_figure(plots.stamped_cross_validation(cv, data, title), scratch / f"cv_{variant}.png")
-    publish_figure(drawn, args.figures / f"cv_{variant}.png")
+    publish_figure(drawn, figures / f"cv_{variant}.png")
     print(f"cross-validated in {cv.summary['seconds']:.0f} s")
-    settings = ({key: getattr(config, key) for key in TRAINED_SETTINGS} if args.model in TRAINED else None)
-    write_results(f"real_cv_{variant}", {**cv.summary, "variant": variant, "cnn_settings": settings}, args.out)
-    models_figure(data, args, scratch)
+    settings = {key: getattr(config, key) for key in TRAINED_SETTINGS} if model in TRAINED else None
+    path = write_results(f"real_cv_{variant}", {**cv.summary, "variant": variant, "cnn_settings": settings,
+                                                **(extra or {})}, out)
+    models_figure(data, out, figures, folds, scratch)
+    return path
 
 
 #: The settings a trained model's results file records.
@@ -106,18 +138,24 @@ def variant_name(args: argparse.Namespace) -> str:
             f"{f'-x{args.repeats}' if args.repeats > 1 else ''}")
 
 
-def models_figure(data, args, scratch: Path) -> None:
-    """Every variant measured so far (the ``real_cv_*.json`` files in --out), side by side, into the docs."""
+def set_name(data) -> str:
+    """How a figure's title names the data: the real source set, or the synthetic set (benchmarks/operating_point.py
+    --smoke) labelled as such."""
+    return "SYNTHETIC set" if data.synthetic else "REAL source set"
+
+
+def models_figure(data, out: Path, figures: Path, folds: int, scratch: Path) -> None:
+    """Every variant measured so far (the ``real_cv_*.json`` files in ``out``), side by side, into ``figures``."""
     from alzmri.reporting import plots
 
     found = {path.stem.removeprefix("real_cv_"): json.loads(path.read_text())
-             for path in sorted(args.out.glob("real_cv_*.json"))}
+             for path in sorted(out.glob("real_cv_*.json"))}
     found = {m: s for m, s in found.items() if s["data"]["fingerprint"] == data.fingerprint}
-    title = (f"REAL source set ({data.root.name}): {args.folds}-fold cross-validation over subjects, pooled "
+    title = (f"{set_name(data)} ({data.root.name}): {folds}-fold cross-validation over subjects, pooled "
              "out-of-fold, 95 % intervals over subjects")
     caption = f"{plots.data_caption(data.synthetic, data.root, data.fingerprint)} · not a diagnosis"
     drawn = plots.save_figure(plots.cv_models(found, title, caption), scratch / "cv_models.png")
-    publish_figure(drawn, args.figures / "cv_models.png")
+    publish_figure(drawn, figures / "cv_models.png")
 
 
 if __name__ == "__main__":

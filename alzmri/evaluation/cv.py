@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -41,6 +42,10 @@ THRESHOLD_FROM = ("each fold's validation subjects (Youden's J; per slice and pe
                   "without validation subjects)")
 NON_DEMENTED = CLASS_NAMES.index("NonDemented")
 PROBA_COLUMNS = [f"p_{c}" for c in CLASS_NAMES]
+
+#: How a fold's probabilities are got: ``(model, split, config, parts, run_name, progress) -> {part: probabilities}``,
+#: as :func:`alzmri.evaluation.compare.held_out_probabilities` (the default) does.
+Probabilities = Callable[[str, PreparedData, Config, tuple[str, ...], str, bool], dict[str, np.ndarray]]
 
 
 @dataclass
@@ -172,10 +177,11 @@ def repeat_config(config: Config, repeat: int) -> Config:
     return config.replace(seed=config.seed + repeat - 1)
 
 
-def _out_of_fold(data: PreparedData, config: Config, model: str, folds: int, repeats: int,
-                 progress: bool) -> tuple[pd.DataFrame, dict[tuple[int, int], int]]:
+def _out_of_fold(data: PreparedData, config: Config, model: str, folds: int, repeats: int, progress: bool,
+                 probabilities: Probabilities | None = None) -> tuple[pd.DataFrame, dict[tuple[int, int], int]]:
     """Every repeat's every fold trained and tested: the tested slices (with ``repeat`` and ``fold``) and each
-    fold's number of validation subjects."""
+    fold's number of validation subjects; ``probabilities`` (default :func:`held_out_probabilities`) answers a fold."""
+    answer = probabilities or held_out_probabilities  # looked up now, not when defined
     parts, val_subjects = [], {}
     for repeat in range(1, repeats + 1):
         for fold in range(1, folds + 1):
@@ -190,7 +196,7 @@ def _out_of_fold(data: PreparedData, config: Config, model: str, folds: int, rep
             kept = "; the finished folds are saved runs, reused when cv runs again" if model == "cnn" else ""
             during = f"cv fold {fold} of {folds}" + (f", repeat {repeat}" if repeats > 1 else "")
             with files_kept(split.frame, during, kept):
-                proba = held_out_probabilities(model, split, cfg, asked, fold_run_name(cfg), progress)
+                proba = answer(model, split, cfg, asked, fold_run_name(cfg), progress)
             parts.append(_fold_rows(fold, split, proba).assign(repeat=repeat))
             val_subjects[(repeat, fold)] = int(split.part("val")["subject"].nunique())
     return pd.concat(parts, ignore_index=True), val_subjects
@@ -254,7 +260,7 @@ def paired_comparison(ours: pd.DataFrame, theirs: pd.DataFrame, reference: str, 
 
 def cross_validate(data: PreparedData, config: Config, model: str = "probe", folds: int | None = None,
                    n_boot: int | None = None, progress: bool = True, repeats: int | None = None,
-                   against: str | None = None) -> CrossValidation:
+                   against: str | None = None, probabilities: Probabilities | None = None) -> CrossValidation:
     """Test every subject once per repeat: ``model`` trained and scored on each of ``folds`` subject folds, pooled.
 
     Args:
@@ -269,6 +275,9 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
             ``config.cv_repeats``); every subject is tested once per repeat and the tests are pooled.
         against: a reference model scored on the same folds; the summary's ``against`` block holds the paired
             differences (:func:`paired_comparison`).
+        probabilities: how ``model``'s probabilities of a fold are got (:data:`Probabilities`; default
+            :func:`alzmri.evaluation.compare.held_out_probabilities`), e.g. several runs of a fold averaged
+            (benchmarks/operating_point.py); the reference is always scored the usual way.
 
     Returns:
         The pooled out-of-fold predictions (a ``repeat`` column among them) and their summary: ``model``,
@@ -288,7 +297,7 @@ def cross_validate(data: PreparedData, config: Config, model: str = "probe", fol
     subject_folds(data.frame, folds, config.seed)  # too many folds are refused before any work
     n_boot = n_boot or config.n_boot
     start = time.perf_counter()
-    predictions, val_subjects = _out_of_fold(data, config, model, folds, repeats, progress)
+    predictions, val_subjects = _out_of_fold(data, config, model, folds, repeats, progress, probabilities)
     summary = _summary(data, config, model, folds, repeats, n_boot, predictions, val_subjects,
                        time.perf_counter() - start)
     if against is not None:

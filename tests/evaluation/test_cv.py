@@ -109,6 +109,31 @@ def test_a_model_against_itself_differs_by_nothing(small_data):
         assert paired["auc_any_dementia_difference"] == 0 and math.isnan(paired["delong_p"])
 
 
+def test_a_given_probabilities_function_answers_every_fold_of_the_model_not_the_reference(small_data):
+    """cv's ``probabilities`` hook (benchmarks/operating_point.py averages several runs with it): called once per fold
+    with that fold's split, its answers are the model's predictions, and the reference is still scored the usual way."""
+    from alzmri.evaluation.compare import held_out_probabilities
+
+    calls = []
+
+    def flipped(model, split, config, parts, run_name, progress):
+        calls.append((model, config.cv_fold, run_name, parts, set(split.part("test")["subject"])))
+        return {part: held_out_probabilities(model, split, config, parts)[part][:, ::-1] for part in parts}
+
+    plain = cross_validate(small_data, get_config("smoke"), "atrophy", folds=2, n_boot=20, progress=False)
+    hooked = cross_validate(small_data, get_config("smoke"), "atrophy", folds=2, n_boot=20, progress=False,
+                            against="atrophy", probabilities=flipped)
+    assert [(model, fold) for model, fold, *_ in calls] == [("atrophy", 1), ("atrophy", 2)]
+    assert [name for _, _, name, _, _ in calls] == [fold_run_name(fold_config(get_config("smoke"), k, 2))
+                                                    for k in (1, 2)]
+    assert not calls[0][4] & calls[1][4]  # each call holds its own fold's test subjects
+    columns = [f"p_{c}" for c in CLASS_NAMES]
+    np.testing.assert_allclose(hooked.predictions[columns].to_numpy(),
+                               plain.predictions[columns].to_numpy()[:, ::-1])
+    reference = hooked.summary["against"]["subject_level"]["reference_balanced_accuracy"]
+    assert reference == plain.summary["subject_level"]["balanced_accuracy"]  # the reference: not through the hook
+
+
 def test_cv_command_refuses_more_folds_than_subjects_in_one_line(small_root, tmp_path, capsys):
     assert main(["cv", str(small_root), "--profile", "smoke", "--folds", "9", "--figures", str(tmp_path)]) == 2
     err = capsys.readouterr().err
