@@ -6,8 +6,9 @@ Runs ``python -m pytest`` three ways from the repository root, one after the oth
 ``default`` (the README's command: two pytest-xdist workers on two cores, see pyproject.toml), ``one_process``
 (``-n 0``: what the suite costs without xdist, to show the workers pay for themselves) and ``quick``
 (``-m "not slow"``: no training, no notebooks). Records each one's wall seconds, its counts of passed, failed,
-skipped and errored tests, and the slowest tests of the one-process run (their seconds are not inflated by the
-other worker). Writes ``docs/results/<name>.json`` (default ``suite``); docs/configuration.md quotes it.
+skipped and errored tests (a run with a failing test writes nothing: its time is not the suite's), and the
+slowest tests of each (``--durations``; the one-process run's are not inflated by the other worker). Writes
+``docs/results/<name>.json`` (default ``suite``); docs/configuration.md quotes it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ RUNS = {
     "quick": ["-m", "not slow"],
 }
 COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected|xfailed|xpassed)")
+FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
 SLOW_LINE = re.compile(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S.*)$", re.M)
 
 
@@ -39,7 +41,7 @@ def run_suite(options: list[str]) -> dict:
     counts = {name.rstrip("s") if name.startswith("error") else name: int(n) for n, name in COUNT.findall(tail)}
     slowest = [{"seconds": float(s), "phase": phase, "test": test} for s, phase, test in SLOW_LINE.findall(done.stdout)]
     return {"options": options, "seconds": round(seconds, 1), "exit_code": done.returncode, "summary": tail,
-            "counts": counts, "slowest": slowest[:15]}
+            "counts": counts, "failed": FAILED.findall(done.stdout), "slowest": slowest[:15]}
 
 
 def main() -> None:
@@ -58,6 +60,9 @@ def main() -> None:
         print(f"python -m pytest {' '.join(options)} ...", flush=True)
         results[name] = run_suite(options)
         print(f"  {results[name]['seconds']} s: {results[name]['summary']}", flush=True)
+    broken = {name: run["failed"] or run["summary"] for name, run in results.items() if run["exit_code"] != 0}
+    if broken:  # the time of a suite that fails is not the suite's time: nothing is written
+        raise SystemExit(f"not written: the suite failed ({broken})")
     if {"one_process", "default"} <= set(results):
         results["speed_up"] = round(results["one_process"]["seconds"] / results["default"]["seconds"], 2)
     write_results(args.name, results, args.out)

@@ -53,7 +53,7 @@ def gradcam(args: argparse.Namespace) -> int:
     """Write Grad-CAM overlays for image files; their titles and the output name the run, its data and the slices
     that look unlike its training data."""
     from alzmri.data.pipeline import collect_image_files, read_readable_images
-    from alzmri.evaluation.predict import report_images
+    from alzmri.evaluation.predict import refuse_stack_runs, report_images
     from alzmri.explain.gradcam import check_layer
     from alzmri.models.runs import load_run
     from alzmri.reporting.reports import print_overlays, print_unreadable
@@ -61,6 +61,7 @@ def gradcam(args: argparse.Namespace) -> int:
     inputs = collect_image_files(args.images)  # a bad input and an unwritable --out are named before the model loads
     out = ensure_writable(args.out, "--out")
     run = load_run(args.run)
+    refuse_stack_runs(run)  # a model of the person or a 2.5-D run is refused before its --layer is looked for
     check_layer(run.model, args.layer)  # a wrong --layer is found before the work
     images, files, problems = read_readable_images(inputs, run.image_size)
     print_unreadable(problems)

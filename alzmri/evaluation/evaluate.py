@@ -291,7 +291,7 @@ def _evaluate_locked(run_dir: Path, split: str, data, n_boot: int | None, explai
     _rewrite_card(run.path)
     shown = sample.head(len(cascade_maps[0])) if cascade_maps else None
     return Evaluation(run, frame, proba, metrics, key, cascade_maps, shown,
-                      None if shown is None else images[:len(shown)])
+                      None if shown is None else images[:len(shown)].copy())
 
 
 def held_out_reference(run, data, split: str, proba: np.ndarray, config, progress: bool = False) -> Reference:

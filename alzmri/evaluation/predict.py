@@ -117,7 +117,7 @@ def predict_checked(run, images) -> tuple[np.ndarray, InputScores | None]:
     """Class probabilities and the input check of an array of images, in one pass through the model.
 
     Args:
-        run: the loaded run (:func:`alzmri.models.classifier.load_run`).
+        run: the loaded run (:func:`alzmri.models.runs.load_run`).
         images: images as :func:`alzmri.models.classifier.as_model_batch` takes them.
 
     Returns:

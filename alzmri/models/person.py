@@ -17,6 +17,8 @@ run), which ``evaluate`` scores and ``predict --per-subject`` answers with; it a
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -28,18 +30,25 @@ from alzmri.voting import slice_units
 DESCRIPTION = "model of the person: a shared slice CNN over {n} slices of the stack, {pooling} pooling, one answer"
 
 
+def _natural(name: str) -> str:
+    """``name`` with every run of digits zero-padded, so that text order is numeric order (``2`` before ``10``)."""
+    return re.sub(r"\d+", lambda digits: digits.group().zfill(12), name)
+
+
 def stack_rows(frame: pd.DataFrame, n_slices: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Each subject's ``n_slices`` rows of ``frame``, evenly spaced over its stack from lowest to highest.
 
-    The stack is ordered by ``slice_pos`` (unknown positions last, then by file name); a subject with fewer slices
-    repeats some. A slice with no subject is a stack of its own.
+    The stack is ordered by ``slice_pos`` (unknown positions last, then by file name, numbers in it compared as
+    numbers: ``slice2`` before ``slice10``); a subject with fewer slices repeats some. A slice with no subject is a
+    stack of its own.
 
     Returns:
         ``(units, rows)``: the sorted subject ids and, for each, the positions (in ``frame``) of its chosen slices.
     """
     units = slice_units(frame["subject"], frame["relpath"])
     order = pd.DataFrame({"unit": units, "pos": frame["slice_pos"].where(frame["slice_pos"] >= 0, 10**6).to_numpy(),
-                          "name": frame["relpath"].to_numpy(str), "row": np.arange(len(frame))})
+                          "name": [_natural(name) for name in frame["relpath"].astype(str)],
+                          "row": np.arange(len(frame))})
     order = order.sort_values(["unit", "pos", "name"], kind="stable")
     names, rows = [], []
     for unit, stack in order.groupby("unit", sort=True):

@@ -367,7 +367,7 @@ def randomisation_cascade(cascade: list[dict], maps: list[np.ndarray], layer: st
     from alzmri.metrics import correlation_text
 
     columns = ["trained"] + [step["randomised"] for step in cascade]
-    slices = None if images is None else [np.asarray(i)[..., :3].mean(axis=-1).astype(np.uint8) for i in images]
+    slices = None if images is None else [np.asarray(i)[..., 1].astype(np.uint8) for i in images]  # the slice itself
     offset = 0 if slices is None else 1
     rows = len(maps[0])
     fig, axes = plt.subplots(rows, len(columns) + offset, figsize=(1.7 * (len(columns) + offset) + 1.0,

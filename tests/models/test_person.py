@@ -19,6 +19,14 @@ def test_a_stack_is_evenly_spaced_from_its_lowest_to_its_highest_slice():
     assert list(picked["image:f10"]) == [10] * 4  # no subject: a stack of its own
 
 
+def test_files_without_positions_are_stacked_in_natural_name_order():
+    """Uploaded files carry no slice position: ``slice2`` comes before ``slice10``, as ``evaluate``'s positions do."""
+    names = ["b/slice10.png", "b/slice2.png", "b/slice1.png", "b/slice30.png"]
+    frame = pd.DataFrame({"subject": ["b"] * 4, "slice_pos": -1, "relpath": names})
+    units, rows = stack_rows(frame, 4)
+    assert [names[i] for i in rows[0]] == ["b/slice1.png", "b/slice2.png", "b/slice10.png", "b/slice30.png"]
+
+
 @pytest.mark.parametrize("pooling", ["mean", "attention"])
 def test_the_person_model_answers_once_for_a_whole_stack(pooling):
     config = get_config("smoke", person_slices=3, person_pooling=pooling)
