@@ -31,7 +31,8 @@ from alzmri.voting import vote
 #: How a subject's answer is made from its slices, said in every per-subject answer.
 VOTING = "soft (the mean of its slices' probabilities)"
 #: The same for a model of the person, which answers once from the subject's stack.
-PERSON_VOTING = "none: the model of the person answers once from the subject's stack of slices (in file-name order)"
+PERSON_VOTING = ("none: the model of the person answers once from the subject's stack of slices (in natural file-name "
+                 "order)")
 
 
 class SliceRow(TypedDict):

@@ -252,7 +252,6 @@ def print_split_audit(report, json_path: str | None = None) -> None:
     """
     from alzmri.leakage.audit import split_audit_json
 
-
     data, listed = report.data, report.listed
     print(f"Dataset {one_line(data.root)}  (fingerprint {data.fingerprint}, {len(data.frame)} usable images"
           f"{', SYNTHETIC demo data' if data.synthetic else ''})")
