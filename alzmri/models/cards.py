@@ -113,7 +113,8 @@ def _front_matter(meta: dict, test: dict | None, name: str) -> str:
     header = {
         "license": "mit",
         "library_name": "keras",
-        "tags": ["image-classification", "keras", "alzheimers-mri", "transfer-learning", "grad-cam",
+        "tags": ["image-classification", "keras", "alzheimers-mri",
+                 *(["model-of-the-person"] if is_person_run(meta) else ["transfer-learning", "grad-cam"]),
                  "not-for-clinical-use"] + (["synthetic-data"] if meta.get("synthetic") else []),
         "datasets": [_dataset_name(meta)],
         "metrics": list(HEADLINE),
@@ -288,7 +289,7 @@ def model_card(run_dir: str | Path) -> str:
     first = _warnings(meta, test)
     lines += first + [""] if first else []
     lines += ["> **Not a medical device.** A teaching and research model; its outputs are not diagnoses.", ""]
-    lines += _model_details(meta) + _uses() + _training_data(meta) + _evaluation_protocol(meta, test)
+    lines += _model_details(meta) + _uses(meta) + _training_data(meta) + _evaluation_protocol(meta, test)
     lines += ["", "## Results", ""] + _results(test, shuffled) + [
         "", "## Bias, risks and limitations", "", *_limitations(bool(meta.get("synthetic"))), "",
         "## Environmental impact", "", *_energy(meta), "", "## How to use", "", *_how_to_use(run_dir, meta)]
@@ -309,12 +310,15 @@ def _model_details(meta: dict) -> list[str]:
         + ", ".join(inline_code(f"{k} {v}") for k, v in meta.get("libraries", {}).items()) + ".", ""]
 
 
-def _uses() -> list[str]:
-    """The Intended uses and Out-of-scope uses sections (the same for every run)."""
+def _uses(meta: dict) -> list[str]:
+    """The Intended uses and Out-of-scope uses sections (what is taught differs for a model of the person)."""
+    taught = ("a model of the whole person (one answer from a subject's stack of slices) and honest (subject-level) "
+              "evaluation behave" if is_person_run(meta) else
+              "transfer learning, honest (subject-level) evaluation and Grad-CAM behave")
     return [
         "## Intended uses", "",
-        "Teaching and research: how transfer learning, honest (subject-level) evaluation and Grad-CAM behave on "
-        "Alzheimer's MRI slices; a baseline to compare methods against under the same protocol.", "",
+        f"Teaching and research: how {taught} on Alzheimer's MRI slices; a baseline to compare methods against under "
+        "the same protocol.", "",
         "## Out-of-scope uses", "",
         "- Any diagnosis, screening or clinical decision about a person.",
         "- Other diseases, other scanners, sequences or slice positions than those seen in training.",

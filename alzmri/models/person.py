@@ -189,6 +189,13 @@ def slice_answers(model, frame: pd.DataFrame, config: Config, progress: bool = F
     model of the person (``model`` ``person``) answers each slice with its subject's answer; the slice classifier
     reads each slice as training did (with its neighbours as its channels for 2.5-D input).
 
+    Args:
+        model: the run's Keras model.
+        frame: the slices (``path``, ``subject``, ``slice_pos``, ``relpath``).
+        config: the run's settings (``model``, ``image_size``, ``batch_size``, ``neighbour_slices``,
+            ``person_slices``).
+        progress: show a progress bar (the slice classifier's pass).
+
     Returns:
         (slices, 4) probabilities in ``frame``'s order.
     """

@@ -60,7 +60,14 @@ def default_run_name(config: Config) -> str:
 
 def is_person_run(metadata: dict) -> bool:
     """Whether a run is a model of the person (:mod:`alzmri.models.person`: one answer per subject from its stack),
-    as its metadata's settings say; a slice classifier otherwise."""
+    as its metadata's settings say; a slice classifier otherwise.
+
+    Args:
+        metadata: the run's ``metadata.json`` (its ``config`` block says the model).
+
+    Returns:
+        True for a model of the person (a run saved before the setting existed is a slice classifier).
+    """
     config = metadata.get("config")
     return isinstance(config, dict) and config.get("model") == "person"
 

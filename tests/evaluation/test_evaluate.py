@@ -352,6 +352,8 @@ def test_a_person_run_is_evaluated_per_subject_and_per_slice_like_any_run(person
     assert "gradcam.png" not in figures
     card = (person_run / CARD_FILE).read_text()
     assert "**Per subject**" in card and "Not scored on the test split yet" not in card
+    front = card.split("---")[1]  # the card's tags: a model of the person, no transfer learning, no Grad-CAM
+    assert "model-of-the-person" in front and "transfer-learning" not in front and "grad-cam" not in front
 
 
 def _stack_files(tmp_path) -> pd.DataFrame:
