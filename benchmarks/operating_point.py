@@ -19,19 +19,19 @@ little brightness; :func:`alzmri.data.pipeline.augmentation_layers`); and an ens
    fold --fold), so its test numbers are honest.
 
 Seconds are those of a step plus the recorded training seconds of every run it reused instead of training (a rerun
-reuses finished runs): CPU seconds of this process (every thread; what the rule and the budget count, since the
-2-core machine is shared and the lead may pause a job for a timing: wall-clock counts both) and wall-clock seconds
-(what the leaderboard's seconds are). Caches go to
-$ALZMRI_CACHE and runs beside $ALZMRI_RUNS (by default the temp folder, as benchmarks/cv.py), a folder for each
-variant (`<runs>-operating-point/<variant>`), since a run's name does not hold every setting. If the preset itself
-is chosen and benchmarks/cv.py already cross-validated it with the same settings (`real_cv_cnn.json`), that file is
-its cross-validation.
+reuses finished runs): CPU seconds of this process (every thread; the rule and the budget count these, since the
+2-core machine is shared and a job may be paused for another's timing, which wall-clock would count) and wall-clock
+seconds (what the leaderboard's seconds are). Caches go to $ALZMRI_CACHE and runs beside $ALZMRI_RUNS (by default
+the temp folder, as benchmarks/cv.py), a folder for each variant (`<runs>-operating-point/<variant>`), since a
+run's name does not hold every setting. If the preset itself is chosen and benchmarks/cv.py already
+cross-validated it with the same settings (`real_cv_cnn.json`), that file is its cross-validation.
 
 Usage: python benchmarks/operating_point.py --data DIR [--fold 1] [--folds 5] [--budget 9000] [--out docs/results]
-       python benchmarks/operating_point.py --smoke        # the smoke preset on a small synthetic set, in seconds
+       python benchmarks/operating_point.py --smoke        # the smoke preset on a small synthetic set (minutes)
 
 Writes docs/results/real_operating_point.json (every variant, the rule, the choice) and the chosen variant's
-real_cv_<variant>.json with its figures (as benchmarks/cv.py); --smoke writes into a temporary folder unless --out.
+real_cv_cnn-<variant>.json with its figures (as benchmarks/cv.py); --smoke writes into a temporary folder unless
+--out.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ CPU_FILE = "cpu_seconds.json"  # beside a variant's runs: the CPU seconds of eac
 RULE = (f"the highest per-subject any-dementia AUC on the validation brains of the search fold; variants within {TIE} "
         "of it count as tied and the cheapest of them (CPU seconds on the search fold) is chosen; a variant whose "
         "estimated cross-validation (its CPU seconds per run on the search fold for every run of the other folds not "
-        "yet trained) does not fit the CPU budget left "
-        "after the search is reported but not chosen (if none fits, the cheapest is)")
+        "yet trained) does not fit the CPU budget left after the search is reported but not chosen (if none fits, "
+        "the cheapest is)")
 NOT_TRIED = ("combinations of the changes (e.g. 128 px with augmentation): one change at a time fits the budget, "
              "combinations do not")
 
@@ -246,7 +246,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help="the real source set (a folder-per-class directory)")
-    source.add_argument("--smoke", action="store_true", help="the smoke preset on a small synthetic set (seconds)")
+    source.add_argument("--smoke", action="store_true", help="the smoke preset on a small synthetic set (minutes)")
     parser.add_argument("--fold", type=int, default=1, help="the outer fold whose training brains the search uses")
     parser.add_argument("--folds", type=int, help="folds over subjects (default 5; 2 with --smoke)")
     parser.add_argument("--budget", type=float, default=BUDGET,
