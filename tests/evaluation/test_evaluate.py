@@ -1,4 +1,6 @@
 import json
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,7 +10,10 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa
 from alzmri.evaluation import evaluate
 from alzmri.models.runs import write_metrics
 from alzmri import metrics as E
-from alzmri.config import CLASS_NAMES
+from alzmri.config import CLASS_NAMES, get_config
+from alzmri.data.datasets import DataWarning
+from alzmri.evaluation.evaluate import leak_breakdown
+from alzmri.leakage.copies import leak_counts
 from helpers import assert_drawn
 
 
@@ -381,3 +386,41 @@ def test_a_2_5_d_run_s_grad_cam_images_carry_each_slice_s_neighbours_from_the_sp
         scored = evaluate.Evaluation(run, split, np.full((len(split), 4), 0.25), {}, "test")
         np.testing.assert_allclose(scored.model_images(middle)[0, 16, 16], expected)  # what the figures explain
         assert evaluate.stacks_of(run, split) is (split if neighbours else None)  # what faithfulness scores
+
+
+def test_leaked_and_clean_parts_add_up(medium_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        naive = medium_data.with_protocol("naive", get_config("demo"))
+    test = naive.part("test")
+    predicted = np.random.default_rng(0).integers(0, 4, len(test))
+    parts = leak_breakdown(naive, "test", predicted)
+    assert parts["leaked"]["images"] + parts["clean"]["images"] == len(test)
+    counts = leak_counts(naive.frame, naive.features, 0.99).set_index("pair").loc["train→test"]
+    assert parts["leaked"]["images"] >= max(counts["copy_in_train"], counts["subject_in_train"]) > 0
+    correct = (predicted == test["label"].to_numpy()).sum()
+    together = sum(p["accuracy"] * p["images"] for p in parts.values() if p["images"])
+    assert together == pytest.approx(correct)
+    honest = leak_breakdown(medium_data, "test", np.zeros(len(medium_data.part("test")), int))
+    assert honest["leaked"] == {"images": 0, "subjects": 0, "accuracy": None, "balanced_accuracy": None}
+
+
+def test_evaluate_scores_leaked_and_clean_test_images_apart(smoke_run, capsys):
+    from alzmri.reporting.reports import print_evaluation
+    from alzmri.config import Config
+    from alzmri.evaluation.evaluate import evaluate_run
+    from alzmri.models.runs import load_run
+    from alzmri.leakage.prepared import prepare_data
+
+    config = Config.from_dict(load_run(smoke_run).metadata["config"]).replace(split="naive")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        naive = prepare_data(config, progress=False)
+    evaluation = evaluate_run(smoke_run, data=naive, n_boot=20, explain_images=4, progress=False)
+    m = evaluation.metrics
+    assert m["split_protocol"] == "naive"
+    assert m["leakage"]["leaked"]["images"] > 0
+    assert m["leakage"]["leaked"]["images"] + m["leakage"]["clean"]["images"] == m["images"]
+    print_evaluation(evaluation)
+    out = capsys.readouterr().out
+    assert "(leaked) vs the rest (clean)" in out and re.search(r"^ *leaked +\d+", out, re.M)

@@ -1,13 +1,18 @@
-"""The run folder has one owner (alzmri.models.runs): file names, metadata, metrics, siblings, old runs refused."""
+"""The run folder has one owner (alzmri.models.runs): file names, metadata, metrics, siblings, its split read back,
+old runs refused."""
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
 
 from alzmri.config import get_config
+from alzmri.data.datasets import DataWarning
 from alzmri.errors import RunError
+from alzmri.leakage.saved_splits import save_splits, split_record
 from alzmri.models import runs
+from alzmri.models.runs import load_run_splits
 
 PACKAGE = Path(runs.__file__).resolve().parents[1]
 
@@ -61,3 +66,20 @@ def test_run_folders_leave_out_unfinished_hidden_and_non_runs(tmp_path):
     (tmp_path / "c" / runs.MODEL_FILE).write_text("")
     assert [p.name for p in runs.run_folders(tmp_path)] == ["b", "c"]
     assert json.loads((tmp_path / "b" / runs.METADATA_FILE).read_text())["data_fingerprint"] == "abc"
+
+
+def test_a_shuffled_run_reads_back_the_labels_it_was_trained_on(small_root, tmp_path):
+    from alzmri.leakage.prepared import prepare_data
+
+    config = get_config("smoke", data=str(small_root), shuffle_labels=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        data = prepare_data(config, progress=False)
+        save_splits(data.frame, tmp_path / "splits.csv")
+        (tmp_path / "metadata.json").write_text(json.dumps(split_record(data)))  # what training records of it
+        again = load_run_splits(tmp_path, config, progress=False)
+    merged = data.frame.merge(again.frame, on="relpath", suffixes=("", "_loaded"))
+    assert (merged["label"] == merged["label_loaded"]).all()
+    assert (merged["split"] == merged["split_loaded"]).all()
+    truth = data.index.frame.set_index("relpath")["label"]
+    assert (merged["label_loaded"].to_numpy() != truth.loc[merged["relpath"]].to_numpy()).any()
