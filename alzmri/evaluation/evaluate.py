@@ -26,7 +26,7 @@ from alzmri.files import ensure_writable
 from alzmri.leakage.copies import leaks
 from alzmri.metrics import balanced_accuracy, compute_metrics, three_class_metrics
 from alzmri.models.person import slice_answers
-from alzmri.models.runs import (METRICS_FILE, load_run, load_run_splits, run_config, run_lock,
+from alzmri.models.runs import (METRICS_FILE, is_stacked_run, load_run, load_run_splits, run_config, run_lock,
                                 write_metrics)
 from alzmri.evaluation.subjects import Reference, any_dementia_view, subject_level, subject_votes, voting_weights
 from alzmri.safe_text import one_line
@@ -177,7 +177,7 @@ def _add_class_subjects(metrics: dict, frame: pd.DataFrame) -> None:
 def stacks_of(run, frame: pd.DataFrame) -> pd.DataFrame | None:
     """Where :func:`batch_images` finds the neighbours of ``frame``'s slices for ``run``: ``frame`` itself (the scored
     split) for a run trained on 2.5-D input, None for one that takes single slices."""
-    return frame if (run.metadata.get("config") or {}).get("neighbour_slices") else None
+    return frame if is_stacked_run(run.metadata) else None
 
 
 def _explain(run, sample: pd.DataFrame, split: pd.DataFrame, root: Path, metrics: dict, layer_name: str | None,

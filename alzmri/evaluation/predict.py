@@ -25,7 +25,7 @@ from alzmri.models.classifier import as_model_batch
 from alzmri.models.input_check import COMPONENTS, InputScores, load_input_check, summary, with_features
 from alzmri.models.person import answer_images
 from alzmri.models.provenance import DISCLAIMER, describe_run
-from alzmri.models.runs import is_person_run
+from alzmri.models.runs import is_person_run, is_stacked_run
 from alzmri.voting import vote
 
 #: How a subject's answer is made from its slices, said in every per-subject answer.
@@ -103,7 +103,7 @@ def refuse_stack_runs(run) -> None:
         raise SettingsError(f"{run.path.name} is a model of the person: it answers once per subject from a stack of "
                             f"slices, never for a single slice; use `alzmri predict {run.path.name} --per-subject "
                             "FOLDER` (a sub-folder a subject) or `alzmri evaluate`")
-    if run.metadata.get("config", {}).get("neighbour_slices"):
+    if is_stacked_run(run.metadata):
         raise SettingsError(f"{run.path.name} was trained on 2.5-D input (neighbour_slices: a slice and its two "
                             "neighbours); single images cannot be predicted with it: use evaluate or cv")
 

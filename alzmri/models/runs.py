@@ -72,6 +72,20 @@ def is_person_run(metadata: dict) -> bool:
     return isinstance(config, dict) and config.get("model") == "person"
 
 
+def is_stacked_run(metadata: dict) -> bool:
+    """Whether a run was trained on 2.5-D input (``neighbour_slices``: each slice's channels are the slice below, the
+    slice and the slice above), as its metadata's settings say.
+
+    Args:
+        metadata: the run's ``metadata.json``.
+
+    Returns:
+        True for a 2.5-D run; False for one that takes single slices (or whose settings are unreadable).
+    """
+    config = metadata.get("config")
+    return isinstance(config, dict) and bool(config.get("neighbour_slices"))
+
+
 def describe_network(metadata: dict) -> str:
     """A run's network in words, from its metadata: the model of the person's description, or the backbone."""
     config = metadata.get("config") if isinstance(metadata.get("config"), dict) else {}
