@@ -52,9 +52,10 @@ PERSON_POOLING: tuple[str, ...] = ("mean", "attention")
 VOTING_METHODS: tuple[str, ...] = ("soft", "weighted")
 
 
-#: Settings read at evaluation or only recorded, never by training: changing them reuses a trained run.
+#: Settings read at evaluation or only recorded, never by training, and where runs are kept (a runs folder moved or
+#: mounted elsewhere keeps its runs): changing them reuses a trained run.
 NOT_TRAINING: tuple[str, ...] = ("voting", "voting_threshold", "track_emissions", "emissions_country", "cv_repeats",
-                                  "lesson_epochs")
+                                  "lesson_epochs", "runs_dir")
 
 #: The allowed range of every numeric setting, inclusive (``open`` ends excluded), with what the CLI calls it.
 #: Upper bounds stop a typo from running for hours or filling the disk (``--slices 1000000``).
@@ -267,7 +268,7 @@ class Config:
 
 PRESETS: dict[str, Config] = {
     "smoke": Config(
-        profile="smoke", backbone="ResNet50V2", backbone_end="conv3", synth_n_per_class=16, synth_size=64,
+        profile="smoke", backbone="ResNet50V2", backbone_end="conv2", synth_n_per_class=16, synth_size=64,
         synth_copies=2.0,
         synth_balance="equal", synth_slices=4, image_size=32,
         batch_size=16, head_epochs=2, finetune_epochs=1, finetune_blocks=1, val_fraction=0.2, test_fraction=0.25,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 
 import pytest
@@ -22,6 +23,34 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
+
+
+def shared_folder(tmp_path_factory, name: str):
+    """``name`` in a folder every pytest-xdist worker of this session sees (their common temporary folder), so that
+    what one worker builds there the other reuses instead of building it again; without xdist, this process's own
+    temporary folder."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+def trained_once(tmp_path_factory, config):
+    """The run of ``config`` under this process's ``$ALZMRI_RUNS``, trained by the first worker that needs it and
+    copied by the others (a run folder is self-contained, and the synthetic set it learnt from is generated alike in
+    every worker's cache); the copy goes through ``get_or_train``, which checks its settings and data."""
+    from alzmri.files import file_lock
+    from alzmri.models.runs import run_folder
+    from alzmri.models.training import get_or_train
+
+    mine = run_folder(config, None)
+    shared = shared_folder(tmp_path_factory, "runs") / mine.name
+    with file_lock(f"{shared}.lock"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if shared.exists() and not mine.exists():  # (a notebook may have trained it here already)
+            shutil.copytree(shared, mine)
+        run = get_or_train(config, progress=False)
+        if not shared.exists():
+            shutil.copytree(run, shared)
+        return run
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,8 +75,9 @@ def small_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def medium_root(tmp_path_factory):
-    """A demo-like synthetic set (real imbalance, subjects of 10 slices) large enough to measure leakage."""
-    return synthetic.generate_dataset(tmp_path_factory.mktemp("syn") / "medium", n_per_class=150, size=96, seed=11,
+    """A demo-like synthetic set (real imbalance, subjects of 10 slices) large enough to measure leakage, generated
+    once for all workers (concurrent generations of one set wait for each other)."""
+    return synthetic.generate_dataset(shared_folder(tmp_path_factory, "medium"), n_per_class=150, size=96, seed=11,
                                       slices=10, progress=False)
 
 
@@ -90,27 +120,18 @@ def medium_descriptors(medium_data):
 
 
 @pytest.fixture(scope="session")
-def smoke_run(private_cache):
-    """One run of the smoke preset, trained in-process, shared by the tests that need a model and by the
+def smoke_run(tmp_path_factory, private_cache):
+    """One run of the smoke preset (:func:`trained_once`), shared by the tests that need a model and by the
     notebooks: it is saved under the session's ``$ALZMRI_RUNS`` with the default name, where their
     ``get_or_train(config)`` finds it finished."""
-    from alzmri.models.training import get_or_train
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return get_or_train(get_config("smoke"), progress=False)
-
+    return trained_once(tmp_path_factory, get_config("smoke"))
 
 
 @pytest.fixture(scope="session")
-def person_run(private_cache):
-    """One run of the model of the person on the smoke preset's data (stacks of its 4 slices, 2 epochs), trained
-    in-process once and saved under the session's ``$ALZMRI_RUNS``, shared by the tests of person runs."""
-    from alzmri.models.training import get_or_train
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return get_or_train(get_config("smoke", model="person", person_slices=4, person_epochs=2), progress=False)
+def person_run(tmp_path_factory, private_cache):
+    """One run of the model of the person on the smoke preset's data (stacks of its 4 slices, 2 epochs), saved under
+    the session's ``$ALZMRI_RUNS`` (:func:`trained_once`), shared by the tests of person runs."""
+    return trained_once(tmp_path_factory, get_config("smoke", model="person", person_slices=4, person_epochs=2))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ import pytest
 from alzmri.config import CLASS_NAMES, get_config
 from alzmri.data.datasets import index_dataset
 from alzmri.models.runs import load_run
-from alzmri.models.training import _check_resumable
+from alzmri.models.training import _check_resumable, get_or_train
 from alzmri.models.runs import DATA_FILE, save_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,12 @@ def test_same_settings_and_data_resume_other_settings_or_data_refuse(tmp_path):
         _check_resumable(tmp_path, config.replace(image_size=48), "abc")
     with pytest.raises(ValueError, match=r"other data \(fingerprint abc.*now has def"):
         _check_resumable(tmp_path, config, "def")  # same settings, the files changed under the same path
+
+
+def test_a_runs_folder_moved_elsewhere_keeps_its_finished_runs(smoke_run, tmp_path):
+    moved = tmp_path / "mounted" / smoke_run.name  # e.g. saved_models/ copied to another machine or Drive folder
+    shutil.copytree(smoke_run, moved)
+    assert get_or_train(get_config("smoke", runs_dir=str(moved.parent)), progress=False) == moved  # not refused
 
 
 def test_failed_save_keeps_the_previous_run(smoke_run, tmp_path):
