@@ -20,6 +20,19 @@ import numpy as np
 from alzmri.metrics import balanced_accuracy
 
 OWN_UNIT = "image:"  # prefix of the unit of a slice whose subject is unknown
+PERSON = "person"  # a run's subject-level ``voting`` where the model of the person answered: nothing was voted
+
+
+def describe_voting(method: str) -> str:
+    """How each subject's one answer came about, in words, from a subject-level block's ``voting``.
+
+    Args:
+        method: ``soft``, ``weighted``, or :data:`PERSON` (a model of the person answered once from the stack).
+
+    Returns:
+        e.g. ``soft voting of its slices``, for a title, a card or a printed line.
+    """
+    return "the model of the person, once from all its slices" if method == PERSON else f"{method} voting of its slices"
 
 
 @dataclass

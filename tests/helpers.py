@@ -14,6 +14,18 @@ def assert_drawn(path, min_pixels: int = 200) -> None:
     assert grey.std() > 5 and len(np.unique(grey)) > 16, f"{path} looks blank"
 
 
+def png(width: int, height: int, value: int = 80) -> bytes:
+    """A flat grey PNG of ``width`` x ``height`` pixels, as an upload's body (the server decodes only its header
+    before refusing a size)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), value).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def v2_without_manifest(root, n_per_class=16, slices=4, size=48):
     """A small V2 set as Kaggle ships it: no manifest, so subjects come from similarity."""
     from alzmri.data import synthetic

@@ -93,7 +93,7 @@ def test_evaluate_prints_intervals_and_writes_figures(smoke_run, tmp_path, capsy
     assert "ci95_low" in out and "balanced_accuracy" in out
     assert "Grad-CAM faithfulness" in out and "deletion: Grad-CAM" in out and "model randomisation" in out
     assert "by true class" in out
-    assert "per subject: " in out and "soft voting; intervals resample the subjects" in out
+    assert "per subject: " in out and "each answered by soft voting of its slices; intervals resample the subjects" in out
     assert "any dementia (Mild, Moderate or VeryMild) vs NonDemented" in out
     assert "cut-offs chosen on the val split" in out
     assert "not a medical device" in out and (tmp_path / "figs" / "confusion_matrix.png").exists()

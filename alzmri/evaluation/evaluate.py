@@ -30,6 +30,7 @@ from alzmri.models.runs import (METRICS_FILE, is_stacked_run, load_run, load_run
                                 write_metrics)
 from alzmri.evaluation.subjects import Reference, any_dementia_view, subject_level, subject_votes, voting_weights
 from alzmri.safe_text import one_line
+from alzmri.voting import PERSON
 
 
 def leak_breakdown(data, split: str, predicted: np.ndarray) -> dict:
@@ -320,7 +321,10 @@ def _score_people(run, data, split: str, proba: np.ndarray, config, n_boot: int,
     reference = held_out_reference(run, data, split, proba, config, progress)
     weights = voting_weights(config, reference)
     votes = subject_votes(frame, proba, weights)
-    return {"subject_level": subject_level(votes, len(frame), config, weights, reference, n_boot),
+    people = subject_level(votes, len(frame), config, weights, reference, n_boot)
+    if run.is_person:  # each slice carries its subject's one answer: the vote only gathers it
+        people["voting"] = PERSON
+    return {"subject_level": people,
             "any_dementia": any_dementia_view(frame["label"].to_numpy(), proba, units, unit, votes, reference, weights,
                                               n_boot, config.seed),
             "three_class": {"slice_level": three_class_metrics(frame["label"].to_numpy(), proba, units, n_boot,

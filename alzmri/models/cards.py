@@ -21,6 +21,7 @@ from alzmri.models.provenance import LEAKY_PROTOCOLS
 from alzmri.models.runs import (CARD_FILE, data_name, describe_network, is_person_run, peek_metadata, read_metrics,
                                 shuffled_sibling)
 from alzmri.safe_text import inline_code, one_line
+from alzmri.voting import describe_voting
 
 FEW_SUBJECTS = 2  # a class resting on this many test brains or fewer is flagged
 HEADLINE = ("balanced_accuracy", *(m for m in METRICS if m != "balanced_accuracy"))  # the honest number first
@@ -70,8 +71,8 @@ def _results_index(test: dict | None, dataset: dict) -> list[dict]:
     results = [_result("Alzheimer's MRI slice classification (4 classes)", dataset, test, HEADLINE)]
     people = _scored(test.get("subject_level"))
     if people:
-        results.append(_result(f"Alzheimer's MRI subject classification (4 classes, {one_line(people['voting'])} "
-                               "voting of its slices)", dataset, people, HEADLINE))
+        results.append(_result(f"Alzheimer's MRI subject classification (4 classes, "
+                               f"{one_line(describe_voting(people['voting']))})", dataset, people, HEADLINE))
     view = _any_dementia(test)
     for level, what in LEVELS.items() if view else ():
         results.append(_result(f"Any dementia vs NonDemented, {what} (cut-off chosen on the "

@@ -87,7 +87,14 @@ def is_stacked_run(metadata: dict) -> bool:
 
 
 def describe_network(metadata: dict) -> str:
-    """A run's network in words, from its metadata: the model of the person's description, or the backbone."""
+    """A run's network in words, from its metadata: the model of the person's description, or the backbone.
+
+    Args:
+        metadata: the run's ``metadata.json``, as read (values of the wrong kind are shown, never trusted).
+
+    Returns:
+        e.g. ``ResNet50V2 up to stage conv3``, or the model of the person's one-line description.
+    """
     config = metadata.get("config") if isinstance(metadata.get("config"), dict) else {}
     if is_person_run(metadata):
         return one_line(metadata.get("model_description", "model of the person"))
@@ -516,7 +523,7 @@ def shuffled_sibling(run_dir: Path, metadata: dict | None = None) -> Path | None
     return None
 
 
-RUNS_COLUMNS = ["run", "preset", "backbone", "image_size", "data", "protocol", "labels", "test_subjects",
+RUNS_COLUMNS = ["run", "preset", "network", "image_size", "data", "protocol", "labels", "test_subjects",
                 "balanced_accuracy", "ci_low", "ci_high", "created"]
 
 

@@ -16,6 +16,7 @@ from PIL import Image  # noqa: E402
 from alzmri.config import CLASS_NAMES  # noqa: E402
 from alzmri.reporting.overlays import map_to_shape, overlay  # noqa: E402
 from alzmri.safe_text import plot_text  # noqa: E402
+from alzmri.voting import describe_voting  # noqa: E402
 
 if TYPE_CHECKING:  # types for annotations only: reporting draws what evaluation computed, never calls it
     from alzmri.evaluation.evaluate import Evaluation, GradcamExamples
@@ -450,7 +451,7 @@ def save_evaluation_figures(evaluation: Evaluation, examples: GradcamExamples | 
     if "subject_level" in metrics:
         people = metrics["subject_level"]
         makers["confusion_matrix_subjects.png"] = lambda: confusion_matrices(
-            people, f"{metrics['split']} split per subject ({people['voting']} voting)")
+            people, f"{metrics['split']} split per subject ({describe_voting(people['voting'])})")
     if "faithfulness" in metrics:
         faith = metrics["faithfulness"]
         makers["deletion_insertion.png"] = lambda: deletion_insertion(faith)

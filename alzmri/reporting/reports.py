@@ -17,6 +17,7 @@ from alzmri.models.provenance import DISCLAIMER
 from alzmri.reporting.summaries import (faithfulness_table, faithfulness_verdict, format_comparison, lesson,
                                         randomisation_verdict)
 from alzmri.safe_text import one_line
+from alzmri.voting import describe_voting
 
 
 
@@ -93,8 +94,8 @@ def _print_people(subjects: dict, view: dict) -> None:
     """The split scored per subject (four classes), and any dementia against none per slice and per subject."""
     from alzmri.metrics import metrics_table
 
-    print(f"per subject: {subjects['subjects']} subjects ({subjects['images']} slices), each one answer by "
-          f"{subjects['voting']} voting; intervals resample the subjects:")
+    print(f"per subject: {subjects['subjects']} subjects ({subjects['images']} slices), each answered by "
+          f"{describe_voting(subjects['voting'])}; intervals resample the subjects:")
     print(metrics_table(subjects).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     level = view["subject_level"]
     print(f"any dementia (Mild, Moderate or VeryMild) vs NonDemented, P = 1 - P(NonDemented), cut-offs chosen on the "

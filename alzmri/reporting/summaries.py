@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from alzmri.metrics import correlation_text
+from alzmri.voting import PERSON, describe_voting
 
 
 def with_ci(value: float, ci: list[float]) -> str:
@@ -101,9 +102,10 @@ def format_cv(summary: dict) -> str:
                      f"{with_ci(a['specificity'], a['ci95']['specificity'])}")
     if "against" in summary:
         lines += format_against(summary["against"], summary["model"])
+    voted = describe_voting(PERSON if summary["model"] == "person" else "soft")
     tested = "once" if summary["repeats"] == 1 else f"{summary['repeats']} times (fold seeds {summary['seed']}, ...)"
     lines.append(f"{summary['subjects_tested']} subjects and {summary['images_tested']} slices, each tested {tested} "
-                 f"over {summary['folds']} folds; intervals resample subjects; per subject: soft voting; 3-class: "
+                 f"over {summary['folds']} folds; intervals resample subjects; per subject: {voted}; 3-class: "
                  f"Mild and Moderate merged; any-dementia threshold from {summary['any_dementia_threshold_from']}. A "
                  "fold's balanced accuracy averages the classes it tests (a fold without a rare class averages fewer), "
                  "so the pooled one can lie below every fold's.")

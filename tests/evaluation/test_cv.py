@@ -144,6 +144,7 @@ def test_cv_of_the_person_model_tests_every_subject_once_with_one_answer(small_d
     """The cv wiring, with the training replaced by a model of the person that answers from the subject's name (the
     training itself: tests/models/test_person.py)."""
     import alzmri.models.person as person
+    from alzmri.reporting.summaries import format_cv
 
     seen = []
 
@@ -158,6 +159,7 @@ def test_cv_of_the_person_model_tests_every_subject_once_with_one_answer(small_d
     assert summary["subjects_tested"] == small_data.frame.loc[small_data.frame["kind"] == "original", "subject"].nunique()
     assert (predictions.filter(like="p_").groupby(predictions["subject"]).nunique() == 1).all().all()
     assert "model of the person" in summary["model_description"]
+    assert "per subject: the model of the person, once from all its slices" in format_cv(summary)
 
 
 @pytest.mark.slow

@@ -344,7 +344,8 @@ def test_a_person_run_is_evaluated_per_subject_and_per_slice_like_any_run(person
     evaluation = evaluate.evaluate_run(person_run, n_boot=50, progress=False,
                                        draw=save_evaluation_figures)  # what `evaluate RUN` does
     print_evaluation(evaluation)
-    assert "per subject" in capsys.readouterr().out.lower()
+    out = capsys.readouterr().out
+    assert "each answered by the model of the person, once from all its slices" in out and "soft voting" not in out
     per_subject = pd.DataFrame(evaluation.proba).groupby(evaluation.frame["subject"].to_numpy())
     assert (per_subject.nunique() == 1).all().all()  # every slice carries its subject's one answer
     test = read_metrics(person_run)["test"]
@@ -357,6 +358,7 @@ def test_a_person_run_is_evaluated_per_subject_and_per_slice_like_any_run(person
     assert "gradcam.png" not in figures
     card = (person_run / CARD_FILE).read_text()
     assert "**Per subject**" in card and "Not scored on the test split yet" not in card
+    assert test["subject_level"]["voting"] == "person" and "voting of its slices" not in card
     front = card.split("---")[1]  # the card's tags: a model of the person, no transfer learning, no Grad-CAM
     assert "model-of-the-person" in front and "transfer-learning" not in front and "grad-cam" not in front
 

@@ -66,7 +66,7 @@ def test_runs_lists_finished_runs_and_skips_unfinished_ones(smoke_run, tmp_path,
     table, skipped = runs_table(tmp_path)
     assert table["run"].tolist() == ["finished"] and skipped == []
     row = table.iloc[0]
-    assert row["protocol"] == "subject" and row["preset"] == "smoke" and "conv2" in row["backbone"]
+    assert row["protocol"] == "subject" and row["preset"] == "smoke" and "conv2" in row["network"]
     assert main(["runs", "--dir", str(tmp_path), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["runs"]
     assert [r["run"] for r in listed] == ["finished"]

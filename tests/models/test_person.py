@@ -75,4 +75,4 @@ def test_a_person_run_is_an_ordinary_run_that_says_it_is_a_model_of_the_person(p
     card = (person_run / CARD_FILE).read_text()
     assert "Network: `model of the person" in card and "--per-subject" in card and "Backbone:" not in card
     table, _ = runs_table(person_run.parent)
-    assert "model of the person" in table.set_index("run").loc[person_run.name, "backbone"]
+    assert "model of the person" in table.set_index("run").loc[person_run.name, "network"]

@@ -19,6 +19,7 @@ from alzmri.config import CLASS_NAMES
 from alzmri.models.provenance import DISCLAIMER, SYNTHETIC_WARNING
 from alzmri.serve.app import create_app
 from alzmri.serve.uploads import Limits, MAX_FILE_BYTES, MAX_FILES
+from helpers import png
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +42,6 @@ def tight(smoke_run):
 
 def files(paths) -> list:
     return [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
-
-
-def png(width: int, height: int, value: int = 80) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (width, height), value).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def test_health_names_the_run(client, smoke_run):

@@ -4,7 +4,6 @@ under it, keys and addresses no one could use, a torn input check."""
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import socket
 import subprocess
@@ -14,7 +13,6 @@ import warnings
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from alzmri.cli import main
 from alzmri.data.pipeline import REDUCE_TO
@@ -22,6 +20,7 @@ from alzmri.errors import RunError, SettingsError
 from alzmri.serve import answers
 from alzmri.serve.app import create_app
 from alzmri.serve.uploads import Limits
+from helpers import png
 
 BASE = "http://127.0.0.1:8000"
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
@@ -40,12 +39,6 @@ def app(smoke_run):
 @pytest.fixture(scope="module")
 def client(app):
     return TestClient(app, base_url=BASE)
-
-
-def png(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("L", (width, height), 90).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def upload(name: str, body: bytes, content_type: str = "image/png") -> list:
