@@ -23,42 +23,36 @@ from results import against_goal, summary, write_results
 from timing import header, interleaved, parse_args, ratios, spread
 
 
-def main() -> None:
-    args = parse_args(__doc__, images=512)
-
-    import keras
-
-    from alzmri.config import describe_backbone, get_config
+def stage1_times(config, frame, repeats: int):
+    """(a): a stage-1 epoch of the head on cached features against one recomputing the frozen backbone, taking
+    turns ``repeats`` times after a warm-up of each; returns the model (frozen, compiled) and the seconds per side."""
+    from alzmri.data.pipeline import images_only, make_tf_dataset
     from alzmri.models.classifier import build_classifier, feature_extractor, head_model, set_trainable
-    from alzmri.data.pipeline import class_weights, images_only, make_tf_dataset
-    from alzmri.leakage.prepared import prepare_data
-    from alzmri.models.training import stage_callbacks, _compile, set_seeds
+    from alzmri.models.training import _compile
 
-    config = get_config(args.profile)
-    set_seeds(config.seed)
-    frame = prepare_data(config, progress=False).part("train").head(args.images)
-    n, bs = len(frame), config.batch_size
-    weights = class_weights(frame["label"].to_numpy())
-    header(f"{describe_backbone(config.backbone, config.backbone_end)} at {config.image_size}px, {n} images, "
-           f"batch {bs}, {args.repeats} rounds")
-
-    # (a) cached features vs recomputing the frozen backbone
+    bs, labels = config.batch_size, frame["label"].to_numpy()
     model = build_classifier(config)
     set_trainable(model, 0)
     plain = make_tf_dataset(frame, config.image_size, bs)
     features = feature_extractor(model).predict(plain.map(images_only), verbose=0)
-    labels = frame["label"].to_numpy()
     head = head_model(model)
     _compile(head, 1e-3)
     head.fit(features, labels, batch_size=bs, epochs=1, verbose=0)  # warm-up (tracing)
     _compile(model, 1e-3)
     model.fit(plain, epochs=1, verbose=0)
-    stage1 = interleaved({"cached": lambda: head.fit(features, labels, batch_size=bs, epochs=1, verbose=0),
-                          "recompute": lambda: model.fit(plain, epochs=1, verbose=0)}, args.repeats)
-    print(f"(a) stage-1 epoch: cached features {spread(stage1['cached'])}, recomputing the backbone "
-          f"{spread(stage1['recompute'])}")
+    return model, interleaved({"cached": lambda: head.fit(features, labels, batch_size=bs, epochs=1, verbose=0),
+                               "recompute": lambda: model.fit(plain, epochs=1, verbose=0)}, repeats)
 
-    # (b) pipeline throughput vs training consumption; (c) fit epoch vs bare train_on_batch
+
+def loop_rates(model, config, frame, repeats: int) -> dict:
+    """(b) and (c): images per second of the training pipeline alone, of bare ``train_on_batch`` on in-memory
+    tensors, and of a whole ``fit`` epoch (pipeline, callbacks, class weights), taking turns ``repeats`` times."""
+    from alzmri.data.pipeline import class_weights, make_tf_dataset
+    from alzmri.models.classifier import set_trainable
+    from alzmri.models.training import _compile, stage_callbacks
+
+    n, bs, labels = len(frame), config.batch_size, frame["label"].to_numpy()
+    weights = class_weights(labels)
     set_trainable(model, config.finetune_blocks, freeze_batchnorm=config.weights is not None)
     _compile(model, 1e-4)
     train_ds = make_tf_dataset(frame, config.image_size, bs, training=True, seed=config.seed)
@@ -75,9 +69,31 @@ def main() -> None:
             "pipeline": lambda: [None for _ in train_ds],
             "bare": lambda: [model.train_on_batch(x, y) for _ in range(steps)],
             "fit": lambda: model.fit(train_ds, epochs=1, verbose=0, class_weight=weights, callbacks=callbacks,
-                                     shuffle=False)}, args.repeats)
+                                     shuffle=False)}, repeats)
     rate = {name: [n / t for t in ts] for name, ts in times.items()}
     rate["bare"] = [steps * bs / t for t in times["bare"]]
+    return rate
+
+
+def main() -> None:
+    args = parse_args(__doc__, images=512)
+
+    import keras
+
+    from alzmri.config import describe_backbone, get_config
+    from alzmri.leakage.prepared import prepare_data
+    from alzmri.models.training import set_seeds
+
+    config = get_config(args.profile)
+    set_seeds(config.seed)
+    frame = prepare_data(config, progress=False).part("train").head(args.images)
+    model_name = describe_backbone(config.backbone, config.backbone_end)
+    header(f"{model_name} at {config.image_size}px, {len(frame)} images, batch {config.batch_size}, "
+           f"{args.repeats} rounds")
+    model, stage1 = stage1_times(config, frame, args.repeats)
+    print(f"(a) stage-1 epoch: cached features {spread(stage1['cached'])}, recomputing the backbone "
+          f"{spread(stage1['recompute'])}")
+    rate = loop_rates(model, config, frame, args.repeats)
     print(f"(b) pipeline {spread(rate['pipeline'], 'img/s', 0)}, model consumes {spread(rate['bare'], 'img/s', 1)}")
     print(f"(c) fit epoch {spread(rate['fit'], 'img/s', 1)}, bare train_on_batch {spread(rate['bare'], 'img/s', 1)}")
 
@@ -89,8 +105,8 @@ def main() -> None:
     print(f"  (b) pipeline / training consumption: {spread(headroom, 'x', 1)}  (goal >= 3x)")
     print(f"  (c) fit epoch / bare train_on_batch: {spread(loop, '', 2)}  (goal >= 0.8)")
     write_results("bench_training", {
-        "preset": args.profile, "model": describe_backbone(config.backbone, config.backbone_end),
-        "image_size": config.image_size, "images": n, "batch_size": bs, "repeats": args.repeats,
+        "preset": args.profile, "model": model_name, "image_size": config.image_size, "images": len(frame),
+        "batch_size": config.batch_size, "repeats": args.repeats,
         "seconds_per_stage1_epoch": {"cached_features": summary(stage1["cached"]),
                                      "recomputing_backbone": summary(stage1["recompute"])},
         "images_per_second": {"pipeline": summary(rate["pipeline"], 1), "train_on_batch": summary(rate["bare"], 1),
