@@ -16,7 +16,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from alzmri.tfenv import quiet_tensorflow  # noqa: E402  (after the variables above)
 
-quiet_tensorflow()  # TensorFlow's CUDA lines on a CPU machine would bury the test output
+
+def pytest_configure(config):
+    """Load TensorFlow quietly (its CUDA lines on a CPU machine would bury the test output) where tests run: each
+    pytest-xdist worker, or the one process of ``-n 0``; the controller that only hands out tests never loads it,
+    so the workers start sooner."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", default=None):
+        quiet_tensorflow()
 
 
 def pytest_xdist_make_scheduler(config, log):
